@@ -93,7 +93,9 @@ class QuantizedKV:
         return 4
 
     def to(self, device, non_blocking: bool = False) -> "QuantizedKV":
-        return QuantizedKV(self.data.to(device, non_blocking=non_blocking), self.scale.to(device, non_blocking=non_blocking))
+        return QuantizedKV(
+            self.data.to(device, non_blocking=non_blocking), self.scale.to(device, non_blocking=non_blocking)
+        )
 
     def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return self.data.to(dtype) * self.scale.to(dtype).unsqueeze(-1)
