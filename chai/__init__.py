@@ -19,6 +19,7 @@ _EXPORTS = {
     "CHAIPipeline": "chai.pipeline",
     "PipelineConfig": "chai.pipeline",
     "GenerationResult": "chai.pipeline",
+    "LatentCache": "chai.cache",
 }
 
 __all__ = ["__version__", *_EXPORTS]
