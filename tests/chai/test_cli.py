@@ -1,0 +1,345 @@
+"""The ``chai`` command line: exit codes, messages, report schema, plots, cache stats/clear, reports module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from chai import report
+from chai.cli import build_parser, main, read_prompts
+
+pytest.importorskip("faiss")
+
+# A fast configuration: tiny model, hash text encoder and embedder, a 17-frame 32x48 clip.
+FAST = [
+    "--preset",
+    "tiny",
+    "--text-encoder",
+    "hash",
+    "--embedder",
+    "hash",
+    "--resolution",
+    "32x48",
+    "--frames",
+    "17",
+    "--steps-full",
+    "10",
+    "--steps-hit",
+    "5",
+    "--no-progress",
+]
+
+
+@pytest.fixture()
+def prompt_file(tmp_path):
+    p = tmp_path / "prompts.txt"
+    p.write_text(
+        "# comment line\na tiger sitting in a dark cave\n\na red fox in the snow\na tiger running through the jungle\n",
+        encoding="utf-8",
+    )
+    return p
+
+
+def run_cli(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------------------- inputs
+
+
+def test_read_prompts(prompt_file, tmp_path):
+    assert read_prompts(prompt_file) == [
+        "a tiger sitting in a dark cave",
+        "a red fox in the snow",
+        "a tiger running through the jungle",
+    ]
+    assert len(read_prompts(None, builtin="demo_prompts.txt")) >= 24
+    assert len(read_prompts(None, builtin="trace_prompts.txt")) >= 200
+
+
+def test_builtin_data_properties():
+    from chai.data.make_trace import make_trace
+
+    trace = read_prompts(None, builtin="trace_prompts.txt")
+    assert len(set(trace)) == len(trace)  # whole prompts never repeat exactly
+    assert make_trace(len(trace)) == trace  # the committed file is the generator's deterministic output
+    # recurring entities: the most common subject appears many times
+    assert sum("tiger" in p for p in trace) >= 15
+    demo = read_prompts(None, builtin="demo_prompts.txt")
+    assert sum("tiger" in p for p in demo) >= 3 and sum("lighthouse" in p for p in demo) >= 3
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["run"], "--prompts"),
+        (["run", "--prompts", "x.txt", "--budget", "12XB"], "unknown unit"),
+        (["run", "--prompts", "x.txt", "--budget", "0"], "> 0"),
+        (["run", "--prompts", "x.txt", "--steps-full", "-3"], "positive integer"),
+        (["run", "--prompts", "x.txt", "--resolution", "999p"], "resolution"),
+        (["trace", "--budgets", "16MB,,1GB"], "empty item"),
+        (["trace", "--matching", "entity,fuzzy"], "unknown matching"),
+        (["trace", "--step-cost", "-1"], ">= 0"),
+        (["frobnicate"], "invalid choice"),
+        (["cache"], "required"),
+        ([], "required"),
+    ],
+)
+def test_bad_flags_exit_2_without_traceback(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_missing_and_empty_prompt_files(capsys, tmp_path):
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(tmp_path / "nope.txt"), *FAST])
+    assert code == 2 and "does not exist" in err and "HINT" in err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# only a comment\n\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(empty), *FAST])
+    assert code == 2 and "contains no prompts" in err
+    code, _, err = run_cli(capsys, ["trace", "--prompts", str(empty)])
+    assert code == 2 and "contains no prompts" in err
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(binary), *FAST])
+    assert code == 2 and "UTF-8" in err
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(tmp_path), *FAST])
+    assert code == 2 and "directory" in err
+
+
+def test_other_usage_errors(capsys, prompt_file, tmp_path):
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--preset", "huge"])
+    assert code == 2 and "unknown preset" in err
+    code, _, err = run_cli(
+        capsys, ["run", "--prompts", str(prompt_file), *FAST, "--report", str(tmp_path / "no" / "r.json")]
+    )
+    assert code == 2 and "does not exist" in err
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--steps-hit", "3"])
+    assert code == 2 and "2, 3, 4" in err
+    code, _, err = run_cli(capsys, ["cache", "stats", str(tmp_path / "missing")])
+    assert code == 2 and "does not exist" in err
+
+
+# ----------------------------------------------------------------------------------------- run
+
+
+def test_run_end_to_end_with_cache_dir(capsys, prompt_file, tmp_path):
+    cache_dir = tmp_path / "cache"
+    rpt, png = tmp_path / "run.json", tmp_path / "run.png"
+    argv = [
+        "run",
+        "--prompts",
+        str(prompt_file),
+        *FAST,
+        "--cache-dir",
+        str(cache_dir),
+        "--budget",
+        "16MB",
+        "--report",
+        str(rpt),
+        "--plot",
+        str(png),
+    ]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    assert "Traceback" not in err
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert len(lines) == 3 and "MISS" in lines[0] and "HIT" in lines[2] and "tiger" in lines[2]
+    assert "hit rate" in out and "speedup vs all-miss" in out
+
+    doc = json.loads(rpt.read_text())
+    assert doc["schema"] == report.RUN_SCHEMA
+    assert set(doc) >= {"schema", "command", "created", "environment", "config", "requests", "summary", "cache"}
+    assert len(doc["requests"]) == 3
+    for rec in doc["requests"]:
+        assert set(rec) >= set(report.RUN_REQUEST_KEYS)
+        assert set(rec["timings"]) >= set(report.TIMING_KEYS)
+    assert [r["hit"] for r in doc["requests"]] == [False, False, True]
+    assert [r["steps"] for r in doc["requests"]] == [10, 10, 5]
+    s = doc["summary"]
+    assert s["hits"] == 1 and s["misses"] == 2 and s["hit_rate"] == pytest.approx(1 / 3)
+    assert s["hit_entities"] == {"tiger": 1}
+    assert doc["cache"]["entries"] == 2 and doc["config"]["budget_bytes"] == 16_000_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # cache stats / clear on the persisted directory
+    code, out, _ = run_cli(capsys, ["cache", "stats", str(cache_dir)])
+    assert code == 0 and "default" in out and " 2 " in out
+    code, out, _ = run_cli(capsys, ["cache", "stats", str(cache_dir), "--json"])
+    assert code == 0 and json.loads(out)["entries"] == 2
+    code, _, err = run_cli(capsys, ["cache", "stats", str(cache_dir), "--namespace", "other"])
+    assert code == 2 and "not found" in err
+    # a second run on the same directory starts warm: the first prompt is now a hit
+    code, out, err = run_cli(
+        capsys,
+        ["run", "--prompts", str(prompt_file), *FAST, "--cache-dir", str(cache_dir), "--quiet", "--report", str(rpt)],
+    )
+    assert code == 0, err
+    assert json.loads(rpt.read_text())["requests"][0]["hit"] is True
+    code, out, _ = run_cli(capsys, ["cache", "clear", str(cache_dir)])
+    assert code == 0 and "2 entries removed" in out
+    code, out, _ = run_cli(capsys, ["cache", "stats", str(cache_dir), "--json"])
+    assert json.loads(out)["entries"] == 0
+
+
+# ----------------------------------------------------------------------------------------- trace
+
+
+def test_trace_report_and_plot(capsys, tmp_path):
+    prompts = tmp_path / "trace.txt"
+    prompts.write_text(
+        "\n".join(
+            [
+                "a tiger sitting in a cave",
+                "a red fox in the snow",
+                "a tiger running in the jungle, cinematic shot",
+                "close-up of a red fox sleeping",
+                "a lighthouse on a cliff",
+                "a tiger drinking from a river",
+                "a lighthouse at night in the rain",
+                "a sailboat on a lake",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    rpt, png = tmp_path / "trace.json", tmp_path / "trace.png"
+    argv = [
+        "trace",
+        "--prompts",
+        str(prompts),
+        "--budgets",
+        "1MB,64MB",
+        "--matching",
+        "entity,prompt",
+        "--embedder",
+        "hash",
+        "--step-cost",
+        "0.5",
+        "--fixed-cost",
+        "1",
+        "--resolution",
+        "240p",
+        "--frames",
+        "68",
+        "--report",
+        str(rpt),
+        "--plot",
+        str(png),
+        "--no-progress",
+    ]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    assert "entity / prompt hit rate" in out
+    doc = json.loads(rpt.read_text())
+    assert doc["schema"] == report.TRACE_SCHEMA
+    setup = doc["setup"]
+    assert setup["latent_shape"] == [4, 20, 30, 53] and setup["step_cost_source"] == "given"
+    assert setup["all_miss_latency_s"] == pytest.approx(1 + 30 * 0.5)
+    # int8 entry of three 4x20x30x53 latents: > 3 * 127,200 bytes of data, < fp32 size
+    assert 3 * 127_200 < setup["entry_bytes"] < 3 * 127_200 * 4
+    assert len(doc["results"]) == 4
+    by = {(r["budget_bytes"], r["matching"]): r for r in doc["results"]}
+    small, big = by[(1_000_000, "entity")], by[(64_000_000, "entity")]
+    assert small["entries_end"] <= 2 and small["bytes_used_end"] <= 1_000_000
+    assert big["evictions"] == 0 and big["hits"] >= 3  # tiger x2, red fox, lighthouse
+    assert by[(64_000_000, "prompt")]["hits"] < big["hits"]
+    for r in doc["results"]:
+        assert r["hits"] + r["misses"] == 8
+        assert r["mean_latency_s"] <= setup["all_miss_latency_s"] + 1.0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trace_measured_step_cost(capsys, tmp_path):
+    prompts = tmp_path / "t.txt"
+    prompts.write_text("a tiger\na tiger in a cave\n", encoding="utf-8")
+    code, out, err = run_cli(
+        capsys,
+        [
+            "trace",
+            "--prompts",
+            str(prompts),
+            "--budgets",
+            "8MB",
+            "--matching",
+            "entity",
+            "--embedder",
+            "hash",
+            "--preset",
+            "tiny",
+            "--resolution",
+            "32x48",
+            "--frames",
+            "17",
+            "--no-progress",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert code == 0, err
+    setup = json.loads((tmp_path / "r.json").read_text())["setup"]
+    assert setup["step_cost_source"].startswith("measured") and setup["step_cost_s"] > 0
+
+
+# ----------------------------------------------------------------------------------------- report module
+
+
+def test_summarize_and_tables():
+    recs = [
+        {
+            "index": 0,
+            "hit": False,
+            "cached_entity": None,
+            "timings": {"total": 10.0, "denoise": 9.5, "lookup": 0.1, "cache_load": 0.0},
+        },
+        {
+            "index": 1,
+            "hit": True,
+            "cached_entity": "tiger",
+            "timings": {"total": 3.0, "denoise": 2.8, "lookup": 0.1, "cache_load": 0.05},
+        },
+        {
+            "index": 2,
+            "hit": True,
+            "cached_entity": "tiger",
+            "timings": {"total": 2.0, "denoise": 1.9, "lookup": 0.05, "cache_load": 0.05},
+        },
+    ]
+    s = report.summarize_run(recs)
+    assert s["hits"] == 2 and s["misses"] == 1
+    assert s["mean_latency_s"] == pytest.approx(5.0)
+    assert s["hit_to_miss_ratio"] == pytest.approx(0.25)
+    assert s["speedup_vs_all_miss"] == pytest.approx(2.0)
+    assert s["mean_hit_overhead_s"] == pytest.approx(0.125)
+    assert s["hit_entities"] == {"tiger": 2}
+    table = report.run_table(s)
+    assert "0.250x" in table and "2.00x" in table
+    t = report.format_table(["a", "bb"], [["x", 1.5], ["yy", None]])
+    assert t.splitlines()[0].startswith("a ") and "1.500" in t and "-" in t.splitlines()[-1]
+    empty = report.summarize_run([])
+    assert empty["requests"] == 0 and empty["hit_to_miss_ratio"] is None
+
+
+def test_python_dash_m_and_version():
+    proc = subprocess.run([sys.executable, "-m", "chai", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("chai ")
+    proc = subprocess.run(
+        [sys.executable, "-m", "chai", "run", "--prompts", "/nonexistent/p.txt", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_parser_help_lists_commands():
+    help_text = build_parser().format_help()
+    for cmd in ("demo", "run", "trace", "cache"):
+        assert cmd in help_text
