@@ -115,34 +115,25 @@ def _matching_list_arg(text: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}.") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}.")
-    return v
+def _bounded(kind: type, minimum: float, what: str):
+    """An argparse type: ``kind(text)`` that must be finite and at least ``minimum``; ``what`` names it."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}.") from None
+        if not (v >= minimum) or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}.")
+        return v
+
+    parse.__name__ = what  # argparse prints the type's name in some messages
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}.") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}.")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}.") from None
-    if not (v >= 0.0) or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}.")
-    return v
+_positive_int = _bounded(int, 1, "a positive integer")
+_nonneg_int = _bounded(int, 0, "an integer >= 0")
+_nonneg_float = _bounded(float, 0.0, "a finite number >= 0")
 
 
 def _resolution_arg(text: str) -> str:
