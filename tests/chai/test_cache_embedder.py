@@ -42,7 +42,7 @@ def test_minilm_vectors(minilm):
     assert float(v[2] @ v[3]) > float(v[2] @ v[4])
     again = minilm.embed(["tiger"])  # memoised, identical
     np.testing.assert_array_equal(again[0], v[2])
-    assert emb_mod._load_minilm() is emb_mod._load_minilm()  # one model per process
+    assert emb_mod.load_minilm() is emb_mod.load_minilm()  # one model per process
 
 
 def test_default_threshold_on_labelled_pairs(minilm):
