@@ -53,6 +53,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny-hd72": dict(hidden_size=144, depth=2, num_heads=2, caption_channels=32, model_max_length=8),
     "mini": dict(hidden_size=144, depth=2, num_heads=2, caption_channels=384, model_max_length=48),
     "XL/2": dict(hidden_size=1152, depth=28, num_heads=16, caption_channels=4096, model_max_length=300),
+    # chai.eval's trained quality model: 32x32 RGB clips through chai.eval.autoencoder (48 x 8 x 8 per frame,
+    # 16 tokens per frame), MiniLM captions (384-d, 32 tokens), no learned sigma, head_dim 80 (the Cache
+    # Attention kernel wants a multiple of 8). hidden_size must exceed the
+    # 192 values of a (1, 2, 2) patch of 48 channels: the final Linear(hidden, 192) would otherwise leave part
+    # of every token's initial noise untouched by sampling.
+    "synthetic": dict(
+        hidden_size=240, depth=2, num_heads=3, in_channels=48, pred_sigma=False, caption_channels=384,
+        model_max_length=32,
+    ),
 }
 
 #: Latent (C, T, H, W) the "mini" preset is sized and timed for: 240p 9:16, 68 frames.
@@ -117,7 +126,7 @@ class STDiT3Config:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "STDiT3Config":
-        """Config for ``"tiny"``, ``"tiny-hd72"`` (head_dim 72), ``"mini"`` or ``"XL/2"``, plus overrides."""
+        """Config for ``"tiny"``, ``"tiny-hd72"`` (head_dim 72), ``"mini"``, ``"XL/2"``, ``"synthetic"`` + overrides."""
         if name not in PRESETS:
             raise ValueError(f"unknown STDiT3 preset {name!r}. HINT: choose one of {sorted(PRESETS)}.")
         kw = dict(PRESETS[name])

