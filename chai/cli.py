@@ -300,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     cl = csub.add_parser("clear", help="delete every entry of a cache directory")
     cl.add_argument("dir")
     cl.add_argument("--namespace", default=None, help="one namespace (default: all)")
+
+    from chai.eval.__main__ import add_subcommands as _add_eval_subcommands
+
+    ev = sub.add_parser("eval", help="quality evidence: train the synthetic STDiT3, run the quality benchmark")
+    esub = ev.add_subparsers(dest="eval_command", metavar="ACTION", parser_class=_Parser)
+    esub.required = True
+    _add_eval_subcommands(esub)
     return parser
 
 
@@ -923,6 +930,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_trace(args)
         if args.command == "cache":
             return _cmd_cache(args)
+        if args.command == "eval":
+            from chai.eval.__main__ import run as _run_eval
+
+            return _run_eval(args, parser)
         parser.error(f"unknown command {args.command!r}")
     except CLIError as exc:
         if debug:

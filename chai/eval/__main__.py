@@ -72,14 +72,15 @@ def _add_quality(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chai.eval", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``quality`` to a subparser group (used here and by ``chai eval``)."""
     _add_train(sub)
     _add_quality(sub)
-    args = parser.parse_args(argv)
 
-    if args.command == "train":
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the parsed ``train`` / ``quality`` command (``args.eval_command``); returns the exit code."""
+    if args.eval_command == "train":
         from chai.eval.train import TrainConfig, export_model, train
 
         overrides = {}
@@ -138,6 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(report["summary"], indent=2))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chai.eval", description=__doc__)
+    sub = parser.add_subparsers(dest="eval_command", required=True)
+    add_subcommands(sub)
+    return run(parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ def test_builtin_data_properties():
         (["trace", "--step-cost", "-1"], ">= 0"),
         (["frobnicate"], "invalid choice"),
         (["cache"], "required"),
+        (["eval"], "required"),
+        (["eval", "quality", "--pairs", "many"], "invalid"),
         ([], "required"),
     ],
 )
@@ -341,5 +343,5 @@ def test_python_dash_m_and_version():
 
 def test_parser_help_lists_commands():
     help_text = build_parser().format_help()
-    for cmd in ("demo", "run", "trace", "cache"):
+    for cmd in ("demo", "run", "trace", "cache", "eval"):
         assert cmd in help_text
