@@ -1,8 +1,12 @@
 """Vector index of the latent cache: entity vectors -> (entry, entity), with removal.
 
-Every indexed vector has an int64 id; the index maps the id to ``(entry_key, entity)``, so one cache
-entry may own several vectors (one per entity) and :meth:`VectorIndex.remove_entry` drops all of them
-at once (atomic eviction is the caller's lock plus this single call).
+Each distinct (entity string, vector) is stored once, as one *row* with an int64 row id; the row records
+every *owner* ``(entry_key, entity)`` that uses it (owner ids are what :class:`IndexHit.vector_id` reports).
+One cache entry owns several vectors (one per entity); many entries sharing an entity string (bitwise-equal
+vector) share one row, so a search hit on that row returns all of them at one score in one pass, which is
+what tie-to-MRU resolution needs. :meth:`VectorIndex.remove_entry` drops all owners of an entry at once
+(atomic eviction is the caller's lock plus this single call) and deletes a row only with its last owner.
+``len(index)`` counts owners; :attr:`VectorIndex.rows` counts stored vectors.
 
 Kinds (``VectorIndex(dim, kind=...)``):
 
@@ -12,8 +16,8 @@ Kinds (``VectorIndex(dim, kind=...)``):
 * ``"hnsw"``: ``faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, M, METRIC_INNER_PRODUCT))``. Approximate
   (recall ~0.99 at efSearch 64 on clustered data). HNSW graphs cannot delete, so removal is a *tombstone*:
   the id leaves the id map at once (a lookup can never return it) and is filtered from results; when
-  tombstones exceed ``rebuild_fraction`` of the stored vectors the graph is rebuilt from the live
-  vectors. Searches ask faiss for ``k + tombstones`` candidates (capped) to keep k live answers.
+  tombstones exceed ``rebuild_fraction`` of the stored rows the graph is rebuilt from the live
+  rows. Searches ask faiss for ``k + tombstones`` candidates (capped) to keep k live rows.
 * ``"numpy"``: exact matmul search without faiss, used automatically when faiss is not installed (with a
   warning; ``kind`` then reports ``"numpy"``).
 
@@ -42,12 +46,17 @@ def faiss_available() -> bool:
 
 @dataclass(frozen=True)
 class IndexHit:
-    """One search result: cosine ``score`` of the query against vector ``vector_id`` of ``entry_key``."""
+    """One search result: cosine ``score`` of the query against owner ``vector_id`` of ``entry_key``.
+
+    ``vector_id`` identifies the (entry, entity) owner; ``row_id`` the stored vector, shared by every owner whose
+    entity string and vector are identical.
+    """
 
     score: float
     vector_id: int
     entry_key: int
     entity: str
+    row_id: int = -1
 
 
 class VectorIndex:
@@ -74,11 +83,16 @@ class VectorIndex:
         self.ef_search = int(ef_search)
         self.ef_construction = int(ef_construction)
         self.rebuild_fraction = float(rebuild_fraction)
-        self.single_thread_work = int(single_thread_work)  # queries x vectors below which faiss runs 1 thread
-        self._meta: dict[int, tuple[int, str]] = {}  # vector id -> (entry_key, entity)
-        self._by_entry: dict[int, list[int]] = {}  # entry_key -> vector ids
-        self._next_id = 0
-        self._tombstones: set[int] = set()  # hnsw only
+        self.single_thread_work = int(single_thread_work)  # queries x rows below which faiss runs 1 thread
+        self._meta: dict[int, tuple[int, str]] = {}  # owner id -> (entry_key, entity)
+        self._by_entry: dict[int, list[int]] = {}  # entry_key -> owner ids
+        self._owner_row: dict[int, int] = {}  # owner id -> row id (the faiss / numpy id of the stored vector)
+        self._rows: dict[int, dict[int, None]] = {}  # live row id -> its owner ids (insertion ordered)
+        self._row_key: dict[tuple[str, int], int] = {}  # (entity, hash of vector bytes) -> row id
+        self._key_of_row: dict[int, tuple[str, int]] = {}
+        self._next_id = 0  # owner ids
+        self._next_row = 0  # row ids
+        self._tombstones: set[int] = set()  # hnsw only: dead row ids still in the graph
         self.rebuilds = 0
         if kind == "numpy":
             self._vecs = np.zeros((0, self.dim), dtype=np.float32)
@@ -102,8 +116,13 @@ class VectorIndex:
 
     # -- size ----------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        """Live vectors (tombstoned ones excluded)."""
+        """Live (entry, entity) owners, i.e. the hits a search can return (tombstoned ones excluded)."""
         return len(self._meta)
+
+    @property
+    def rows(self) -> int:
+        """Distinct live vectors stored (owners sharing an entity string and vector share one row)."""
+        return len(self._rows)
 
     @property
     def entries(self) -> int:
@@ -114,6 +133,8 @@ class VectorIndex:
 
         flat / numpy: the float32 vector and its int64 id (plus, for faiss, the id-map's reverse entry: 8 more).
         hnsw: additionally ~2*M int32 level-0 links and the level list (faiss stores 2*M neighbours at level 0).
+        The cache charges this per (entry, entity) owner, an upper bound now that owners sharing an entity
+        string share one stored row.
         """
         base = 4 * self.dim + 8
         if self.kind == "flat":
@@ -127,8 +148,17 @@ class VectorIndex:
         return len(self._tombstones)
 
     # -- mutation ------------------------------------------------------------------------------------------------
+    def _stored_vector(self, row: int) -> np.ndarray:
+        if self.kind == "numpy":
+            return self._vecs[self._pos[row]]
+        return self._faiss.reconstruct(int(row))
+
     def add(self, entry_key: int, entities: list[str], vectors: np.ndarray) -> list[int]:
-        """Index ``vectors`` (len(entities), dim) for ``entry_key``; returns the new vector ids."""
+        """Index ``vectors`` (len(entities), dim) for ``entry_key``; returns the new owner ids (one per entity).
+
+        An entity whose text and vector (bitwise) are already stored reuses that row: the new owner is recorded
+        on it and no vector is added, so a search hit on the row returns every owner at the same score.
+        """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(entities), self.dim):
             raise ValueError(
@@ -137,41 +167,85 @@ class VectorIndex:
             )
         if entry_key in self._by_entry:
             raise ValueError(f"VectorIndex.add: entry {entry_key} is already indexed.")
-        ids = np.arange(self._next_id, self._next_id + len(entities), dtype=np.int64)
+        owners = list(range(self._next_id, self._next_id + len(entities)))
         self._next_id += len(entities)
-        if self.kind == "numpy":
-            self._np_add(ids, vectors)
-        elif len(ids):
-            self._faiss.add_with_ids(vectors, ids)
-        for vid, ent in zip(ids.tolist(), entities):
-            self._meta[vid] = (entry_key, ent)
-        self._by_entry[entry_key] = ids.tolist()
-        return ids.tolist()
+        new_rows: list[int] = []
+        new_vecs: list[np.ndarray] = []
+        pending: dict[int, bytes] = {}  # rows created by this call (not yet stored) -> vector bytes
+        row_of: list[int] = []
+        for ent, vec in zip(entities, vectors):
+            raw = vec.tobytes()
+            key = (ent, hash(raw))
+            row = self._row_key.get(key)
+            if row is not None:
+                stored = pending.get(row)
+                if stored is None:
+                    stored = self._stored_vector(row).tobytes()
+                if stored != raw:  # hash collision: keep the vectors apart
+                    row = None
+            if row is None:
+                row = self._next_row
+                self._next_row += 1
+                new_rows.append(row)
+                new_vecs.append(vec)
+                pending[row] = raw
+                self._row_key.setdefault(key, row)
+                self._key_of_row[row] = key
+                self._rows[row] = {}
+            row_of.append(row)
+        if new_rows:
+            ids = np.asarray(new_rows, dtype=np.int64)
+            mat = np.ascontiguousarray(np.stack(new_vecs), dtype=np.float32)
+            if self.kind == "numpy":
+                self._np_add(ids, mat)
+            else:
+                self._faiss.add_with_ids(mat, ids)
+        for oid, ent, row in zip(owners, entities, row_of):
+            self._meta[oid] = (entry_key, ent)
+            self._owner_row[oid] = row
+            self._rows[row][oid] = None
+        self._by_entry[entry_key] = owners
+        return owners
 
     def remove_entry(self, entry_key: int) -> int:
-        """Remove every vector of ``entry_key`` (no-op when absent); returns how many were removed."""
+        """Remove every owner of ``entry_key`` (no-op when absent); returns how many were removed.
+
+        A stored row is deleted only when its last owner goes.
+        """
         ids = self._by_entry.pop(entry_key, None)
         if not ids:
             return 0
-        for vid in ids:
-            del self._meta[vid]
+        dead: list[int] = []
+        for oid in ids:
+            del self._meta[oid]
+            row = self._owner_row.pop(oid)
+            owners = self._rows[row]
+            del owners[oid]
+            if not owners:
+                del self._rows[row]
+                key = self._key_of_row.pop(row)
+                if self._row_key.get(key) == row:
+                    del self._row_key[key]
+                dead.append(row)
+        if not dead:
+            return len(ids)
         if self.kind == "numpy":
-            self._np_remove(ids)
+            self._np_remove(dead)
         elif self.kind == "flat":
-            self._faiss.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._faiss.remove_ids(np.asarray(dead, dtype=np.int64))
         else:
-            self._tombstones.update(ids)
-            stored = len(self._meta) + len(self._tombstones)
+            self._tombstones.update(dead)
+            stored = len(self._rows) + len(self._tombstones)
             if len(self._tombstones) > self.rebuild_fraction * max(stored, 1):
                 self._rebuild()
         return len(ids)
 
     def _rebuild(self) -> None:
-        """HNSW: rebuild the graph from live vectors (drops tombstones)."""
-        live = np.fromiter(self._meta.keys(), dtype=np.int64, count=len(self._meta))
+        """HNSW: rebuild the graph from live rows (drops tombstones)."""
+        live = np.fromiter(self._rows.keys(), dtype=np.int64, count=len(self._rows))
         vecs = np.zeros((len(live), self.dim), dtype=np.float32)
-        for row, vid in enumerate(live.tolist()):
-            vecs[row] = self._faiss.reconstruct(vid)
+        for r, vid in enumerate(live.tolist()):
+            vecs[r] = self._faiss.reconstruct(vid)
         self._faiss = self._new_faiss()
         if len(live):
             self._faiss.add_with_ids(vecs, live)
@@ -181,6 +255,10 @@ class VectorIndex:
     def clear(self) -> None:
         self._meta.clear()
         self._by_entry.clear()
+        self._owner_row.clear()
+        self._rows.clear()
+        self._row_key.clear()
+        self._key_of_row.clear()
         self._tombstones.clear()
         if self.kind == "numpy":
             self._n = 0
@@ -216,8 +294,29 @@ class VectorIndex:
             self._n = last
 
     # -- search --------------------------------------------------------------------------------------------------
+    def _expand(self, scores, row_ids, k: int | None) -> list[IndexHit]:
+        """Hits of one query: each live row (best first) expanded to all its owners; at most ``k`` rows."""
+        out: list[IndexHit] = []
+        taken = 0
+        for s, rid in zip(scores, row_ids):
+            owners = self._rows.get(rid) if rid >= 0 else None
+            if owners is None:  # padding or tombstoned (hnsw)
+                continue
+            sc = float(s)
+            for oid in owners:
+                meta = self._meta[oid]
+                out.append(IndexHit(sc, oid, meta[0], meta[1], rid))
+            taken += 1
+            if k is not None and taken >= k:
+                break
+        return out
+
     def search(self, queries: np.ndarray, k: int) -> list[list[IndexHit]]:
-        """Top-``k`` live hits per query row, best first. ``queries``: (Q, dim) float32, L2-normalised."""
+        """Top-``k`` live rows per query, best first, each expanded to every owner (same score).
+
+        ``queries``: (Q, dim) float32, L2-normalised. A row is one distinct stored vector, so a query returns
+        at least ``min(k, rows)`` hits and all owners of a returned row (``IndexHit.row_id`` tells them apart).
+        """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(
@@ -225,40 +324,27 @@ class VectorIndex:
                 "HINT: the embedder's dim must equal the index dim."
             )
         nq = queries.shape[0]
-        if nq == 0 or not self._meta or k <= 0:
+        if nq == 0 or not self._rows or k <= 0:
             return [[] for _ in range(nq)]
-        k = min(int(k), len(self._meta))
+        k = min(int(k), len(self._rows))
         if self.kind == "numpy":
             scores, ids = self._np_search(queries, k)
         else:
             kk = k
             if self.kind == "hnsw" and self._tombstones:
-                kk = min(k + len(self._tombstones), len(self._meta) + len(self._tombstones))
+                kk = min(k + len(self._tombstones), len(self._rows) + len(self._tombstones))
             scores, ids = self._faiss_search(queries, kk)
-        out: list[list[IndexHit]] = []
-        for qi in range(nq):
-            row = []
-            for s, vid in zip(scores[qi].tolist(), ids[qi].tolist()):
-                if vid < 0:
-                    continue
-                meta = self._meta.get(vid)
-                if meta is None:  # tombstoned (hnsw)
-                    continue
-                row.append(IndexHit(float(s), int(vid), meta[0], meta[1]))
-                if len(row) >= k:
-                    break
-            out.append(row)
-        return out
+        return [self._expand(scores[qi].tolist(), ids[qi].tolist(), k) for qi in range(nq)]
 
     def search_at_least(self, queries: np.ndarray, min_score: float) -> list[list[IndexHit]]:
-        """Every live hit with ``score >= min_score`` per query row, best first (one pass over the vectors).
+        """Every live hit with ``score >= min_score`` per query row, best first (one pass over the rows).
 
-        Used to resolve ties exactly: when many entries share an entity string their vectors tie, and the
-        most recently used of them must win however many there are.
+        Used to resolve ties exactly between *distinct* rows with equal scores (owners of one row already come
+        out of :meth:`search` together).
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         nq = queries.shape[0]
-        if nq == 0 or not self._meta:
+        if nq == 0 or not self._rows:
             return [[] for _ in range(nq)]
         if self.kind == "numpy":
             sims = queries @ self._vecs[: self._n].T
@@ -269,22 +355,18 @@ class VectorIndex:
             lims, dist, ids = self._faiss.range_search(queries, float(np.nextafter(np.float32(min_score), -1)))
             raw = [(dist[lims[q]: lims[q + 1]], ids[lims[q]: lims[q + 1]]) for q in range(nq)]
         else:  # hnsw: approximate anyway; widen k until the tail drops below min_score
-            k = min(64, len(self._meta))
+            k = min(64, len(self._rows))
             while True:
                 rows = self.search(queries, k)
-                if k >= len(self._meta) or all(len(r) < k or r[-1].score < min_score for r in rows):
+                if k >= len(self._rows) or all(len({h.row_id for h in r}) < k or r[-1].score < min_score
+                                               for r in rows):
                     return [[h for h in r if h.score >= min_score] for r in rows]
-                k = min(8 * k, len(self._meta))
+                k = min(8 * k, len(self._rows))
         out = []
         for scores, ids in raw:
             order = np.argsort(-scores, kind="stable")
-            row = []
-            for j in order.tolist():
-                vid = int(ids[j])
-                meta = self._meta.get(vid)
-                if meta is not None and scores[j] >= min_score:
-                    row.append(IndexHit(float(scores[j]), vid, meta[0], meta[1]))
-            out.append(row)
+            keep = [j for j in order.tolist() if scores[j] >= min_score]
+            out.append(self._expand([scores[j] for j in keep], [int(ids[j]) for j in keep], None))
         return out
 
     def _faiss_search(self, queries: np.ndarray, k: int):
@@ -293,7 +375,7 @@ class VectorIndex:
         # One lookup searches a handful of entity vectors. OpenMP's thread team costs more than it saves on
         # such small searches and collapses under CPU contention (measured: 40 ms with 2 threads vs 8 ms with
         # 1 for 3 queries over 20k vectors on 2 busy cores), so small searches run single-threaded.
-        work = queries.shape[0] * (len(self._meta) + len(self._tombstones))
+        work = queries.shape[0] * (len(self._rows) + len(self._tombstones))
         if work > self.single_thread_work:
             return self._faiss.search(queries, k)
         prev = faiss.omp_get_max_threads()

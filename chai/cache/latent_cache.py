@@ -457,7 +457,10 @@ class LatentCache:
         results = []
         best = -math.inf
         for ix in indexes:
-            k = min(self.top_k, len(ix))
+            # One more row than top_k: owners of one row (entries sharing an entity string) all come back with
+            # it, so hidden ties can only be *distinct* rows, and a (top_k + 1)-th row below the tie cut proves
+            # there are none.
+            k = min(self.top_k + 1, ix.rows)
             rows = ix.search(vecs, k)
             results.append((ix, k, rows))
             for row in rows:
@@ -467,9 +470,9 @@ class LatentCache:
             return None
         cut = best - _TIE_EPS
         for j, (ix, k, rows) in enumerate(results):
-            # A full row whose last score still ties the best may hide more tied entries (many entries
-            # sharing one entity string): fetch every hit at or above the tie cut in one more pass.
-            if k < len(ix) and any(len(r) == k and r[-1].score >= cut for r in rows):
+            # Every one of the k returned rows ties the best: more distinct rows may tie (rare: equal scores
+            # from different strings); fetch every hit at or above the tie cut in one more pass.
+            if k < ix.rows and any(r and r[-1].score >= cut and len({h.row_id for h in r}) == k for r in rows):
                 results[j] = (ix, k, ix.search_at_least(vecs, cut))
         cands = []
         for _, _, rows in results:
