@@ -46,8 +46,34 @@ def quant_max(dtype: torch.dtype) -> float:
     )
 
 
+class _ScaledData:
+    """Descriptors shared by the quantized containers: ``data`` (narrow values) plus float32 ``scale``."""
+
+    data: torch.Tensor
+    scale: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        """Shape of ``data``, which is the shape of the tensor it stands for."""
+        return self.data.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Storage dtype of ``data``."""
+        return self.data.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in memory: data plus float32 scales."""
+        return self.data.numel() * self.data.element_size() + self.scale.numel() * 4
+
+
 @dataclass(frozen=True)
-class QuantizedKV:
+class QuantizedKV(_ScaledData):
     """Quantized cached keys or values.
 
     data:  (B, M, H, D) int8 or float8_e4m3fn, last dimension contiguous.
@@ -72,22 +98,6 @@ class QuantizedKV:
             )
         if self.data.device != self.scale.device:
             raise ValueError(f"QuantizedKV.data is on {self.data.device} but scale is on {self.scale.device}.")
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.data.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.data.device
-
-    @property
-    def nbytes(self) -> int:
-        return self.data.numel() * self.data.element_size() + self.scale.numel() * 4
 
     def dim(self) -> int:
         return 4
@@ -186,7 +196,7 @@ def _dtype_names(dtypes) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class QuantizedLatent:
+class QuantizedLatent(_ScaledData):
     """A latent (B, C, T, H, W) stored narrow, with one float32 scale per (b, c, t) slice.
 
     Dequantized value: ``x[b, c, t, h, w] ~= float(data[b, c, t, h, w]) * scale[b, c, t]``.
@@ -244,28 +254,9 @@ class QuantizedLatent:
 
     # -- descriptors ---------------------------------------------------------------------------------------------------
     @property
-    def shape(self) -> torch.Size:
-        """Shape of the original latent, (B, C, T, H, W)."""
-        return self.data.shape
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Storage dtype of ``data`` (int8, float8_e4m3fn, or a float storage dtype)."""
-        return self.data.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.data.device
-
-    @property
     def is_quantized(self) -> bool:
         """False for float storage (data is the latent cast, scales are 1)."""
         return self.data.dtype in LATENT_QUANT_DTYPES
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held in memory: data plus scales."""
-        return self.data.numel() * self.data.element_size() + self.scale.numel() * 4
 
     @property
     def serialized_nbytes(self) -> int:
