@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -568,13 +568,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "summary": summary,
         "cache": _jsonable(stats),
     }
+    title = f"chai {args.command} ({args.preset}, {args.resolution})"
+    _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
+    return EXIT_OK
+
+
+def _write_outputs(args: argparse.Namespace, doc: dict, plot: Callable[[str], Any]) -> None:
+    """Write the JSON report (``--report``) and the PNG (``--plot``) when asked, naming each file."""
+    from chai import report
+
     if args.report:
         report.write_json(args.report, doc)
         print(f"report: {args.report}")
     if args.plot:
-        report.plot_run(args.plot, records, title=f"chai {args.command} ({args.preset}, {args.resolution})")
+        plot(args.plot)
         print(f"plot: {args.plot}")
-    return EXIT_OK
 
 
 def _jsonable(obj: Any) -> Any:
@@ -782,12 +790,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         from chai.sizes import format_size
 
         print(f"entity / prompt hit rate at {format_size(int(b))}: " + ("-" if r is None else f"{r:.2f}x"))
-    if args.report:
-        report.write_json(args.report, doc)
-        print(f"report: {args.report}")
-    if args.plot:
-        report.plot_trace(args.plot, results, title=f"chai trace ({len(prompts)} prompts, {args.resolution})")
-        print(f"plot: {args.plot}")
+    title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
+    _write_outputs(args, doc, lambda path: report.plot_trace(path, results, title=title))
     return EXIT_OK
 
 
