@@ -8,27 +8,38 @@ import sys
 from collections.abc import Sequence
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    from chai.eval.train import DEFAULT_MODEL_DIR, TrainConfig
+# TrainConfig fields settable from the command line: flag -> (field, type). Unset flags keep TrainConfig's
+# defaults, so the parser needs no import of the (torch-heavy) training module and states no default twice.
+_TRAIN_FIELDS = {
+    "--preset": ("preset", str),
+    "--steps": ("steps", int),
+    "--minutes": ("max_minutes", float),
+    "--batch-size": ("batch_size", int),
+    "--lr": ("lr", float),
+    "--warmup": ("warmup", int),
+    "--ema-decay": ("ema_decay", float),
+    "--frames": ("frames", int),
+    "--num-clips": ("num_clips", int),
+    "--data-seed": ("data_seed", int),
+    "--seed": ("seed", int),
+    "--t-sampling": ("t_sampling", str),
+    "--encoder": ("encoder", str),
+    "--ckpt-every": ("ckpt_every", int),
+    "--log-every": ("log_every", int),
+    "--init-from": ("init_from", str),
+}
+_CHOICES = {"--t-sampling": ("logit-normal", "uniform"), "--encoder": ("minilm", "hash")}
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train the synthetic STDiT3 with rectified flow (resumable)")
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the synthetic STDiT3 with rectified flow (resumable)",
+        description="Unset options keep the defaults of chai.eval.train.TrainConfig.",
+    )
     p.add_argument("--out", default="runs/synthetic", help="run directory (checkpoint, log, loss curve)")
-    p.add_argument("--preset", default=d.preset)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this wall time")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup", type=int, default=d.warmup)
-    p.add_argument("--ema-decay", type=float, default=d.ema_decay)
-    p.add_argument("--frames", type=int, default=d.frames)
-    p.add_argument("--num-clips", type=int, default=d.num_clips)
-    p.add_argument("--data-seed", type=int, default=d.data_seed)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--t-sampling", choices=("logit-normal", "uniform"), default=d.t_sampling)
-    p.add_argument("--encoder", choices=("minilm", "hash"), default=d.encoder)
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    p.add_argument("--log-every", type=int, default=d.log_every)
+    for flag, (field, kind) in _TRAIN_FIELDS.items():
+        p.add_argument(flag, dest=field, type=kind, choices=_CHOICES.get(flag), default=None)
     p.add_argument(
         "--model-override",
         action="append",
@@ -36,22 +47,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="FIELD=VALUE",
         help="STDiT3Config field override, e.g. depth=2 (repeatable; values parsed as JSON)",
     )
-    p.add_argument(
-        "--init-from",
-        default=None,
-        metavar="CHECKPOINT",
-        help="warm start: copy the tensors of this checkpoint.pt whose names and shapes match",
-    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--export",
         nargs="?",
-        const=str(DEFAULT_MODEL_DIR),
+        const="",
         default=None,
         metavar="DIR",
-        help=f"after training, export the EMA weights + config + hash to DIR (default {DEFAULT_MODEL_DIR})",
+        help="after training, export the EMA weights + config + hash to DIR (default: chai/data/synthetic)",
     )
 
 
@@ -81,7 +86,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the parsed ``train`` / ``quality`` command (``args.eval_command``); returns the exit code."""
     if args.eval_command == "train":
-        from chai.eval.train import TrainConfig, export_model, train
+        from chai.eval.train import DEFAULT_MODEL_DIR, TrainConfig, export_model, train
 
         overrides = {}
         for item in args.model_override:
@@ -92,28 +97,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 overrides[k] = json.loads(v)
             except json.JSONDecodeError:
                 overrides[k] = v
-        cfg = TrainConfig(
-            preset=args.preset,
-            model_overrides=overrides,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            warmup=args.warmup,
-            ema_decay=args.ema_decay,
-            frames=args.frames,
-            num_clips=args.num_clips,
-            data_seed=args.data_seed,
-            seed=args.seed,
-            t_sampling=args.t_sampling,
-            encoder=args.encoder,
-            ckpt_every=args.ckpt_every,
-            log_every=args.log_every,
-            max_minutes=args.minutes,
-            init_from=args.init_from,
-        )
+        fields = {f: getattr(args, f) for f, _ in _TRAIN_FIELDS.values() if getattr(args, f) is not None}
+        cfg = TrainConfig(model_overrides=overrides, **fields)
         summary = train(cfg, args.out, resume=not args.no_resume, threads=args.threads, progress=not args.no_progress)
-        if args.export:
-            summary["exported"] = str(export_model(args.out, args.export))
+        if args.export is not None:
+            summary["exported"] = str(export_model(args.out, args.export or DEFAULT_MODEL_DIR))
         print(json.dumps(summary, indent=2))
         return 0
 

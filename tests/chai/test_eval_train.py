@@ -175,3 +175,18 @@ def test_warm_start_copies_matching_tensors_only(tmp_path):
     assert warm["from_step"] == 2 and warm["copied"] > 0
     # per-head tensors change shape with head_dim: q/k norms and the RoPE frequencies
     assert warm["skipped"] and all("norm" in k or "rope" in k for k in warm["skipped"])
+
+
+def test_cli_train_maps_flags_and_keeps_config_defaults(tmp_path, capsys):
+    from chai.cli import main
+
+    out = tmp_path / "run"
+    argv = ["eval", "train", "--out", str(out), "--preset", "tiny", "--model-override", "in_channels=48",
+            "--steps", "2", "--batch-size", "2", "--frames", "4", "--num-clips", "4", "--encoder", "hash",
+            "--ckpt-every", "2", "--log-every", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert (out / "checkpoint.pt").exists()
+    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    saved = json.dumps(ckpt, default=str)
+    # flags reached the config; an unset flag (--lr) kept TrainConfig's default
+    assert '"steps": 2' in saved and '"batch_size": 2' in saved and f'"lr": {TrainConfig().lr}' in saved
