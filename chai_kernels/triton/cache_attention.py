@@ -52,8 +52,10 @@ def _cache_attn_fwd_inner(
     m_i,
     q,
     K,
+    k_off,
     stride_kn,
     V,
+    v_off,
     stride_vn,
     KS,
     stride_ksn,
@@ -72,13 +74,17 @@ def _cache_attn_fwd_inner(
     IS_CACHE: tl.constexpr,
     QUANT: tl.constexpr,
     DOT_FP32: tl.constexpr,
+    ALIGN: tl.constexpr,
 ):
     """One BLOCK_N step of the online softmax; returns the updated (acc, l_i, m_i)."""
     n_idx = start_n + offs_n
     n_ok = n_idx < n_keys
     n64 = n_idx.to(tl.int64)
+    # row starts, asserted ALIGN-element aligned (the hint must sit on a tensor: Triton drops it on scalars)
+    k_rows = tl.multiple_of(k_off + n64 * stride_kn, ALIGN)
+    v_rows = tl.multiple_of(v_off + n64 * stride_vn, ALIGN)
     # -- K^T tile (HEAD_DIM, BLOCK_N); padded channels read as 0 so they add nothing to q.k --
-    kt = tl.load(K + offs_d[:, None] + n64[None, :] * stride_kn, mask=d_ok[:, None] & n_ok[None, :], other=0.0)
+    kt = tl.load(K + offs_d[:, None] + k_rows[None, :], mask=d_ok[:, None] & n_ok[None, :], other=0.0)
     # -- scores --
     if DOT_FP32:
         # fp32 inputs, and bf16 under the interpreter (its bf16 dot multiplies raw bits): exact fp32 dot.
@@ -106,7 +112,7 @@ def _cache_attn_fwd_inner(
     acc = acc * alpha[:, None]
     # -- P @ V --
     # masked-out keys are never read: garbage (even NaN) in deselected cached slots cannot leak via 0 * NaN
-    v = tl.load(V + n64[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None] & d_ok[None, :], other=0.0)
+    v = tl.load(V + v_rows[:, None] + offs_d[None, :], mask=valid[:, None] & d_ok[None, :], other=0.0)
     if QUANT:
         # dequantize V on the probabilities: sum_n p_n * (v_int_n * s_n) == sum_n (p_n * s_n) * v_int_n
         vs = tl.load(VS + n64 * stride_vsn, mask=n_ok, other=0.0)
@@ -166,9 +172,10 @@ def _cache_attn_fwd_kernel(
     m_c,
     n_heads,
     n_cache_rows,
-    head_dim,
     qk_scale,
     bias2,
+    HEAD_DIM_REAL: tl.constexpr,
+    STRIDE_ALIGN: tl.constexpr,
     HEAD_DIM: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -189,10 +196,11 @@ def _cache_attn_fwd_kernel(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M).to(tl.int64)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
-    d_ok = offs_d < head_dim
+    d_ok = offs_d < HEAD_DIM_REAL  # a compile-time bound: the mask is constant in groups of 8 for D = 72
     m_ok = offs_m < n_q
 
-    q_ptrs = Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qn + offs_d[None, :]
+    q_rows = tl.multiple_of(b * stride_qb + h * stride_qh + offs_m * stride_qn, STRIDE_ALIGN)
+    q_ptrs = Q + q_rows[:, None] + offs_d[None, :]
     q = tl.load(q_ptrs, mask=m_ok[:, None] & d_ok[None, :], other=0.0)
 
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
@@ -206,43 +214,46 @@ def _cache_attn_fwd_kernel(
         n_sel = tl.load(Counts + bc)  # number of non-empty cached blocks of this cache row
         if REPLACE:
             cur_end = n_k * (n_sel == 0).to(tl.int32)
-    K_row = K + b * stride_kb + h * stride_kh
-    V_row = V + b * stride_vb + h * stride_vh
+    k_off = b * stride_kb + h * stride_kh
+    v_off = b * stride_vb + h * stride_vh
     for start_n in range(0, cur_end, BLOCK_N):
         acc, l_i, m_i = _cache_attn_fwd_inner(
             acc, l_i, m_i, q,
-            K_row, stride_kn, V_row, stride_vn,
-            K_row, 0, V_row, 0,  # no scales: unused (QUANT=False)
-            K_row, 0,  # no keep-mask: unused (IS_CACHE=False)
+            K, k_off, stride_kn, V, v_off, stride_vn,
+            K, 0, V, 0,  # no scales: unused (QUANT=False)
+            K, 0,  # no keep-mask: unused (IS_CACHE=False)
             start_n, n_k, offs_n, offs_d, d_ok, qk_scale, bias2, False,
-            IS_CACHE=False, QUANT=False, DOT_FP32=DOT_FP32,
+            IS_CACHE=False, QUANT=False, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
         )  # fmt: skip
 
     # -- segment 2: non-empty cached blocks of cache row b % Bc, in the host-compacted order --
     if HAS_CACHE:
-        KC_row = KC + bc * stride_kcb + h * stride_kch
-        VC_row = VC + bc * stride_vcb + h * stride_vch
+        kc_off = bc * stride_kcb + h * stride_kch
+        vc_off = bc * stride_vcb + h * stride_vch
         KS_row = KS + bc * stride_ksb + h * stride_ksh
         VS_row = VS + bc * stride_vsb + h * stride_vsh
         Keep_row = Keep + bc * stride_keepb
         Blocks_row = Blocks + bc * stride_blkb
         for i in range(0, n_sel):
             entry = tl.load(Blocks_row + i)  # block id * 4 + state (1 partial, 2 full)
-            start_n = (entry >> 2).to(tl.int64) * BLOCK_N
+            # its own name: reusing segment 1's int32 loop variable makes it loop-carried int32 -> int64,
+            # which the compiler rejects (the interpreter does not notice)
+            start_c = (entry >> 2).to(tl.int64) * BLOCK_N
             partial = (entry & 3) == 1
             acc, l_i, m_i = _cache_attn_fwd_inner(
                 acc, l_i, m_i, q,
-                KC_row, stride_kcn, VC_row, stride_vcn,
+                KC, kc_off, stride_kcn, VC, vc_off, stride_vcn,
                 KS_row, stride_ksn, VS_row, stride_vsn,
                 Keep_row, stride_keepm,
-                start_n, m_c, offs_n, offs_d, d_ok, qk_scale, bias2, partial,
-                IS_CACHE=True, QUANT=QUANT, DOT_FP32=DOT_FP32,
+                start_c, m_c, offs_n, offs_d, d_ok, qk_scale, bias2, partial,
+                IS_CACHE=True, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
             )  # fmt: skip
 
     # -- epilogue: normalise, store O (and the natural-log lse) --
     # l_i >= 1 for every row: at least one key block is always visited and its max term is exp2(0).
     acc = acc / l_i[:, None]
-    o_ptrs = Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_on + offs_d[None, :]
+    o_rows = tl.multiple_of(b * stride_ob + h * stride_oh + offs_m * stride_on, STRIDE_ALIGN)
+    o_ptrs = Out + o_rows[:, None] + offs_d[None, :]
     tl.store(o_ptrs, acc.to(Out.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
     if STORE_LSE:
         lse = (m_i + tl.math.log2(l_i)) * 0.6931471805599453
@@ -272,6 +283,23 @@ def block_summary(cache_mask: torch.Tensor | None, n_rows: int, m: int, block_n:
     blocks = (order.to(torch.int32) * 4 + torch.gather(state, 1, order)).to(torch.int32).contiguous()
     counts = (state != BLOCK_EMPTY).sum(-1).to(torch.int32).contiguous()
     return blocks, counts
+
+
+def _row_alignment(tensors) -> int:
+    """Largest power of two <= 16 (elements) dividing every non-unit stride and every base address.
+
+    The kernel asserts it to the compiler (``tl.multiple_of``) so row loads vectorise; computing it
+    here from the real tensors keeps the hint true for any layout (a view with an odd stride gets 1).
+    """
+    align = 16
+    for t in tensors:
+        vals = [t.stride(0), t.stride(1), t.stride(2), t.data_ptr() // t.element_size()]
+        if t.data_ptr() % t.element_size():
+            return 1
+        for val in vals:
+            while align > 1 and val % align:
+                align //= 2
+    return align
 
 
 def _strides3(x: torch.Tensor | None) -> tuple[int, int, int]:
@@ -318,8 +346,13 @@ def cache_attention_fwd_triton(
     out: torch.Tensor | None = None,
     lse: torch.Tensor | None = None,
     config: _configs.LaunchConfig | None = None,
+    compile_target=None,
 ):
     """Launch the fused kernel on validated inputs (the public op validates; this does not).
+
+    With ``compile_target`` (a Triton ``GPUTarget``) nothing is launched: the kernel is compiled for
+    that target with these arguments' specialisation and the ``CompiledKernel`` is returned (no GPU
+    needed; see ``chai_kernels.triton.aot``).
 
     q (B, N, H, D); k, v (B, N_k, H, D); k_cache, v_cache (Bc, M, H, D) float, or int8 / float8_e4m3fn
     data with float32 ``k_scale`` / ``v_scale`` (Bc, M, H); cache_mask bool (Bc, M) or None (all kept).
@@ -344,14 +377,15 @@ def cache_attention_fwd_triton(
         raise ValueError(f"lse buffer must have a unit last stride; got stride {tuple(lse.stride())}.")
     keep = cache_mask.view(torch.uint8) if (has_cache and cache_mask is not None) else None
     dummy = q
+    stride_align = _row_alignment([out, q, k, v] + ([k_cache, v_cache] if has_cache else []))
 
-    def run(cfg: _configs.LaunchConfig):
+    def launch_args(cfg: _configs.LaunchConfig):
         if has_cache:
             blocks, counts = block_summary(cache_mask, Bc, m_c, cfg.BLOCK_N, q.device)
         else:
             blocks = counts = torch.zeros((1, 1), dtype=torch.int32, device=q.device)
         grid = (triton.cdiv(N, cfg.BLOCK_M) * B * H,)
-        _cache_attn_fwd_kernel[grid](
+        args = (
             out, *_strides3(out),
             lse_arg, *lse_strides,
             q, *_strides3(q),
@@ -364,8 +398,12 @@ def cache_attention_fwd_triton(
             keep if keep is not None else counts, *((keep.stride(0), keep.stride(1)) if keep is not None else (0, 0)),
             blocks, blocks.stride(0),
             counts,
-            N, n_k, m_c, H, Bc, D,
+            N, n_k, m_c, H, Bc,
             scale * LOG2E, float(cache_bias) * LOG2E,
+        )  # fmt: skip
+        kwargs = dict(
+            HEAD_DIM_REAL=D,
+            STRIDE_ALIGN=stride_align,
             HEAD_DIM=head_dim_pad,
             BLOCK_M=cfg.BLOCK_M,
             BLOCK_N=cfg.BLOCK_N,
@@ -376,7 +414,18 @@ def cache_attention_fwd_triton(
             DOT_FP32=dot_fp32,
             num_warps=cfg.num_warps,
             num_stages=cfg.num_stages,
-        )  # fmt: skip
+        )
+        return grid, args, kwargs
+
+    def run(cfg: _configs.LaunchConfig):
+        grid, args, kwargs = launch_args(cfg)
+        _cache_attn_fwd_kernel[grid](*args, **kwargs)
+
+    if compile_target is not None:  # ahead-of-time compile only (no launch): chai_kernels.triton.aot
+        from chai_kernels.triton import aot
+
+        _, args, kwargs = launch_args(config or _configs.cache_attention_config(head_dim_pad, q.dtype))
+        return aot.compile_for_target(_cache_attn_fwd_kernel, compile_target, args, kwargs)
 
     quant_name = str(k_cache.dtype) if quant else None
     # launch on q's GPU even when it is not the current device (no-op context on CPU / interpreter)

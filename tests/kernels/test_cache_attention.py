@@ -567,7 +567,9 @@ def test_gpu_fp8_special_codes_do_not_leak_when_masked():
     x = make_cache_attention_inputs(2, 64, 2, 72, 64, 1, dtype=torch.bfloat16, mask="blocks", device="cuda")
     vq = quantize_kv(x["v_cache"], dtype=torch.float8_e4m3fn)
     data = vq.data.clone()
-    data[~x["cache_mask"]] = torch.tensor(float("nan")).to(torch.float8_e4m3fn)
+    codes = data.view(torch.uint8)  # fp8 has no masked_fill on CUDA: write the NaN code through a byte view
+    codes[~x["cache_mask"]] = 0x7F  # e4m3fn NaN
+    assert torch.isnan(data.float()).any()
     out = cache_attention(x["q"], x["k"], x["v"], quantize_kv(x["k_cache"], dtype=torch.float8_e4m3fn),
                           QuantizedKV(data, vq.scale), x["cache_mask"])  # fmt: skip
     assert torch.isfinite(out).all()
