@@ -2,8 +2,9 @@
 
 ``CACHE_ATTN_CONFIGS`` maps (padded head dim, dtype name) to the default ``LaunchConfig``. These are
 starting points chosen from FlashAttention-2 / Triton tutorial practice on Hopper (128-row query
-tiles, 64-key tiles, fewer rows for fp32 and head dim 256 because of register pressure); they have
-not been tuned on a GPU yet (see docs/benchmarks.md).
+tiles, 64-key tiles, fewer rows for fp32 and head dim 256 because of register pressure), except the
+OpenSora case (bf16 / fp16, head dim 72 padded to 128), which comes from a sweep on an H200
+(``python -m csrc_bench.tune_cache_attention``; see docs/benchmarks.md).
 
 Autotuning is opt-in (``set_autotune(True)``) and always off under ``TRITON_INTERPRET=1``, where
 Triton's benchmarker needs a GPU driver. The launcher then times ``autotune_candidates(...)`` once per
@@ -53,7 +54,9 @@ for _dt in _HALF:
     CACHE_ATTN_CONFIGS[(16, _dt)] = LaunchConfig(128, 64, 4, 3)
     CACHE_ATTN_CONFIGS[(32, _dt)] = LaunchConfig(128, 64, 4, 3)
     CACHE_ATTN_CONFIGS[(64, _dt)] = LaunchConfig(128, 64, 4, 3)
-    CACHE_ATTN_CONFIGS[(128, _dt)] = LaunchConfig(128, 64, 8, 3)  # head dim 72..128 (OpenSora: 72)
+    # head dim 72..128 (OpenSora: 72): measured on an H200 (csrc_bench/results/tune_nvidia-h200.log),
+    # 480p-spatial: 3.85 ms vs 4.63 ms for the earlier (128, 64, 8, 3) guess
+    CACHE_ATTN_CONFIGS[(128, _dt)] = LaunchConfig(128, 32, 4, 4)
     CACHE_ATTN_CONFIGS[(256, _dt)] = LaunchConfig(64, 32, 4, 2)
 CACHE_ATTN_CONFIGS[(16, "float32")] = LaunchConfig(64, 32, 4, 2)
 CACHE_ATTN_CONFIGS[(32, "float32")] = LaunchConfig(64, 32, 4, 2)

@@ -56,18 +56,42 @@ def _launch_config(length: int) -> tuple[int, int]:
     return 1024, 4
 
 
-def dequantize_latent_triton(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Launch the kernel. data (B, C, T, H, W) contiguous, scale (B, C, T) float32 contiguous, out like data
-    (float32 / bfloat16 / float16, contiguous). Returns ``out``."""
+def _dequant_launch(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor):
     B, C, T, H, W = data.shape
     rows, length = B * C * T, H * W
     numel = rows * length
-    if numel == 0:
-        return out
     block, warps = _launch_config(length)
     grid = (triton.cdiv(numel, block),)
     # torch.float8_e4m3fn maps to Triton's fp8e4nv pointer type; int8 and float storage load as themselves.
-    _dequant_latent_kernel[grid](
-        out, data, scale, numel, length, rows, BLOCK=block, TWO_ROWS=length >= block, num_warps=warps
-    )
+    args = (out, data, scale, numel, length, rows)
+    kwargs = dict(BLOCK=block, TWO_ROWS=length >= block, num_warps=warps)
+    return grid, args, kwargs
+
+
+def dequantize_latent_triton(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Launch the kernel. data (B, C, T, H, W) contiguous, scale (B, C, T) float32 contiguous, out like data
+    (float32 / bfloat16 / float16, contiguous). Returns ``out``."""
+    if data.numel() == 0:
+        return out
+    grid, args, kwargs = _dequant_launch(data, scale, out)
+    _dequant_latent_kernel[grid](*args, **kwargs)
     return out
+
+
+def compile_quant_kernels_for_target(target) -> dict[str, int]:
+    """Compile the dequant kernel for ``target`` (no GPU needed; see ``chai_kernels.triton.aot``) for every
+    storage / output dtype pair and both chunk layouts; returns {variant: cubin bytes}."""
+    from chai_kernels.triton import aot
+
+    out_sizes = {}
+    for storage in (torch.int8, torch.float8_e4m3fn):
+        for out_dtype in (torch.float32, torch.bfloat16, torch.float16):
+            for hw in ((30, 40), (8, 8)):  # long rows (TWO_ROWS) and short rows (per-element scale)
+                data = torch.ones((1, 4, 3, *hw)).to(storage)
+                scale = torch.ones((1, 4, 3), dtype=torch.float32)
+                out = torch.empty((1, 4, 3, *hw), dtype=out_dtype)
+                _, args, kwargs = _dequant_launch(data, scale, out)
+                ck = aot.compile_for_target(_dequant_latent_kernel, target, args, kwargs)
+                name = f"{str(storage)[6:]}->{str(out_dtype)[6:]} {hw[0]}x{hw[1]}"
+                out_sizes[name] = len(ck.asm["cubin"])
+    return out_sizes
