@@ -189,9 +189,7 @@ def time_fn(
     if device.type == "cuda":
         import triton.testing
 
-        med, p20, p80 = triton.testing.do_bench(
-            fn, warmup=warmup or 25, rep=rep or 100, quantiles=[0.5, 0.2, 0.8]
-        )
+        med, p20, p80 = triton.testing.do_bench(fn, warmup=warmup or 25, rep=rep or 100, quantiles=[0.5, 0.2, 0.8])
         return Timing(median_ms=float(med), p20_ms=float(p20), p80_ms=float(p80), reps=-1)
     for _ in range(1 if warmup is None else warmup):
         fn()
@@ -224,7 +222,13 @@ def time_op(
 
 
 def git_sha(root: Path | None = None) -> str:
-    """HEAD commit read from the ``.git`` files (no git process); 'unknown' when not a checkout."""
+    """HEAD commit read from the ``.git`` files (no git process); 'unknown' when not a checkout.
+
+    ``CHAI_GIT_SHA`` in the environment wins: a copied working tree (a device lease) can carry a stale
+    ``.git``, so the lease command passes the SHA it was started from.
+    """
+    if os.environ.get("CHAI_GIT_SHA"):
+        return os.environ["CHAI_GIT_SHA"].strip()[:12]
     gitdir = (root or _REPO_ROOT) / ".git"
     try:
         head = (gitdir / "HEAD").read_text().strip()

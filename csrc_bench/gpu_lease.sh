@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device-lease run: the gpu test tier, a launch-config sweep, then the kernel microbenchmarks.
-# Usage on a CUDA machine, from the repository root:  OUT=/some/dir bash csrc_bench/gpu_lease.sh [quick]
+# Usage on a CUDA machine, from the repository root:  CHAI_GIT_SHA=<sha> OUT=/some/dir bash csrc_bench/gpu_lease.sh [quick]
 # It uses the machine's own torch/triton (no install) and imports the repo through PYTHONPATH.
 # The rows land in csrc_bench/results/<device>.csv/.json (copied to $OUT to bring them back).
 set -o pipefail

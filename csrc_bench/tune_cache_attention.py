@@ -48,10 +48,14 @@ def main(argv=None) -> int:
             D = shape.D
             default = C.cache_attention_config(max(16, C.next_pow2(D)), x["q"].dtype)
             res = []
-            for cfg in [default] + [c for c in C.autotune_candidates(max(16, C.next_pow2(D)), x["q"].dtype) if c != default]:
+            for cfg in [default] + [
+                c for c in C.autotune_candidates(max(16, C.next_pow2(D)), x["q"].dtype) if c != default
+            ]:
+
                 def fn(c=cfg):
                     return cache_attention_fwd_triton(x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"],
                                                       x["cache_mask"], cache_bias=CACHE_BIAS, config=c)  # fmt: skip
+
                 try:
                     t = triton.testing.do_bench(fn, warmup=10, rep=40)
                 except Exception as e:  # out of shared memory / registers
@@ -59,12 +63,24 @@ def main(argv=None) -> int:
                     continue
                 res.append((t, cfg))
             # the public op (validation + block summary + launch) with the default config, for reference
-            t_op = triton.testing.do_bench(lambda: cache_attention(x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"],
-                                                                   x["cache_mask"], cache_bias=CACHE_BIAS, backend="triton"))
+            t_op = triton.testing.do_bench(
+                lambda: cache_attention(
+                    x["q"],
+                    x["k"],
+                    x["v"],
+                    x["k_cache"],
+                    x["v_cache"],
+                    x["cache_mask"],
+                    cache_bias=CACHE_BIAS,
+                    backend="triton",
+                )
+            )
             res.sort(key=lambda r: r[0])
             t_def = next(t for t, c in res if c == default)
-            print(f"{sname} frac={frac}: sdpa-concat {t_sdpa:.4f} ms ({flops / t_sdpa / 1e9:.0f} TFLOP/s eff.), "
-                  f"default {t_def:.4f} ms ({t_def / t_sdpa:.2f}x sdpa), public op {t_op:.4f} ms")
+            print(
+                f"{sname} frac={frac}: sdpa-concat {t_sdpa:.4f} ms ({flops / t_sdpa / 1e9:.0f} TFLOP/s eff.), "
+                f"default {t_def:.4f} ms ({t_def / t_sdpa:.2f}x sdpa), public op {t_op:.4f} ms"
+            )
             for t, cfg in res[:5]:
                 tf = flops / t / 1e9
                 frac_peak = f" {tf / peak:.1%} of peak" if peak else ""

@@ -22,7 +22,10 @@ columns, V's scale multiplies the probability columns before the PV product. No 
 of the cache exists anywhere.
 
 Head dims that are not powers of two (OpenSora's 72) are padded inside the kernel to HEAD_DIM (the
-next power of two, >= 16) with masked loads; the inputs are never copied. Every load and store is
+next power of two, >= 16) with masked loads; the inputs are never copied. The real head dim is a
+constexpr (so the ``d < D`` mask is provably constant in groups of 8 for D = 72) and the launcher passes
+``STRIDE_ALIGN``, the rows' common alignment, asserted on the row-offset tensors with ``tl.multiple_of``:
+without both, a head stride of 72 turns every row load into 2-byte scalar loads. Every load and store is
 masked and every offset is int64. Plain pointer arithmetic only (no block pointers, no TMA
 descriptors) so the kernel runs on Triton 3.6 to 3.9.
 """
