@@ -2,14 +2,15 @@
 
 The synthetic STDiT3 does not run on pixels directly: a 32 x 32 frame would be 256 tokens with OpenSora's
 (1, 2, 2) patch. Instead every frame goes through a deterministic space-to-depth ("pixel unshuffle")
-by ``factor`` (default 4)::
+by ``factor`` (class default 4; the committed synthetic model and ``TrainConfig`` use 2)::
 
     video (B, 3, T, H, W) in [-1, 1]  --encode-->  latent (B, 3 * factor**2, T, H / factor, W / factor)
+    32 x 32 RGB, factor 2               ->           12 x 16 x 16 per frame (64 tokens per frame at patch 1x2x2)
     32 x 32 RGB, factor 4               ->           48 x 8 x 8 per frame (16 tokens per frame at patch 1x2x2)
 
 Channel ``c * factor**2 + i * factor + j`` of latent pixel ``(h, w)`` holds colour ``c`` of image pixel
 ``(h * factor + i, w * factor + j)`` (torch's ``pixel_unshuffle`` order), multiplied by ``scale``.
-There is no learned part and no projection: a fixed orthogonal projection of the 48 channels would not
+There is no learned part and no projection: a fixed orthogonal projection of the channels would not
 change anything a diffusion model with a linear patch embedding can learn, nor the MSE it is trained
 with, so it is left out. ``decode`` is the exact inverse (bit-exact for ``scale`` a power of two).
 

@@ -4,7 +4,7 @@ What is trained, exactly as OpenSora 1.2 trains STDiT3 (clean-room):
 
 - data: clip ``i`` of the seeded stream ``chai.eval.synthetic.generate(num_clips, data_seed, frames=8, size=32)``,
   mapped to [-1, 1] and encoded by the fixed :class:`chai.eval.autoencoder.SpaceToDepthAutoencoder`
-  (48 x 8 x 8 per frame); captions through the pipeline's text encoder (MiniLM token features, 384-d,
+  (factor 2: 12 x 16 x 16 per frame); captions through the pipeline's text encoder (MiniLM token features, 384-d,
   ``model_max_length`` tokens), computed once per distinct caption and cached;
 - rectified flow: ``t ~ logit-normal`` (``sigmoid(N(0, 1))``, OpenSora's default) or uniform on (0, 1),
   ``x_t = (1 - t) x0 + t * noise``, model input timestep ``1000 t``; the model predicts the velocity
@@ -13,7 +13,8 @@ What is trained, exactly as OpenSora 1.2 trains STDiT3 (clean-room):
 - classifier-free guidance dropout: the model's own caption dropout in train mode (probability
   ``class_dropout_prob`` = 0.1 replaces the caption by ``y_embedder.y_embedding``, the null caption the
   sampler uses for the unconditional half);
-- AdamW, linear warm-up then constant learning rate, gradient clipping, an EMA of the weights (exported);
+- AdamW, linear warm-up, constant learning rate, then a linear decay to 0 over the last ``cooldown``
+  steps; gradient clipping; an EMA of the weights (exported);
 - every step is a pure function of ``(seed, step)`` (batch indices, noise, t and caption dropout are drawn
   from generators seeded by them), so a resumed run continues exactly where the checkpoint left off.
 
@@ -23,8 +24,10 @@ Outputs in ``out_dir``: ``checkpoint.pt`` (model, EMA, optimizer, step; rewritte
 ``captions.pt`` (the caption feature cache) and, after :func:`export_model`, the committed artefacts
 (``stdit3_synthetic.safetensors``, ``config.json``, ``synthetic.json`` with the weights' sha256).
 
-CLI: ``python -m chai.eval train --out runs/synthetic --minutes 40 [--export chai/data/synthetic]``.
-Shape legend: B batch, C = 48 latent channels, T frames, h = w = 8 latent rows/columns, L caption tokens.
+CLI: ``python -m chai.eval train --out runs/synthetic [--export chai/data/synthetic]``: the defaults are the
+recipe of the committed weights (4500 steps, about 61 minutes on two cores; ``--minutes`` caps the wall time
+and a rerun of the same command resumes).
+Shape legend: B batch, C = 12 latent channels, T frames, h = w = 16 latent rows/columns, L caption tokens.
 """
 
 from __future__ import annotations
@@ -71,29 +74,34 @@ class TrainConfig:
 
     preset / model_overrides: the STDiT3 preset ("synthetic") and field overrides (e.g. ``{"depth": 2}``).
     steps: the step budget; ``max_minutes`` stops earlier (wall clock) with a checkpoint.
+    cooldown: the last ``cooldown`` steps of ``steps`` decay the learning rate linearly to 0 (0: constant).
+    p_two: probability of a two-object clip in the training data (the generator's default is 0.4).
+    ae_factor: space-to-depth factor of the fixed autoencoder (2: 32 x 32 RGB -> 12 x 16 x 16 per frame).
     encoder: "minilm" (the pipeline's MiniLM text encoder) or "hash" (word-hash features, tests only).
     t_sampling: "logit-normal" or "uniform".
     """
 
     preset: str = "synthetic"
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    steps: int = 6000
+    steps: int = 4500
     batch_size: int = 16
-    lr: float = 5e-4
+    lr: float = 8e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
     warmup: int = 200
+    cooldown: int = 1200
     grad_clip: float = 1.0
-    ema_decay: float = 0.998
+    ema_decay: float = 0.999
     frames: int = 8
     size: int = 32
-    num_clips: int = 8000
+    num_clips: int = 20000
+    p_two: float = 0.25
     data_seed: int = 0
     seed: int = 0
     t_sampling: str = "logit-normal"
     encoder: str = "minilm"
     fps: int = 24
-    ae_factor: int = 4
+    ae_factor: int = 2
     ckpt_every: int = 200
     log_every: int = 10
     max_minutes: float | None = None
@@ -110,9 +118,17 @@ class TrainConfig:
         if self.encoder not in ("minilm", "hash"):
             raise ValueError(f"TrainConfig.encoder={self.encoder!r}. HINT: 'minilm' (default) or 'hash' (tests).")
         if not (0.0 <= self.ema_decay < 1.0):
-            raise ValueError(f"TrainConfig.ema_decay={self.ema_decay!r} must be in [0, 1). HINT: 0.998.")
+            raise ValueError(f"TrainConfig.ema_decay={self.ema_decay!r} must be in [0, 1). HINT: 0.999 (the recipe).")
+        if isinstance(self.cooldown, bool) or not isinstance(self.cooldown, int) or self.cooldown < 0:
+            raise ValueError(
+                f"TrainConfig.cooldown={self.cooldown!r} must be an int >= 0. HINT: 0 keeps the lr constant."
+            )
+        if not (0.0 <= self.p_two <= 1.0):
+            raise ValueError(
+                f"TrainConfig.p_two={self.p_two!r} must be in [0, 1]. HINT: 0.25 (the recipe; the generator defaults to 0.4)."
+            )
         if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr={self.lr!r} must be > 0. HINT: 5e-4.")
+            raise ValueError(f"TrainConfig.lr={self.lr!r} must be > 0. HINT: 8e-4 (the recipe).")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -182,7 +198,16 @@ def build_caption_bank(captions: list[str], encoder: Any, *, chunk: int = 64, pr
 
 def _caption_cache_key(cfg: TrainConfig, mcfg: Any) -> str:
     key = json.dumps(
-        [cfg.encoder, cfg.num_clips, cfg.data_seed, cfg.frames, cfg.size, mcfg.model_max_length, mcfg.caption_channels]
+        [
+            cfg.encoder,
+            cfg.num_clips,
+            cfg.data_seed,
+            cfg.frames,
+            cfg.size,
+            cfg.p_two,
+            mcfg.model_max_length,
+            mcfg.caption_channels,
+        ]
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -206,9 +231,14 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over ``warmup`` steps, constant, then linear decay to 0 over the last ``cooldown``."""
+    lr = cfg.lr
     if cfg.warmup > 0 and step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    return cfg.lr
+        lr = cfg.lr * (step + 1) / cfg.warmup
+    left = cfg.steps - step
+    if cfg.cooldown > 0 and left <= cfg.cooldown:
+        lr = min(lr, cfg.lr * max(left, 0) / cfg.cooldown)
+    return lr
 
 
 def _batch(cfg: TrainConfig, step: int, specs: list, bank: CaptionBank, ae: Any, C: int):
@@ -322,7 +352,7 @@ def train(
     if ae.out_channels != mcfg.in_channels:
         raise ValueError(
             f"model in_channels {mcfg.in_channels} != autoencoder channels {ae.out_channels} (factor {cfg.ae_factor})."
-            " HINT: in_channels = 3 * ae_factor**2 (48 for factor 4)."
+            " HINT: in_channels = 3 * ae_factor**2 (12 for factor 2, 48 for factor 4)."
         )
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "checkpoint.pt", out / "train_log.jsonl"
@@ -330,7 +360,7 @@ def train(
     # -- data --
     t_start = time.perf_counter()
     rngs = (synthetic._clip_rng(cfg.data_seed, i) for i in range(cfg.num_clips))
-    specs = [synthetic.sample_spec(r, frames=cfg.frames, size=cfg.size) for r in rngs]
+    specs = [synthetic.sample_spec(r, p_two=cfg.p_two, frames=cfg.frames, size=cfg.size) for r in rngs]
     cap_path = out / f"captions_{_caption_cache_key(cfg, mcfg)}.pt"
     if cap_path.exists():
         d = torch.load(cap_path, weights_only=True)
@@ -354,7 +384,7 @@ def train(
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         saved = TrainConfig.from_dict(ck["train_config"])
-        mutable = {"steps", "max_minutes", "ckpt_every", "log_every", "init_from"}
+        mutable = {"steps", "cooldown", "max_minutes", "ckpt_every", "log_every", "init_from"}
         diff = [k for k in cfg.to_dict() if k not in mutable and cfg.to_dict()[k] != saved.to_dict()[k]]
         if diff:
             raise ValueError(

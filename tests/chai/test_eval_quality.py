@@ -24,7 +24,9 @@ def test_committed_checkpoint_loads_with_matching_hash_and_size_limit():
     assert wpath.stat().st_size <= 20 * 1024 * 1024 and wpath.stat().st_size == manifest["bytes"]
     model, ae, config = load_synthetic_model()
     assert not model.training
-    assert model.config.in_channels == ae.out_channels == 48
+    assert model.config.in_channels == ae.out_channels == 3 * ae.factor**2
+    T, H, W = config["sampling"]["num_frames"], config["sampling"]["height"], config["sampling"]["width"]
+    assert ae.get_latent_size([T, H, W]) == [T, H // ae.factor, W // ae.factor]
     assert model.config.caption_channels == 384  # the pipeline's MiniLM text encoder
     assert config["step"] > 0 and config["train_config"]["encoder"] == "minilm"
     for name in ("loss_curve.png", "train_log.jsonl", "config.json"):
@@ -34,7 +36,7 @@ def test_committed_checkpoint_loads_with_matching_hash_and_size_limit():
 
     torch.manual_seed(0)
     fresh = STDiT3(model.config).eval()
-    x = torch.randn(1, 48, 2, 8, 8)
+    x = torch.randn(1, ae.out_channels, 2, 32 // ae.factor, 32 // ae.factor)
     y = torch.randn(1, 1, model.config.model_max_length, 384)
     kw = dict(fps=torch.tensor([24.0]), height=torch.tensor([32.0]), width=torch.tensor([32.0]))
     with torch.no_grad():
@@ -104,7 +106,8 @@ def test_quality_smoke_run_writes_documented_report(tmp_path):
         assert p["generator_adherence"] >= 0.8  # the analyzer reads the generator's own clips
     targets = {"adherence_within_2_points", "psnr_3db_over_plain_8", "no_loss_on_unrelated_hits"}
     assert set(on_disk["targets"]) == targets
-    assert on_disk["mask_iou"]["token_grid"] == [4, 4]
+    # the committed model: factor-2 autoencoder (32 px -> 16 latent), patch 2 -> 8 x 8 tokens of 4 x 4 px
+    assert on_disk["mask_iou"]["token_grid"] == [8, 8] and on_disk["mask_iou"]["token_pixels"] == 4
     assert (tmp_path / "g.png").stat().st_size > 5000
     text = doc.read_text()
     assert text.startswith("# Quality\n\nintro text") and text.count("<!-- chai-quality:begin -->") == 1
@@ -113,3 +116,28 @@ def test_quality_smoke_run_writes_documented_report(tmp_path):
 
     write_doc_section(report, doc)
     assert doc.read_text().count("<!-- chai-quality:begin -->") == 1
+
+
+def test_unrelated_no_loss_verdict_uses_forced_hits_when_none_hit_naturally():
+    from chai.eval.quality import _targets
+
+    def agg(base, chai, n, psnr=(None, None)):
+        return {
+            "baseline-30": {"adherence": base, "n": n, "psnr_db": 99.0},
+            "plain-8": {"adherence": base, "n": n, "psnr_db": psnr[0]},
+            "chai-joint": {"adherence": chai, "n": n, "psnr_db": psnr[1]},
+        }
+
+    related = agg(0.5, 0.49, 4, psnr=(18.0, 21.5))
+    none_hit = agg(None, None, 0)
+    # no natural hits, and the forced hits lose 10 points: the target fails instead of passing vacuously
+    t = _targets({"related": related, "unrelated": agg(0.5, 0.4, 6), "unrelated_natural_hits": none_hit})
+    u = t["no_loss_on_unrelated_hits"]
+    assert u["pairs"] == 0 and u["forced_pairs"] == 6 and u["met"] is False
+    assert t["adherence_within_2_points"]["met"] is True and t["psnr_3db_over_plain_8"]["met"] is True
+    # forced hits within 2 points: met
+    t = _targets({"related": related, "unrelated": agg(0.5, 0.485, 6), "unrelated_natural_hits": none_hit})
+    assert t["no_loss_on_unrelated_hits"]["met"] is True
+    # natural hits decide when there are some, whatever the forced ones say
+    t = _targets({"related": related, "unrelated": agg(0.5, 0.2, 6), "unrelated_natural_hits": agg(0.5, 0.6, 2)})
+    assert t["no_loss_on_unrelated_hits"]["met"] is True and t["no_loss_on_unrelated_hits"]["pairs"] == 2

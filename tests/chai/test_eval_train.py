@@ -20,6 +20,7 @@ def _tiny_cfg(**kw) -> TrainConfig:
     base = dict(
         preset="tiny",
         model_overrides={"in_channels": 48},
+        ae_factor=4,
         steps=6,
         batch_size=3,
         frames=4,
@@ -27,6 +28,7 @@ def _tiny_cfg(**kw) -> TrainConfig:
         num_clips=12,
         encoder="hash",
         warmup=2,
+        cooldown=0,  # a constant tail: interrupting via `steps` (below) must not change the schedule
         ckpt_every=3,
         log_every=1,
         lr=1e-3,
@@ -162,8 +164,38 @@ def test_train_config_validation():
         TrainConfig(t_sampling="cosine")
     with pytest.raises(ValueError, match="HINT"):
         TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="cooldown"):
+        TrainConfig(cooldown=-1)
+    with pytest.raises(ValueError, match="p_two"):
+        TrainConfig(p_two=1.5)
     with pytest.raises(ValueError, match="in_channels"):
         train(TrainConfig(preset="tiny", encoder="hash", steps=1), "/tmp/never-created-chai-run", progress=False)
+
+
+def test_lr_schedule_warmup_constant_cooldown():
+    from chai.eval.train import _lr_at
+
+    cfg = TrainConfig(lr=1e-3, steps=100, warmup=10, cooldown=20)
+    lrs = [_lr_at(cfg, s) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)  # warm-up reaches lr
+    assert all(v == pytest.approx(1e-3) for v in lrs[10:80])  # constant
+    assert lrs[80] == pytest.approx(1e-3) and lrs[90] == pytest.approx(5e-4) and lrs[99] == pytest.approx(5e-5)
+    assert all(a >= b for a, b in zip(lrs[80:], lrs[81:], strict=False))  # decays monotonically to ~0
+    assert all(
+        _lr_at(TrainConfig(lr=1e-3, steps=100, warmup=0, cooldown=0), s) == 1e-3 for s in range(100)
+    )  # no cooldown
+
+
+def test_p_two_sets_the_two_object_fraction_of_the_training_data(tmp_path):
+    from chai.eval import synthetic
+
+    def frac(p):
+        rngs = (synthetic._clip_rng(0, i) for i in range(300))
+        return sum(len(synthetic.sample_spec(r, p_two=p, frames=4, size=16).objects) == 2 for r in rngs) / 300
+
+    assert frac(0.0) == 0.0 and 0.15 < frac(0.25) < 0.35 and frac(1.0) == 1.0
+    summary = train(_tiny_cfg(steps=1, p_two=0.0), tmp_path / "one", threads=1, progress=False)
+    assert summary["step"] == 1
 
 
 def test_warm_start_copies_matching_tensors_only(tmp_path):
@@ -182,6 +214,7 @@ def test_cli_train_maps_flags_and_keeps_config_defaults(tmp_path, capsys):
 
     out = tmp_path / "run"
     argv = ["eval", "train", "--out", str(out), "--preset", "tiny", "--model-override", "in_channels=48",
+            "--ae-factor", "4",
             "--steps", "2", "--batch-size", "2", "--frames", "4", "--num-clips", "4", "--encoder", "hash",
             "--ckpt-every", "2", "--log-every", "1", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
