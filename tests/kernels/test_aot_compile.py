@@ -132,3 +132,23 @@ def test_ptx_load_widths_counts_vector_and_scalar_loads():
         ]
     )
     assert aot.ptx_load_widths(ptx) == {"v4": 1, "v2": 1, "scalar": 1}
+
+
+def test_row_alignment_hint_is_the_largest_power_of_two_dividing_every_row_start():
+    """The launcher's STRIDE_ALIGN is asserted to the compiler: a value too large would make the GPU
+    read misaligned rows silently (the interpreter ignores the hint), so it must shrink for odd layouts."""
+    import torch
+
+    from chai_kernels.triton.cache_attention import _row_alignment
+
+    def t(*shape, dtype=torch.bfloat16):
+        return torch.randn(*shape).to(dtype)
+
+    assert _row_alignment([t(2, 405, 16, 72), t(1, 405, 16, 72)]) == 8  # OpenSora: head stride 72
+    assert _row_alignment([t(2, 33, 4, 64)]) == 16
+    assert _row_alignment([t(2, 33, 3, 36)]) == 4
+    wide = t(2, 33, 4, 80)
+    assert _row_alignment([wide[..., :72]]) == 16  # a view: strides 80-based, base aligned
+    assert _row_alignment([wide[..., 1:73]]) == 1  # base pointer one element in
+    assert _row_alignment([t(2, 33, 4, 64), t(2, 33, 3, 36)]) == 4  # the common value over all tensors
+    assert _row_alignment([t(2, 33, 4, 72, dtype=torch.int8)]) == 8
