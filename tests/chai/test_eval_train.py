@@ -194,8 +194,13 @@ def test_p_two_sets_the_two_object_fraction_of_the_training_data(tmp_path):
         return sum(len(synthetic.sample_spec(r, p_two=p, frames=4, size=16).objects) == 2 for r in rngs) / 300
 
     assert frac(0.0) == 0.0 and 0.15 < frac(0.25) < 0.35 and frac(1.0) == 1.0
-    summary = train(_tiny_cfg(steps=1, p_two=0.0), tmp_path / "one", threads=1, progress=False)
-    assert summary["step"] == 1
+    # and train() draws its clips with it: the cached captions are the training data's captions
+    for p, n_objects in ((0.0, 1), (1.0, 2)):
+        out = tmp_path / f"p{p}"
+        assert train(_tiny_cfg(steps=1, p_two=p), out, threads=1, progress=False)["step"] == 1
+        (cache,) = out.glob("captions_*.pt")
+        captions = torch.load(cache, weights_only=True)["captions"]
+        assert captions and {len(synthetic.parse_caption(c).objects) for c in captions} == {n_objects}
 
 
 def test_warm_start_copies_matching_tensors_only(tmp_path):

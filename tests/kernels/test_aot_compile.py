@@ -51,7 +51,7 @@ _SCRIPT = textwrap.dedent(
         else:
             ck = cache_attention_fwd_triton(q, k, v, kc, vc, mask, **kw)
         ptx = ck.asm["ptx"]
-        out.append(dict(case=c, loads=ptx_load_widths(ptx), cp16=ptx.count("cp.async.cg.shared.global") ,
+        out.append(dict(case=c, loads=ptx_load_widths(ptx), cp16=ptx.count("cp.async.cg.shared.global"),
                         wgmma=ptx.count("wgmma.mma_async"), cubin=len(ck.asm["cubin"]), shared=ck.metadata.shared))
     quant = compile_quant_kernels_for_target(hopper())
     print("RESULT" + json.dumps(dict(cases=out, quant=quant)))
