@@ -48,12 +48,17 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "FRAMING_PHRASES",
     "FRAMING_WORDS",
+    "MAX_PROMPT_CHARS",
+    "MAX_WORD_CHARS",
+    "NON_SUBJECT_HEADS",
     "STYLE_NOUNS",
     "STYLE_WORDS",
     "BuiltinExtractor",
     "EntityExtractor",
     "SpacyExtractor",
+    "cap_prompt",
     "default_extractor",
+    "is_subject",
     "spacy_available",
     "strip_framing",
 ]
@@ -124,6 +129,17 @@ FRAMING_PHRASES: tuple[str, ...] = tuple(
             "ultra-detailed", "hyper-realistic", "hyper-detailed", "photo-realistic", "artstation", "deviantart",
             "unsplash", "ray tracing", "ray traced", "global illumination", "octane", "vray", "high detail",
             "professional photography", "national geographic",
+            # more camera, framing and time phrases (matched with any spacing or hyphenation, see _flex)
+            "extreme close-up shot", "extreme wide shot", "medium close-up", "over the shoulder shot", "over the shoulder",
+            "split screen", "fast motion", "slow mo", "slowmo", "hyper lapse", "time-lapsed", "time-lapse video",
+            "in real time", "real time", "at the same time", "same time", "in a split second", "split second",
+            "for a moment", "full body shot", "full body", "first person view", "fpv drone shot",
+            "fpv drone footage", "fpv", "steadicam shot", "steadicam", "panorama", "panoramic view", "panoramic",
+            "seamless loop", "looping video", "loopable", "vhs tape", "vhs", "camcorder footage", "rack focus",
+            "dolly zoom", "dolly shot", "crane shot", "zoom in", "zoom out", "zooming in", "zooming out",
+            "day to night", "night to day", "low angle shot", "low angle", "high angle shot", "high angle",
+            "dutch angle", "bird's eye view", "birds eye view", "top-down view", "top down", "worm's eye view",
+            "in the distance", "in the corner of", "side view", "front view", "rear view", "split-diopter",
         },
         key=lambda s: (-len(s), s),
     )
@@ -151,6 +167,49 @@ FRAMING_WORDS: frozenset[str] = frozenset(
 _SOFT_FRAMING = frozenset(["background", "foreground", "scene", "moment", "sequence", "version", "detail",
                            "composition", "perspective", "angle", "visual", "visuals", "texture", "medium"])
 
+#: Head nouns that name a time, a layout or a view of something rather than a subject. As the head of a phrase
+#: the hard ones make it no entity ("the same time", "a split second", "fast motion", "a seamless loop"); the
+#: soft ones drop only themselves ("a city backdrop" -> "city", "a mountain reflection" -> "mountain", "the
+#: corner of a room" -> "room"). As modifiers they stay ("time machine", "corner shop").
+_NON_SUBJECT_HARD = frozenset(["time", "times", "second", "seconds", "minute", "minutes", "instant", "transition",
+                               "loop", "lapse", "motion", "mo", "slowmo", "steadicam", "panorama", "vhs", "while",
+                               "period", "duration", "timeline", "glimpse"])
+_NON_SUBJECT_SOFT = frozenset(["backdrop", "backdrops", "corner", "corners", "reflection", "reflections",
+                               "silhouette", "silhouettes", "distance", "side", "sides", "edge", "edges", "middle",
+                               "center", "centre", "top", "bottom", "front", "surface", "outline", "shape", "shapes"])
+#: Every head that is never a subject on its own (framing heads included): :func:`is_subject` refuses them.
+NON_SUBJECT_HEADS: frozenset[str] = _NON_SUBJECT_HARD | _NON_SUBJECT_SOFT
+
+#: Prompts are cut to this many characters before extraction (at the last space before the cap). spaCy's cost
+#: grows with the text (a 100k-character prompt costs 5-6 s); real prompts are far shorter (the longest of the
+#: built-in trace has 112 characters, VidProM's 99th percentile is about 600) and the first
+#: ``max_entities`` entities come from the start anyway.
+MAX_PROMPT_CHARS: int = 1000
+
+#: A word longer than this (between hyphens) is no word: MiniLM maps any word over 100 characters to one unknown
+#: token, so all such entities would embed alike. An entity with such a word is dropped.
+MAX_WORD_CHARS: int = 32
+
+# Colour adjectives: left alone after a framing noun ("a white background") they are no subject.
+_COLOUR_ADJ = frozenset(["red", "orange", "yellow", "green", "blue", "purple", "violet", "pink", "brown", "black",
+                         "white", "gray", "grey", "silver", "gold", "golden", "beige", "dark", "light", "bright",
+                         "pale", "plain", "solid", "colorful", "colourful", "neutral"])
+
+
+def cap_prompt(prompt: str, limit: int = MAX_PROMPT_CHARS) -> tuple[str, bool]:
+    """``(text, truncated)``: ``prompt`` cut to at most ``limit`` characters, at the last whitespace before the
+    cap when there is one in its last fifth (so no word is cut in half), else exactly at the cap."""
+    if limit <= 0:
+        raise ValueError(f"cap_prompt: limit={limit!r} must be positive.\nHINT: use MAX_PROMPT_CHARS ({MAX_PROMPT_CHARS}).")
+    if len(prompt) <= limit:
+        return prompt, False
+    cut = prompt[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    if space >= limit * 4 // 5:
+        cut = cut[:space]
+    return cut, True
+
+
 #: Adjectives that carry style or quality only ("cinematic", "tranquil") and are dropped from entities.
 STYLE_WORDS: frozenset[str] = frozenset(
     ["cinematic", "realistic", "photorealistic", "hyperrealistic", "detailed", "high-quality", "stunning", "beautiful",
@@ -160,7 +219,7 @@ STYLE_WORDS: frozenset[str] = frozenset(
      "photographic", "filmic", "cinematographic", "painterly", "stylized", "stylised", "moody", "atmospheric",
      "intricate", "volumetric", "hdr", "uhd", "lifelike", "highly", "ethereal", "dreamy",
      "surreal", "whimsical", "nostalgic", "retro-style", "analog", "analogue", "grainy", "desaturated",
-     "monochromatic", "isometric", "anamorphic", "handheld", "aerial", "overhead", "documentary"]
+     "monochromatic", "isometric", "anamorphic", "handheld", "aerial", "overhead", "documentary", "extreme"]
 )
 
 #: Style names that are never a subject on their own: an entity whose head is one of them is dropped
@@ -205,18 +264,34 @@ _STYLE_OBJECT_RE = re.compile(
 _UNIT_RE = re.compile(r"(?<![\w-])(?:\d+\s?(?:mm|k|fps|p)|f/\d+(?:\.\d+)?|iso\s?\d+|unreal\s+engine\s*\d*)(?![\w-])",
                       re.IGNORECASE)
 
+
+
+def _flex(phrase: str) -> str:
+    """Regex for ``phrase`` in any spelling: words joined by spaces, hyphens or nothing ("time-lapse", "time
+    lapse", "timelapse"; "extreme close-up", "extreme closeup", "extreme-close-up"), apostrophes optional."""
+    words = [re.escape(w).replace("'", "'?") for w in re.split(r"[\s-]+", phrase) if w]
+    return r"[\s-]*".join(words)
+
+
 _PHRASE_RE = re.compile(
-    r"(?<![\w-])(?:" + "|".join(re.escape(p) for p in FRAMING_PHRASES) + r")(?![\w-])", re.IGNORECASE
+    r"(?<![\w-])(?:" + "|".join(_flex(p) for p in FRAMING_PHRASES) + r")(?![\w-])", re.IGNORECASE
 )
+# "studio-ghibli-style", "anime-style", "pixar-inspired": a hyphenated style word is framing as a whole.
+_STYLE_SUFFIX_RE = re.compile(r"(?<![\w-])[\w'-]+-(?:style|styled|inspired|esque|like\s+style)(?![\w-])", re.IGNORECASE)
+_DASH_RE = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 
 
 def strip_framing(prompt: str) -> str:
     """Replace framing / style phrases by a comma (a phrase boundary).
 
-    Removes, in order: "in the style of X" / "shot on X" style objects, camera and format units ("35mm",
-    "8k", "f/1.8"), then every :data:`FRAMING_PHRASES` occurrence. The string keeps its other characters.
+    Removes, in order: "in the style of X" / "shot on X" style objects, hyphenated style words ("anime-style"),
+    camera and format units ("35mm", "8k", "f/1.8"), then every :data:`FRAMING_PHRASES` occurrence in any spacing
+    or hyphenation ("time-lapse", "time lapse", "timelapse"). Typographic dashes become "-"; the string keeps its
+    other characters.
     """
-    text = _STYLE_OBJECT_RE.sub(" , ", prompt)
+    text = _DASH_RE.sub("-", prompt)  # typographic dashes spell "time‑lapse" too
+    text = _STYLE_OBJECT_RE.sub(" , ", text)
+    text = _STYLE_SUFFIX_RE.sub(" , ", text)
     text = _UNIT_RE.sub(" , ", text)
     return _PHRASE_RE.sub(" , ", text)
 
@@ -244,6 +319,51 @@ def _salient(words: list[str]) -> bool:
     if head in _LIGHT_HEADS and all(w in _LIGHT_MODS or w in STYLE_WORDS for w in words[:-1]):
         return False
     return not all(w in STYLE_WORDS or w in STYLE_NOUNS or w in FRAMING_WORDS for w in words)
+
+
+_NUMBERISH_RE = re.compile(r"\d+(?:s|th|st|nd|rd|k|p|mm|fps|x)?")
+
+
+def _is_word(w: str) -> bool:
+    """A word with a letter that is not a number form ("1980s", "4k"); emoji and symbols are not words."""
+    return any(c.isalpha() for c in w) and not _NUMBERISH_RE.fullmatch(w)
+
+
+def _too_long(w: str) -> bool:
+    return any(len(part) > MAX_WORD_CHARS for part in re.split(r"[-']", w))
+
+
+def _finalise(ent: str) -> str:
+    """Last pass over one extracted entity: '' when it is no subject.
+
+    Drops symbols and numbers ("🚗 car" -> "car"; emoji alone -> ''), fragments of a hyphenated word cut by the
+    parser ("-shoulder"), entities with an over-long word, soft non-subject heads ("city backdrop" -> "city"),
+    hard ones ("same time" -> ''), and re-checks salience.
+    """
+    words = [w for w in ent.split() if _is_word(w)]
+    if not words or words[0].startswith("-") or words[-1].endswith("-") or any(_too_long(w) for w in words):
+        return ""
+    while words and (words[-1] in _NON_SUBJECT_SOFT or _singular(words[-1]) in _NON_SUBJECT_SOFT):
+        words.pop()
+        if words:
+            words[-1] = _singular(words[-1])
+    if not words or words[-1] in _NON_SUBJECT_HARD or _singular(words[-1]) in _NON_SUBJECT_HARD:
+        return ""
+    return " ".join(words) if _salient(words) else ""
+
+
+def is_subject(entity: str) -> bool:
+    """True when ``entity`` (an extracted phrase, head last) can be a subject or scene: it has a word with a letter,
+    no word over :data:`MAX_WORD_CHARS`, its head is no framing, style, time or layout word
+    (:data:`FRAMING_WORDS`, :data:`STYLE_NOUNS`, :data:`NON_SUBJECT_HEADS`) and it is not only style words. The
+    extractors never return an entity for which this is False; the matching rules refuse such an entity."""
+    words = [w for w in str(entity).lower().split() if _is_word(w)]
+    if not words or any(_too_long(w) for w in words):
+        return False
+    head = words[-1]
+    if any(h in FRAMING_WORDS or h in NON_SUBJECT_HEADS for h in (head, _singular(head))):
+        return False
+    return _salient(words)
 
 
 def _dedupe(items: Iterable[str], limit: int) -> list[str]:
@@ -506,7 +626,7 @@ class SpacyExtractor:
         return out
 
     def extract(self, prompt: str) -> list[str]:
-        text = _clean(strip_framing(prompt))
+        text = _clean(strip_framing(cap_prompt(prompt)[0]))
         with self._lock:  # spaCy pipelines are not documented as thread-safe
             doc = self._nlp(text)
         chunks = list(doc.noun_chunks)
@@ -519,7 +639,7 @@ class SpacyExtractor:
         found = [x for s in chunks + ents for x in self._span_entities(s)]
         found += self._fallback_entities(doc, text, covered)
         found.sort(key=lambda x: x[1])
-        return _dedupe((e for e, _ in found), self.max_entities)
+        return _dedupe((_finalise(e) for e, _ in found), self.max_entities)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -621,7 +741,8 @@ def _builtin_runs(text: str) -> list[tuple[int, int, list[str]]]:
     cur: list[tuple[str, int, int]] = []
     for w, s, e in tokens:
         if _is_break(w):
-            if cur and not (_is_framing_head(w) or _is_framing_head(_singular(w))):
+            colour_only = w in FRAMING_WORDS and all(x[0] in _COLOUR_ADJ for x in cur)  # "a white background"
+            if cur and not (_is_framing_head(w) or _is_framing_head(_singular(w)) or colour_only):
                 runs.append((cur[0][1], cur[-1][2], [x[0] for x in cur]))
             cur = []
         else:
@@ -655,14 +776,14 @@ class BuiltinExtractor:
 
     def extract(self, prompt: str) -> list[str]:
         ents = []
-        for _s, _e, run in _builtin_runs(_clean(strip_framing(prompt))):
+        for _s, _e, run in _builtin_runs(_clean(strip_framing(cap_prompt(prompt)[0]))):
             while len(run) > 1 and run[-1].endswith("ed") and len(run[-1]) > 4 and "-" not in run[-1] \
                     and run[-1] not in _NOUN_ED:
                 run = run[:-1]  # trailing participle: "red fox curled", "sailboat tossed"
             run = run[-self.max_words:]
             run[-1] = _singular(run[-1])
             if _salient(run):
-                ents.append(" ".join(run))
+                ents.append(_finalise(" ".join(run)))
         return _dedupe(ents, self.max_entities)
 
 
