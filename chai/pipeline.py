@@ -3,7 +3,7 @@
 Request flow (``generate``)::
 
     prompt --text encoder--> y (1, 1, L, C), mask (1, L)
-           --cache.lookup(prompt, shape)--> Match | None
+           --cache.lookup(prompt, shape)--> Lookup (.match: Match | None)
     miss:  30-step rectified flow (stock model); capture z at the 30-step iterations nearest to hit
            steps 2, 3, 4 and block 0's cross-attention there; insert the three latents with one token
            mask per prompt entity.
@@ -377,15 +377,6 @@ class CHAIPipeline:
         cfg = getattr(self.model, "config", None)
         return latent_shape(num_frames, height, width, in_channels=int(getattr(cfg, "in_channels", 4)))
 
-    def _entities(self, prompt: str) -> list[str] | None:
-        keys = getattr(self.cache, "entities", None)
-        if callable(keys):  # chai.cache.LatentCache: exactly the keys insert() indexes (and masks may use)
-            return list(keys(prompt))
-        ex = getattr(self.cache, "extractor", None)
-        if ex is None or not callable(getattr(ex, "extract", None)):
-            return None
-        return list(ex.extract(prompt))
-
     def _capture_steps(self, num_frames: int, height: int, width: int) -> tuple[int, ...]:
         from chai.sampling import RFlowSampler, capture_steps_for
 
@@ -470,10 +461,11 @@ class CHAIPipeline:
         z = torch.randn((1, *shape), generator=gen, dtype=torch.float32).to(self.device)
         skw = {"height": height, "width": width, "num_frames": num_frames}
 
-        match = None
+        match = looked = None
         if self.cache is not None and use_cache:
             t0 = time.perf_counter()
-            match = self.cache.lookup(prompt, shape=(1, *shape))
+            looked = self.cache.lookup(prompt, shape=(1, *shape))  # keys and vectors are reused by the insert
+            match = looked.match
             timings["lookup"] = time.perf_counter() - t0
             if match is not None and any(tuple(q.shape) != (1, *shape) for q in match.latents):
                 match = None  # shape mismatch counts as a miss (frame-aligned attention needs equal shapes)
@@ -530,12 +522,12 @@ class CHAIPipeline:
         if want_insert:
             t0 = time.perf_counter()
             captured = [sess.captured[s].detach().float().cpu() for s in steps_captured]
-            entities = self._entities(prompt)
+            entities = list(looked.keys)
             cross = dict(getattr(sess, "cross_attn", {}) or {})
             masks = self._entity_masks(prompt, entities, cross, tshape) if entities else {}
             timings["capture"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            result.inserted_entry = self.cache.insert(prompt, captured, entity_masks=masks or None)
+            result.inserted_entry = self.cache.insert(prompt, captured, entity_masks=masks or None, lookup=looked)
             timings["insert"] = time.perf_counter() - t0
             result.entities = list(entities or [])
             result.entity_masks = masks

@@ -1,7 +1,10 @@
 """CHAI's cross-inference latent cache: entity extraction, embeddings, vector index, byte-budgeted LRU store.
 
-Main entry point: :class:`LatentCache` (``lookup(prompt, shape=...) -> Match | None``, ``insert(prompt, latents)``).
-Parts are pluggable through small protocols: :class:`EntityExtractor` (:class:`SpacyExtractor`,
+Main entry point: :class:`LatentCache` (``lookup(prompt, shape=..., model=...) -> Lookup`` whose ``.match`` is
+a :class:`Match` or None, ``insert(prompt, latents, lookup=...)``). It is a thin layer over two parts with one
+job each: the :class:`Matcher` (extract, embed, search a local vector index) and an :class:`EntryStore` (bytes,
+LRU, budget), embedded (:class:`DirectoryStore`: RAM or a folder) or shared by a fleet (:class:`RedisStore`).
+Extraction and embedding are pluggable through small protocols: :class:`EntityExtractor` (:class:`SpacyExtractor`,
 :class:`BuiltinExtractor`) and :class:`Embedder` (:class:`MiniLMEmbedder`, :class:`HashingEmbedder`).
 Optional packages (faiss, spaCy, the MiniLM weights) are imported only when used. See docs/cache.md.
 """
@@ -22,29 +25,52 @@ from chai.cache.index import IndexHit, VectorIndex, faiss_available
 from chai.cache.latent_cache import (
     DEFAULT_BUDGET_BYTES,
     DEFAULT_THRESHOLD,
+    MAX_PROMPT_CHARS,
     LatentCache,
+    Lookup,
     Match,
     entry_nbytes_estimate,
 )
-from chai.cache.store import EntryRecord, LatentStore, decode_record, encode_record
+from chai.cache.matcher import Matcher
+from chai.cache.record import EntryRecord, decode_record, encode_record
+from chai.cache.store import EntryStore, StoreUnavailable, parse_location
+
+
+def __getattr__(name):  # the stores import their backends' clients lazily
+    if name == "DirectoryStore":
+        from chai.cache.dir_store import DirectoryStore
+
+        return DirectoryStore
+    if name == "RedisStore":
+        from chai.cache.redis_store import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module 'chai.cache' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BUDGET_BYTES",
     "DEFAULT_THRESHOLD",
+    "MAX_PROMPT_CHARS",
     "FRAMING_PHRASES",
     "FRAMING_WORDS",
     "STYLE_WORDS",
     "BuiltinExtractor",
+    "DirectoryStore",
     "Embedder",
     "EntityExtractor",
     "EntryRecord",
+    "EntryStore",
     "HashingEmbedder",
     "IndexHit",
     "LatentCache",
-    "LatentStore",
+    "Lookup",
     "Match",
+    "Matcher",
     "MiniLMEmbedder",
+    "RedisStore",
     "SpacyExtractor",
+    "StoreUnavailable",
     "VectorIndex",
     "decode_record",
     "default_embedder",
@@ -53,6 +79,7 @@ __all__ = [
     "entry_nbytes_estimate",
     "faiss_available",
     "l2_normalize",
+    "parse_location",
     "spacy_available",
     "strip_framing",
 ]

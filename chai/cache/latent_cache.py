@@ -1,35 +1,35 @@
-"""``LatentCache``: CHAI's cross-inference latent cache.
+"""``LatentCache``: CHAI's cross-inference latent cache, a thin layer over a matcher and a store.
 
 Request flow (chai-method.md section 2):
 
-1. ``lookup(prompt, shape=...)``: extract the prompt's entities, embed them, search every entity in the
-   vector index; a *hit* when the best cosine among entries whose latent shape equals ``shape`` reaches
-   ``threshold``. Exactly one entry is returned (highest score, ties to the most recently used); it
-   becomes the most recently used. A hit never writes to the cache.
-2. On a miss the pipeline runs the full 30 steps and calls ``insert(prompt, latents, entity_masks=...)``:
-   the latents are quantized (``chai_kernels.quantize_latent``), the entities embedded and indexed, and
-   least-recently-used entries are evicted (latents and all their vectors together) until the new entry
-   fits the byte budget.
+1. ``res = cache.lookup(prompt, shape=..., model=...)``: the :class:`~chai.cache.matcher.Matcher` extracts
+   the prompt's entities, embeds them and searches its vector index; a *hit* when an entry of the same model
+   and latent shape passes the matching rule. Exactly one entry is returned (``res.match``: best score, ties
+   to the most recently used); it becomes the most recently used for every worker sharing the store. A hit
+   never writes to the cache. ``res`` also carries what the lookup computed (keys, vectors) either way.
+2. On a miss the pipeline runs the full 30 steps and calls ``insert(prompt, latents, entity_masks=...,
+   lookup=res)``: the latents are quantized (``chai_kernels.quantize_latent``), the record written to the
+   store, which evicts least-recently-used entries until the new entry fits the byte budget, and the index
+   updated. Passing ``lookup=res`` reuses its keys and vectors: a miss extracts and embeds its prompt once.
 
-Everything runs on CPU; the index and the store are guarded by one lock, so lookups and inserts from
-many threads are safe. Extraction, embedding, quantization and serialisation run outside the lock.
-See docs/cache.md for the threshold study, the byte accounting and the on-disk layout.
+The store comes from a *location* (``chai.cache.store.parse_location``): None (RAM), a directory (one
+process per namespace) or a Redis URL (one namespace shared by a fleet of workers; docs/fleet.md). When the
+store cannot be reached, lookups are misses and inserts are skipped, counted in ``stats()``: a generation
+never fails because of the cache. All methods are thread-safe (one lock; extraction, embedding and
+quantization run outside it). See docs/cache.md for the threshold study and the byte accounting.
 """
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import json
-import math
 import os
-import re
 import threading
 import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,22 +37,18 @@ import torch
 
 from chai.cache.embedder import MINILM_PACKAGE, Embedder, MiniLMEmbedder
 from chai.cache.entities import EntityExtractor, default_extractor
-from chai.cache.index import VectorIndex
-from chai.cache.store import (
-    ENTRY_SUFFIX,
-    EntryRecord,
-    LatentStore,
-    StoredEntry,
-    atomic_write,
-    decode_record,
-    encode_record,
-    fsync_dir,
-    new_entry_id,
-    record_nbytes,
-    write_tmp,
-)
+from chai.cache.matcher import Matcher
+from chai.cache.record import EntryRecord, decode_record, encode_record, head_of, new_entry_id, record_nbytes
+from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location
 
-__all__ = ["DEFAULT_BUDGET_BYTES", "DEFAULT_THRESHOLD", "LatentCache", "Match", "entry_nbytes_estimate"]
+__all__ = [
+    "DEFAULT_BUDGET_BYTES",
+    "DEFAULT_THRESHOLD",
+    "LatentCache",
+    "Lookup",
+    "Match",
+    "entry_nbytes_estimate",
+]
 
 #: Default cosine threshold for a hit with the default MiniLM embedder, chosen from the labelled
 #: same-entity / different-entity study in docs/cache.md (``python -m csrc_bench.bench_lookup --threshold``):
@@ -61,11 +57,12 @@ __all__ = ["DEFAULT_BUDGET_BYTES", "DEFAULT_THRESHOLD", "LatentCache", "Match", 
 DEFAULT_THRESHOLD = 0.72
 #: Default byte budget: 1 GB, the paper's cache-size anchor.
 DEFAULT_BUDGET_BYTES = 1 << 30
+#: Prompts longer than this are cut before extraction (spaCy on a 100k-character prompt costs seconds).
+MAX_PROMPT_CHARS = 2000
 MATCHING_MODES = ("entity", "prompt")
-_TIE_EPS = 1e-6
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_NS_META = "namespace.json"
-_LOCK_NAME = ".lock"
+#: At most this many distinct hit entities / pairs are counted in ``stats()`` (the rarest are dropped).
+MAX_HIT_COUNTERS = 256
+_CONFIG_KEYS = ("namespace", "embedder", "dim", "matching")
 
 
 @dataclass(frozen=True)
@@ -76,12 +73,15 @@ class Match:
     prompt:        the prompt the entry was generated from.
     prompt_entity: the entity of the *request* that matched (the whole prompt in ``matching="prompt"``).
     cached_entity: the entry's entity it matched.
-    score:         cosine similarity of the two (>= the cache threshold).
+    score:         cosine similarity of the two.
     latents:       the entry's latents, ``QuantizedLatent`` (B, C, T, H, W) on CPU, in insertion order;
                    dequantize with ``chai_kernels.dequantize_latent(qx, dtype=...)``.
     token_mask:    (T, S) bool tensor for ``cached_entity`` when one was stored, else None.
     latent_shape:  (B, C, T, H, W) of every latent.
     timings:       seconds spent in extraction, embedding, search and load for this lookup.
+    kind:          why the pair matched: "embedding" (cosine at or above the threshold) or the decision
+                   rule's kind ("exact", "same_head", "synonym").
+    model:         the model identity the entry was stored under ("" = unspecified).
     """
 
     entry_id: str
@@ -93,6 +93,37 @@ class Match:
     token_mask: torch.Tensor | None
     latent_shape: tuple[int, ...]
     timings: dict = field(default_factory=dict, compare=False)
+    kind: str = "embedding"
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one :meth:`LatentCache.lookup` found and computed.
+
+    match:     the hit (:class:`Match`), or None for a miss.
+    prompt:    the prompt looked up.
+    keys:      the keys the prompt is indexed / searched under (entities, or the normalised prompt);
+               ``entity_masks`` of an insert use these keys.
+    vectors:   (len(keys), dim) float32 unit vectors of ``keys`` (None when there were no keys).
+    truncated: True when the prompt was cut to ``MAX_PROMPT_CHARS`` before extraction.
+    timings:   seconds per phase (extract_s, embed_s, search_s, load_s).
+    reason:    for a miss: "no_entities", "no_match", "store_unavailable" or "damaged" (every candidate
+               was gone or damaged); "" for a hit.
+    """
+
+    match: Match | None
+    prompt: str
+    keys: tuple[str, ...]
+    vectors: np.ndarray | None
+    truncated: bool = False
+    timings: dict = field(default_factory=dict, compare=False)
+    reason: str = ""
+    model: str = ""
+
+    @property
+    def hit(self) -> bool:
+        return self.match is not None
 
 
 def _check_prompt(prompt, what: str) -> str:
@@ -107,10 +138,38 @@ def _check_prompt(prompt, what: str) -> str:
     return prompt
 
 
+def _check_model(model, what: str) -> str:
+    if model is None:
+        return ""
+    if not isinstance(model, str) or len(model) > 1024:
+        raise ValueError(
+            f"LatentCache.{what}: model={model!r:.80} must be a string of at most 1024 characters.\n"
+            "HINT: pass a model identity such as 'wan2.1-t2v-1.3b@480x832', or None."
+        )
+    return model
+
+
 def _storage_dtypes():
     from chai_kernels.quant import LATENT_STORAGE_DTYPES
 
     return LATENT_STORAGE_DTYPES
+
+
+class _BoundedCounter(Counter):
+    """A Counter that keeps at most ``limit`` keys (the least common are dropped when it overflows)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def bump(self, key) -> None:
+        self[key] += 1
+        if len(self) > 2 * self.limit:  # amortised: trim in batches
+            for k, _ in self.most_common()[self.limit:]:
+                del self[k]
+
+    def top(self) -> list:
+        return self.most_common(self.limit)
 
 
 def entry_nbytes_estimate(
@@ -156,7 +215,7 @@ def entry_nbytes_estimate(
     meta = {
         "entry_id": "0" * 32, "namespace": "default", "prompt": "p" * prompt_chars, "keys": keys, "dim": dim,
         "embedder": "minilm-l6-v2", "matching": "entity", "latent_shape": list(shape),
-        "latent_nbytes": [one] * count, "masks": masks_meta, "created_ns": time.time_ns(),
+        "latent_nbytes": [one] * count, "masks": masks_meta, "created_ns": time.time_ns(), "model": "",
     }
     meta_n = len(json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode())
     rec = record_nbytes(meta_json_nbytes=meta_n, n_keys=n_entities, dim=dim, latent_nbytes=[one] * count,
@@ -166,13 +225,17 @@ def entry_nbytes_estimate(
 
 
 class LatentCache:
-    """Byte-budgeted, entity-matched, LRU cache of generation latents (optionally persistent).
+    """Byte-budgeted, entity-matched, LRU cache of generation latents, local or shared by a fleet.
 
     Args:
-        budget_bytes: hard cap on the bytes held (see docs/cache.md, "Budget accounting"); int > 0.
-        directory:    persist entries under ``directory/<namespace>/``; None keeps them in memory only.
+        budget_bytes: hard cap on the bytes held (see docs/cache.md, "Budget accounting"); int > 0. Every
+                      worker of a shared (Redis) namespace must use the same budget.
+        location:     where entries live: None (RAM only), a directory path or ``dir:///abs/path`` (one
+                      process per namespace), or ``redis://[user:pass@]host:port/db`` / ``rediss://...`` /
+                      ``unix:///path/redis.sock?db=N`` (shared by every worker; docs/fleet.md).
+        directory:    the same as a directory ``location`` (kept for existing code); pass one of the two.
         namespace:    tenant name (``[A-Za-z0-9][A-Za-z0-9._-]{0,63}``). Entries are visible only inside
-                      their namespace; namespaces sharing a directory use separate folders and files.
+                      their namespace (separate folders, or separate Redis key prefixes).
         extractor:    an :class:`~chai.cache.entities.EntityExtractor`; default spaCy when installed,
                       else the built-in extractor (with a warning). Unused with ``matching="prompt"``.
         embedder:     an :class:`~chai.cache.embedder.Embedder`; default all-MiniLM-L6-v2 (offline).
@@ -184,14 +247,16 @@ class LatentCache:
         index:        "flat" (exact, default), "hnsw" (approximate, for very large caches) or "numpy".
         top_k:        initial neighbours searched per key (widened automatically to resolve ties).
         max_entities: at most this many entities per prompt are indexed / searched.
-
-    A directory namespace is locked (``fcntl.flock``) by the instance that opened it: a second instance
-    on the same directory and namespace, in any process, gets a RuntimeError.
+        file_mode:    permissions of the files a directory store creates (default 0o600: owner only, since
+                      they hold prompts); folders get the matching search bits.
+        redis_options: keyword arguments for :class:`~chai.cache.redis_store.RedisStore` (socket_timeout,
+                      max_backoff_s, log_maxlen, client).
     """
 
     def __init__(
         self,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        location: str | os.PathLike | None = None,
         *,
         directory: str | os.PathLike | None = None,
         namespace: str = "default",
@@ -203,6 +268,8 @@ class LatentCache:
         index: str = "flat",
         top_k: int = 4,
         max_entities: int = 8,
+        file_mode: int = 0o600,
+        redis_options: dict | None = None,
     ):
         if isinstance(budget_bytes, bool) or not isinstance(budget_bytes, (int, np.integer)):
             raise TypeError(
@@ -214,11 +281,7 @@ class LatentCache:
                 f"LatentCache: budget_bytes must be > 0; got {budget_bytes}.\n"
                 "HINT: pass a positive byte count, e.g. 1 << 30 for 1 GiB (one 240p int8 entry is ~0.4 MB)."
             )
-        if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
-            raise ValueError(
-                f"LatentCache: namespace={namespace!r} is not a valid tenant name.\n"
-                "HINT: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit."
-            )
+        check_namespace(namespace)
         if matching not in MATCHING_MODES:
             raise ValueError(f"LatentCache: matching={matching!r} is not known.\nHINT: use 'entity' or 'prompt'.")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
@@ -233,6 +296,13 @@ class LatentCache:
             )
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"LatentCache: top_k must be an int >= 1; got {top_k!r}.")
+        if directory is not None and location is not None:
+            raise ValueError(
+                f"LatentCache: got both location={location!r} and directory={directory!r}.\n"
+                "HINT: pass only location (a directory path is a location)."
+            )
+        location = directory if location is None else location
+        self._location = parse_location(location)
 
         self.budget_bytes = int(budget_bytes)
         self.namespace = namespace
@@ -251,247 +321,96 @@ class LatentCache:
                     "'chai-video[cache]'), or pass embedder=HashingEmbedder() for a model-free smoke run."
                 )
             embedder = MiniLMEmbedder()
-        self.embedder = embedder
-        if matching == "entity":
-            self.extractor = extractor if extractor is not None else default_extractor(max_entities=self.max_entities)
-        else:
-            self.extractor = extractor  # unused: the whole prompt is the key
-        self._dim = int(embedder.dim)
-        # Probe the per-vector index cost once (also validates the index kind and faiss availability).
-        self._vec_nbytes = VectorIndex(self._dim, kind=index).vector_nbytes()
+        if matching == "entity" and extractor is None:
+            extractor = default_extractor(max_entities=self.max_entities)
+        self.embedder, self.extractor = embedder, extractor
+        self.matcher = Matcher(
+            extractor=extractor, embedder=embedder, matching=matching, threshold=self.threshold, index_kind=index,
+            top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS,
+        )
+        self._dim = self.matcher.dim
+        self._vec_nbytes = self.matcher.vector_nbytes
 
         self._lock = threading.RLock()
-        self._indexes: dict[tuple[int, ...], VectorIndex] = {}
-        self._next_key = 0
         self._closed = False
         self._hits = self._misses = self._inserts = self._evictions = self._dropped = 0
-        self._skipped_inserts = 0
-        self._no_entity_lookups = 0
-        self._partial_removed = 0
-        self._hit_entities: Counter[str] = Counter()
-        self._hit_pairs: Counter[tuple[str, str]] = Counter()
+        self._skipped_inserts = self._no_entity_lookups = self._truncated = 0
+        self._unavailable_lookups = self._unavailable_inserts = self._healed = 0
+        self._hit_entities = _BoundedCounter(MAX_HIT_COUNTERS)
+        self._hit_pairs = _BoundedCounter(MAX_HIT_COUNTERS)
+        self._hit_kinds: Counter[str] = Counter()
         self.last_timings: dict[str, float] = {}
 
-        self.directory: Path | None = None
-        self._lock_fd: int | None = None
-        if directory is None:
-            self._store = LatentStore(self.budget_bytes)
-        else:
-            self.directory = Path(directory)
-            ns_dir = self.directory / namespace
-            entries_dir, tmp_dir = ns_dir / "entries", ns_dir / "tmp"
-            for d in (ns_dir, entries_dir, tmp_dir):
-                d.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = self._acquire_lock(ns_dir)
-            try:
-                self._store = LatentStore(self.budget_bytes, entries_dir, tmp_dir)
-                self._check_namespace_meta(ns_dir)
-                self._load_directory()
-            except BaseException:
-                self._release_lock()
-                raise
+        self.store = open_store(
+            location, namespace=namespace, budget_bytes=self.budget_bytes, check_head=self._check_head,
+            vector_nbytes=self._vec_nbytes, file_mode=file_mode, config=self._ns_config(),
+            config_keys=_CONFIG_KEYS, redis_options=redis_options,
+        )
+        self.directory: Path | None = Path(self._location.target) if self._location.scheme == "dir" else None
+        with self._lock:
+            self._sync()
 
     # ------------------------------------------------------------------------------------------------------------
-    # Directory: lock, namespace metadata, recovery
+    # Store <-> index mirror
     # ------------------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _acquire_lock(ns_dir: Path, *, what: str = "open") -> int:
-        fd = os.open(str(ns_dir / _LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise RuntimeError(
-                f"LatentCache: cannot {what} {ns_dir}: the namespace is in use by another LatentCache (this or "
-                "another process).\nHINT: close the other instance first, or use another namespace."
-            ) from None
-        return fd
-
-    def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self._lock_fd)
-                self._lock_fd = None
-
     def _ns_config(self) -> dict:
         return {"format": 1, "namespace": self.namespace, "embedder": self.embedder.name, "dim": self._dim,
                 "matching": self.matching}
 
-    def _check_namespace_meta(self, ns_dir: Path) -> None:
-        path = ns_dir / _NS_META
-        want = self._ns_config()
-        if path.exists():
-            try:
-                have = json.loads(path.read_text())
-            except (OSError, ValueError):
-                warnings.warn(f"LatentCache: {path} is unreadable; rewriting it.", RuntimeWarning, stacklevel=3)
-                have = None
-            if have is not None:
-                diff = [k for k in ("namespace", "embedder", "dim", "matching") if have.get(k) != want[k]]
-                if diff:
-                    raise ValueError(
-                        f"LatentCache: {ns_dir} was created with "
-                        + ", ".join(f"{k}={have.get(k)!r}" for k in diff)
-                        + " but this cache uses "
-                        + ", ".join(f"{k}={want[k]!r}" for k in diff)
-                        + "; vectors from different embedders or matching modes are not comparable.\n"
-                        "HINT: open it with the same embedder and matching, use another namespace, or wipe it with "
-                        "LatentCache.clear_directory(directory, namespace)."
-                    )
-                return
-        atomic_write(path, json.dumps(want, indent=1).encode(), ns_dir / "tmp")
+    def _check_head(self, rec: EntryRecord) -> str | None:
+        """Why a stored entry cannot serve this cache (None when it can); such entries are dropped."""
+        if rec.namespace != self.namespace:
+            return f"belongs to namespace {rec.namespace!r}, not {self.namespace!r}"
+        if rec.vectors.shape[1] != self._dim or rec.embedder != self.embedder.name:
+            return f"was embedded by {rec.embedder!r} ({rec.vectors.shape[1]}-d)"
+        if rec.matching != self.matching:
+            return f"was stored with matching={rec.matching!r}"
+        return None
 
-    def _load_directory(self) -> None:
-        store = self._store
-        # 1. Leftovers of interrupted inserts: never completed, so never visible. Delete them.
-        for tmp in store.tmp_dir.iterdir():
-            try:
-                tmp.unlink()
-                self._partial_removed += 1
-            except OSError:
-                pass
-        if self._partial_removed:
-            warnings.warn(
-                f"LatentCache: removed {self._partial_removed} partial write(s) left in {store.tmp_dir} by an "
-                "interrupted insert.", RuntimeWarning, stacklevel=3,
-            )
-        # 2. Entry files: verify, then rebuild LRU order from the persisted recency (mtime).
-        found = []
-        for path in store.entries_dir.iterdir():
-            if path.suffix != ENTRY_SUFFIX:
-                continue
-            try:
-                buf = path.read_bytes()
-                mtime = path.stat().st_mtime_ns
-                rec = decode_record(buf, with_payload=False)
-                problem = None
-                if rec.entry_id != path.stem:
-                    problem = f"entry id {rec.entry_id!r} does not match its file name"
-                elif rec.namespace != self.namespace:
-                    problem = f"belongs to namespace {rec.namespace!r}, not {self.namespace!r}"
-                elif rec.vectors.shape[1] != self._dim or rec.embedder != self.embedder.name:
-                    problem = f"was embedded by {rec.embedder!r} ({rec.vectors.shape[1]}-d)"
-                elif len(rec.latent_shape) != 5 or not rec.keys:
-                    problem = "has no keys or a bad latent shape"
-                if problem:
-                    raise ValueError(problem)
-            except (OSError, ValueError) as exc:
-                self._drop_file(path, exc)
-                continue
-            found.append((mtime, rec, len(buf), path))
-        found.sort(key=lambda f: f[0])
-        for mtime, rec, nbytes, path in found:
-            key = self._new_key()
-            entry = StoredEntry(
-                key=key, entry_id=rec.entry_id, prompt=rec.prompt, keys=rec.keys, latent_shape=rec.latent_shape,
-                n_latents=-1, record_nbytes=nbytes, index_nbytes=len(rec.keys) * self._vec_nbytes,
-                last_used=mtime, path=path,
-            )
-            store.clock.observe(mtime)
-            if entry.nbytes > self.budget_bytes:
-                self._drop_file(path, ValueError(f"{entry.nbytes} bytes exceed the whole budget {self.budget_bytes}"),
-                                count=False)
-                self._evictions += 1
-                continue
-            self._evict_until(entry.nbytes)  # a smaller budget than last time: drop the oldest
-            store.add(entry)
-            self._index_for(rec.latent_shape).add(key, rec.keys, rec.vectors)
-
-    def _drop_file(self, path: Path, exc: Exception, *, count: bool = True) -> None:
-        reason = str(exc).split("\n")[0]
-        if count:
-            self._dropped += 1
-            warnings.warn(f"LatentCache: dropping cache entry file {path.name}: {reason}", RuntimeWarning, stacklevel=4)
+    def _sync(self) -> bool:
+        """Bring the index mirror up to date with the store (callers hold the lock). False when unreachable."""
         try:
-            path.unlink()
-        except OSError:
-            pass
+            changes = self.store.changes()
+            if changes is None:
+                heads = self.store.snapshot()
+                self.matcher.clear()
+                for h in heads:
+                    self.matcher.add(h)
+                return True
+            for c in changes:
+                if c.op == "add":
+                    self.matcher.add(c.head)
+                else:
+                    self.matcher.remove(c.entry_id)
+            return True
+        except StoreUnavailable:
+            return False
 
     # ------------------------------------------------------------------------------------------------------------
-    # Keys and vectors
+    # Keys
     # ------------------------------------------------------------------------------------------------------------
     def entities(self, prompt: str) -> list[str]:
         """The keys ``prompt`` is indexed / searched under: its salient entities (``matching="entity"``) or
-        the whitespace-normalised prompt itself (``matching="prompt"``). ``entity_masks`` use these keys."""
+        the whitespace-normalised prompt itself (``matching="prompt"``). ``entity_masks`` use these keys.
+        A :class:`Lookup` already carries them (``res.keys``): prefer that to calling this again."""
         _check_prompt(prompt, "entities")
-        if self.matching == "prompt":
-            return [" ".join(prompt.split())]
-        return list(self.extractor.extract(prompt))[: self.max_entities]
-
-    def _embed(self, keys: list[str]) -> np.ndarray:
-        vecs = np.asarray(self.embedder.embed(keys), dtype=np.float32)
-        if vecs.shape != (len(keys), self._dim) or not np.isfinite(vecs).all():
-            raise ValueError(
-                f"LatentCache: embedder {self.embedder.name!r} returned {vecs.shape} (finite={np.isfinite(vecs).all()}) "
-                f"for {len(keys)} texts; expected ({len(keys)}, {self._dim}) finite.\nHINT: check the Embedder."
-            )
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12), dtype=np.float32)
-
-    def _new_key(self) -> int:
-        self._next_key += 1
-        return self._next_key
-
-    def _index_for(self, shape: tuple[int, ...]) -> VectorIndex:
-        idx = self._indexes.get(shape)
-        if idx is None:
-            idx = self._indexes[shape] = VectorIndex(self._dim, kind=self.index_kind)
-        return idx
+        return self.matcher.keys(prompt)[0]
 
     # ------------------------------------------------------------------------------------------------------------
     # Lookup
     # ------------------------------------------------------------------------------------------------------------
-    def _eligible(self, shape) -> list[VectorIndex]:
-        if shape is None:
-            return list(self._indexes.values())
-        want = tuple(int(s) for s in shape)
-        if len(want) == 5:
-            idx = self._indexes.get(want)
-            return [idx] if idx is not None else []
-        return [idx for s, idx in self._indexes.items() if s[1:] == want]
-
-    def _search(self, vecs: np.ndarray, indexes: list[VectorIndex]):
-        """Best (score, entry_key, query row, cached entity) with ties to MRU; None below the threshold."""
-        results = []
-        best = -math.inf
-        for ix in indexes:
-            # One more row than top_k: owners of one row (entries sharing an entity string) all come back with
-            # it, so hidden ties can only be *distinct* rows, and a (top_k + 1)-th row below the tie cut proves
-            # there are none.
-            k = min(self.top_k + 1, ix.rows)
-            rows = ix.search(vecs, k)
-            results.append((ix, k, rows))
-            for row in rows:
-                if row:
-                    best = max(best, row[0].score)
-        if best < self.threshold:
-            return None
-        cut = best - _TIE_EPS
-        for j, (ix, k, rows) in enumerate(results):
-            # Every one of the k returned rows ties the best: more distinct rows may tie (rare: equal scores
-            # from different strings); fetch every hit at or above the tie cut in one more pass.
-            if k < ix.rows and any(r and r[-1].score >= cut and len({h.row_id for h in r}) == k for r in rows):
-                results[j] = (ix, k, ix.search_at_least(vecs, cut))
-        cands = []
-        for _, _, rows in results:
-            for qi, row in enumerate(rows):
-                for h in row:
-                    if h.score >= cut:
-                        cands.append((self._store.get(h.entry_key).last_used, h.score, h.entry_key, qi, h.entity))
-        cands.sort(key=lambda c: (c[0], c[1]), reverse=True)  # most recently used first
-        _, score, key, qi, ent = cands[0]
-        return score, key, qi, ent
-
-    def lookup(self, prompt: str, *, shape: Sequence[int] | None = None) -> Match | None:
-        """Find the one cached entry for ``prompt``, or None (a miss).
+    def lookup(self, prompt: str, *, shape: Sequence[int] | None = None, model: str | None = None) -> Lookup:
+        """Find the one cached entry for ``prompt``; ``res.match`` is it, or None for a miss.
 
         shape: the request's latent shape (B, C, T, H, W), or (C, T, H, W) to ignore the batch size; only
                entries whose latents have this shape are eligible (a shape mismatch is a miss). None: any.
-        A prompt with no salient entities is a miss (``stats()["no_entity_lookups"]`` counts them).
+        model: the identity of the model the request runs on; only entries inserted with the same ``model``
+               are eligible (None and "" are the same unnamed model).
+        A prompt with no salient entities is a miss (``stats()["no_entity_lookups"]`` counts them); so is
+        every lookup while the store is unreachable (``stats()["unavailable_lookups"]``).
         """
         _check_prompt(prompt, "lookup")
+        model = _check_model(model, "lookup")
         if shape is not None and (not hasattr(shape, "__len__") or len(shape) not in (4, 5)):
             raise ValueError(
                 f"LatentCache.lookup: shape={shape!r} must be (B, C, T, H, W) or (C, T, H, W).\n"
@@ -500,62 +419,104 @@ class LatentCache:
         self._check_open()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        keys = self.entities(prompt)
+        keys, truncated = self.matcher.keys(prompt)
         t1 = time.perf_counter()
         timings["extract_s"] = t1 - t0
+
+        def miss(reason: str, vecs=None) -> Lookup:
+            self._misses += 1
+            self.last_timings = timings
+            return Lookup(None, prompt, tuple(keys), vecs, truncated, dict(timings), reason, model)
+
         if not keys:
             with self._lock:
-                self._misses += 1
+                self._truncated += truncated
                 self._no_entity_lookups += 1
-            self.last_timings = timings
-            return None
-        vecs = self._embed(keys)
+                return miss("no_entities")
+        vecs = self.matcher.embed(keys)
         t2 = time.perf_counter()
         timings["embed_s"] = t2 - t1
         with self._lock:
             self._check_open()
+            self._truncated += truncated
+            if not self._sync():
+                self._unavailable_lookups += 1
+                return miss("store_unavailable", vecs)
             for _attempt in range(8):
                 t3 = time.perf_counter()
-                found = self._search(vecs, self._eligible(shape))
+                cand = self.matcher.search(keys, vecs, shape=shape, model=model)
                 t4 = time.perf_counter()
                 timings["search_s"] = timings.get("search_s", 0.0) + (t4 - t3)
-                if found is None:
-                    self._misses += 1
-                    self.last_timings = timings
-                    return None
-                score, key, qi, cached_entity = found
+                if cand is None:
+                    return miss("no_match" if _attempt == 0 else "damaged", vecs)
                 try:
-                    match = self._load_match(key, keys[qi], cached_entity, score)
-                except (OSError, ValueError) as exc:  # vanished or corrupted on disk since open: drop, retry
-                    entry = self._store.get(key)
-                    self._remove_key(key)
-                    self._dropped += 1
-                    warnings.warn(f"LatentCache: dropping damaged entry {entry.entry_id}: {str(exc).splitlines()[0]}",
-                                  RuntimeWarning, stacklevel=2)
-                    continue
+                    match = self._load_match(cand, model)
+                except StoreUnavailable:
+                    self._unavailable_lookups += 1
+                    return miss("store_unavailable", vecs)
+                if match is None:
+                    continue  # gone or damaged: the mirror is healed, try the next best
+                try:
+                    self.store.touch(cand.entry_id)
+                except StoreUnavailable:
+                    pass  # the hit is served; only its recency is lost
+                self.matcher.touch(cand.entry_id)
                 timings["load_s"] = time.perf_counter() - t4
-                self._store.touch(key)
                 self._hits += 1
-                self._hit_entities[cached_entity] += 1
-                self._hit_pairs[(keys[qi], cached_entity)] += 1
+                self._hit_entities.bump(cand.cached_entity)
+                self._hit_pairs.bump((cand.prompt_entity, cand.cached_entity))
+                self._hit_kinds[cand.kind] += 1
                 self.last_timings = timings
-                return replace(match, timings=dict(timings))
-            self._misses += 1
-            return None
+                match = Match(**{**match.__dict__, "timings": dict(timings)})
+                return Lookup(match, prompt, tuple(keys), vecs, truncated, dict(timings), "", model)
+            return miss("damaged", vecs)
 
-    def _load_match(self, key: int, prompt_entity: str, cached_entity: str, score: float) -> Match:
+    def _load_match(self, cand, model: str) -> Match | None:
+        """The candidate's record as a Match; None (and the entry dropped or the mirror healed) when it is
+        gone from the store or fails any check."""
         from chai_kernels.quant import QuantizedLatent
 
-        entry = self._store.get(key)
-        rec = decode_record(self._store.read_record(key))
-        if rec.entry_id != entry.entry_id or rec.namespace != self.namespace:
-            raise ValueError("record does not belong to this entry / namespace")
-        latents = [QuantizedLatent.from_bytes(b) for b in rec.latent_blobs]
-        mask = rec.masks.get(cached_entity)
+        buf = None
+        try:
+            buf = self.store.get(cand.entry_id)
+            if buf is None:  # evicted or removed by another worker since the mirror last heard: heal
+                self.matcher.remove(cand.entry_id)
+                self._healed += 1
+                return None
+            rec = decode_record(buf)
+            problem = self._check_head(rec)
+            if rec.entry_id != cand.entry_id:
+                problem = f"record of {rec.entry_id} stored under {cand.entry_id}"
+            if problem is None and rec.model != model:
+                problem = f"was made by model {rec.model!r}, not {model!r}"
+            if problem is None and cand.cached_entity not in rec.keys:
+                problem = f"does not hold the indexed key {cand.cached_entity!r}"
+            if problem:
+                raise ValueError(problem)
+            latents = [QuantizedLatent.from_bytes(b) for b in rec.latent_blobs]
+            for q in latents:
+                if tuple(q.shape) != tuple(rec.latent_shape):
+                    raise ValueError(f"a latent of shape {tuple(q.shape)} in an entry of shape {rec.latent_shape}")
+                if not bool(torch.isfinite(q.scale).all()):
+                    raise ValueError("a latent has non-finite scales")
+            if not latents:
+                raise ValueError("the entry holds no latents")
+        except (OSError, ValueError) as exc:
+            self.matcher.remove(cand.entry_id)
+            try:
+                self.store.remove(cand.entry_id)
+            except (StoreUnavailable, ValueError):
+                pass
+            self._dropped += 1
+            warnings.warn(f"LatentCache: dropping damaged entry {cand.entry_id}: {str(exc).splitlines()[0]}",
+                          RuntimeWarning, stacklevel=4)
+            return None
+        mask = rec.masks.get(cand.cached_entity)
         return Match(
-            entry_id=entry.entry_id, prompt=rec.prompt, prompt_entity=prompt_entity, cached_entity=cached_entity,
-            score=float(score), latents=latents, token_mask=None if mask is None else torch.from_numpy(mask.copy()),
-            latent_shape=tuple(rec.latent_shape),
+            entry_id=rec.entry_id, prompt=rec.prompt, prompt_entity=cand.prompt_entity,
+            cached_entity=cand.cached_entity, score=cand.score, latents=latents,
+            token_mask=None if mask is None else torch.from_numpy(mask.copy()), latent_shape=tuple(rec.latent_shape),
+            kind=cand.kind, model=rec.model,
         )
 
     # ------------------------------------------------------------------------------------------------------------
@@ -594,17 +555,28 @@ class LatentCache:
         out = []
         for i, x in enumerate(latents):
             if isinstance(x, QuantizedLatent):
-                if not x.is_quantized and not bool(torch.isfinite(x.data.float()).all()):
-                    raise ValueError(f"LatentCache.insert: latents[{i}] (float storage) holds NaN or Inf.")
-                out.append(x.cpu())
+                q = x.cpu()
             else:
                 try:
-                    out.append(quantize_latent(x.detach(), dtype=self.quant_dtype).cpu())
+                    q = quantize_latent(x.detach(), dtype=self.quant_dtype).cpu()
                 except (ValueError, TypeError) as exc:
                     raise type(exc)(f"LatentCache.insert: latents[{i}]: {exc}") from None
+            # Refuse what could not be served later: an infinite scale (float64 1e300 quantized) or values that
+            # overflow a float storage dtype (1e5 as float16) would only be dropped as damaged on the first hit.
+            if not bool(torch.isfinite(q.scale).all()) or (
+                not q.is_quantized and not bool(torch.isfinite(q.data.float()).all())
+            ):
+                absmax = float(x.detach().abs().max()) if isinstance(x, torch.Tensor) else float("nan")
+                raise ValueError(
+                    f"LatentCache.insert: latents[{i}] does not fit the storage dtype {q.dtype} "
+                    f"(absmax {absmax:.3g}: NaN, Inf or out of range).\n"
+                    "HINT: store finite latents of a sane magnitude; use quant_dtype=torch.int8 (per-(b, c, t) scales) "
+                    "or float32 storage for large values."
+                )
+            out.append(q)
         return out
 
-    def _prepare_masks(self, entity_masks, keys: list[str], latent_shape) -> dict[str, np.ndarray]:
+    def _prepare_masks(self, entity_masks, keys: Sequence[str], latent_shape) -> dict[str, np.ndarray]:
         if entity_masks is None:
             return {}
         if not isinstance(entity_masks, Mapping):
@@ -617,8 +589,8 @@ class LatentCache:
         for k, m in entity_masks.items():
             if k not in keys:
                 raise ValueError(
-                    f"LatentCache.insert: entity_masks has key {k!r}, which is not one of this prompt's keys {keys}.\n"
-                    "HINT: compute the masks for cache.entities(prompt)."
+                    f"LatentCache.insert: entity_masks has key {k!r}, which is not one of this prompt's keys "
+                    f"{list(keys)}.\nHINT: compute the masks for lookup(prompt).keys."
                 )
             if isinstance(m, np.ndarray):
                 m = torch.from_numpy(m)
@@ -631,37 +603,66 @@ class LatentCache:
             out[k] = m.detach().cpu().numpy()
         return out
 
-    def insert(self, prompt: str, latents, *, entity_masks: Mapping[str, torch.Tensor] | None = None) -> str | None:
+    def _keys_for_insert(self, prompt: str, lookup) -> tuple[list[str], np.ndarray | None]:
+        if lookup is None:
+            keys, truncated = self.matcher.keys(prompt)
+            with self._lock:
+                self._truncated += truncated
+            return keys, (self.matcher.embed(keys) if keys else None)
+        if not isinstance(lookup, Lookup):
+            raise TypeError(
+                f"LatentCache.insert: lookup must be the Lookup returned by lookup(); got {type(lookup).__name__}.\n"
+                "HINT: pass lookup=cache.lookup(prompt, ...) or leave it out."
+            )
+        if lookup.prompt != prompt:
+            raise ValueError(
+                f"LatentCache.insert: lookup is for prompt {lookup.prompt[:60]!r}, not {prompt[:60]!r}.\n"
+                "HINT: pass the Lookup of this very prompt."
+            )
+        keys = list(lookup.keys)
+        vecs = lookup.vectors
+        if keys and (vecs is None or tuple(vecs.shape) != (len(keys), self._dim)):
+            raise ValueError(
+                f"LatentCache.insert: lookup carries {len(keys)} keys but vectors of shape "
+                f"{None if vecs is None else tuple(vecs.shape)}.\nHINT: pass the Lookup unchanged."
+            )
+        return keys, vecs
+
+    def insert(self, prompt: str, latents, *, entity_masks: Mapping[str, torch.Tensor] | None = None,
+               model: str | None = None, lookup: Lookup | None = None) -> str | None:
         """Store ``latents`` (a list of (B, C, T, H, W) float tensors or ``QuantizedLatent``) for ``prompt``.
 
-        Float latents are quantized to ``quant_dtype``. Every key of ``entities(prompt)`` is embedded and
-        indexed, all pointing at the new entry. ``entity_masks`` maps a key to its (T, S) bool token mask
-        over the cached clip. Least-recently-used entries are evicted (latents and vectors together) until
-        the entry fits. Returns the new entry id, or None when the prompt has no salient entity (nothing
-        could ever match it, so nothing is stored; counted in ``stats()["skipped_inserts"]``).
+        Float latents are quantized to ``quant_dtype``. Every key of the prompt is embedded and indexed, all
+        pointing at the new entry. ``entity_masks`` maps a key to its (T, S) bool token mask over the cached
+        clip. ``model`` tags the entry with the model that made it (see :meth:`lookup`). ``lookup``: the
+        :class:`Lookup` of this prompt (its keys and vectors are reused, nothing is extracted or embedded
+        again). Least-recently-used entries are evicted (latents and vectors together) until the entry fits.
 
-        Raises ValueError (nothing stored, nothing evicted) for: an empty prompt, latents with NaN / Inf,
-        latents of different shapes, masks of the wrong shape, or an entry larger than the whole budget.
+        Returns the new entry id, or None when nothing was stored: the prompt has no salient entity (nothing
+        could ever match it; ``stats()["skipped_inserts"]``) or the store is unreachable
+        (``stats()["unavailable_inserts"]``).
+
+        Raises ValueError (nothing stored, nothing evicted) for: an empty prompt, latents with NaN / Inf or
+        out of the storage dtype's range, latents of different shapes, masks of the wrong shape, or an entry
+        larger than the whole budget.
         """
         _check_prompt(prompt, "insert")
+        model = _check_model(model, "insert")
         self._check_open()
         qlatents = self._prepare_latents(latents)
         latent_shape = tuple(int(s) for s in qlatents[0].shape)
-        keys = self.entities(prompt)
+        keys, vecs = self._keys_for_insert(prompt, lookup)
         if not keys:
             with self._lock:
                 self._skipped_inserts += 1
             return None
         masks = self._prepare_masks(entity_masks, keys, latent_shape)
-        vecs = self._embed(keys)
-        entry_id = new_entry_id()
-        created = time.time_ns()
         rec = EntryRecord(
-            entry_id=entry_id, namespace=self.namespace, prompt=prompt, keys=keys, vectors=vecs,
+            entry_id=new_entry_id(), namespace=self.namespace, prompt=prompt, keys=keys, vectors=vecs,
             latent_shape=latent_shape, latent_blobs=[q.to_bytes() for q in qlatents], masks=masks,
-            embedder=self.embedder.name, matching=self.matching, created_ns=created,
+            embedder=self.embedder.name, matching=self.matching, created_ns=time.time_ns(), model=model,
         )
-        buf = encode_record(rec)
+        buf, head = encode_record(rec), head_of(rec)
         nbytes = len(buf) + len(keys) * self._vec_nbytes
         if nbytes > self.budget_bytes:
             raise ValueError(
@@ -669,97 +670,62 @@ class LatentCache:
                 f"{self.quant_dtype}, {len(keys)} keys) but the whole budget is {self.budget_bytes} bytes.\n"
                 "HINT: raise budget_bytes, or store fewer / smaller latents (quant_dtype=torch.int8)."
             )
-        tmp = None
-        if self.directory is not None:
-            tmp = write_tmp(self._store.tmp_dir, entry_id, buf)  # fsync'ed, outside the lock
-        try:
-            with self._lock:
-                self._check_open()
-                path = None
-                if tmp is not None:
-                    path = self._store.entry_path(entry_id)
-                    os.replace(tmp, path)
-                    tmp = None
-                    fsync_dir(path.parent)
-                self._evict_until(nbytes)
-                key = self._new_key()
-                entry = StoredEntry(
-                    key=key, entry_id=entry_id, prompt=prompt, keys=keys, latent_shape=latent_shape,
-                    n_latents=len(qlatents), record_nbytes=len(buf), index_nbytes=len(keys) * self._vec_nbytes,
-                    last_used=self._store.clock(), record=None if path is not None else buf, path=path,
-                )
-                if path is not None:
-                    try:
-                        os.utime(path, ns=(entry.last_used, entry.last_used))
-                    except OSError:
-                        pass
-                self._store.add(entry)
-                self._index_for(latent_shape).add(key, keys, vecs)
-                self._inserts += 1
-                return entry_id
-        finally:
-            if tmp is not None:
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
+        with self._lock:
+            self._check_open()
+            try:
+                self._sync()
+                evicted = self.store.put(rec.entry_id, buf, head, nbytes)
+            except StoreUnavailable:
+                self._unavailable_inserts += 1
+                return None
+            for entry_id in evicted:
+                self.matcher.remove(entry_id)
+            self._evictions += len(evicted)
+            self._sync()  # applies this insert (and anything else that happened) to the index mirror
+            self._inserts += 1
+            return rec.entry_id
 
     # ------------------------------------------------------------------------------------------------------------
-    # Eviction / removal (callers hold the lock)
+    # Removal
     # ------------------------------------------------------------------------------------------------------------
-    def _remove_key(self, key: int) -> None:
-        entry = self._store.get(key)
-        idx = self._indexes.get(entry.latent_shape)
-        if idx is not None:
-            idx.remove_entry(key)
-            if idx.entries == 0:
-                del self._indexes[entry.latent_shape]
-        self._store.remove(key)
-
-    def _evict_until(self, incoming: int) -> None:
-        while self._store.bytes_used + incoming > self.budget_bytes:
-            key = self._store.lru_key()
-            if key is None:
-                raise RuntimeError("LatentCache: budget accounting is inconsistent (empty store over budget)")
-            self._remove_key(key)
-            self._evictions += 1
-
     def remove(self, entry_id: str) -> bool:
         """Remove one entry (latents and vectors together). Returns False when it is not cached."""
         with self._lock:
-            key = self._store.key_of(entry_id)
-            if key is None:
-                return False
-            self._remove_key(key)
-            return True
+            self._check_open()
+            found = self.store.remove(entry_id)
+            self.matcher.remove(entry_id)
+            self._sync()
+            return found
 
     def clear(self) -> None:
         """Remove every entry of this namespace (counters are kept)."""
         with self._lock:
-            for e in self._store.lru_order():
-                self._remove_key(e.key)
+            self._check_open()
+            self.store.clear()
+            self.matcher.clear()
+            self._sync()
 
     # ------------------------------------------------------------------------------------------------------------
     # Introspection
     # ------------------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._store)
+        return len(self.store)
 
     def __contains__(self, entry_id: str) -> bool:
         with self._lock:
-            return self._store.key_of(entry_id) is not None
+            return self.store.entry_nbytes(entry_id) is not None
 
     def entry_ids(self) -> list[str]:
         """Entry ids from least to most recently used."""
         with self._lock:
-            return [e.entry_id for e in self._store.lru_order()]
+            return self.store.lru_ids()
 
     def entry_nbytes(self, entry_id: str) -> int:
         with self._lock:
-            key = self._store.key_of(entry_id)
-            if key is None:
+            n = self.store.entry_nbytes(entry_id)
+            if n is None:
                 raise KeyError(entry_id)
-            return self._store.get(key).nbytes
+            return n
 
     def entry_nbytes_estimate(self, latent_shape: Sequence[int], count: int = 3, **kw) -> int:
         """:func:`entry_nbytes_estimate` with this cache's dtype, embedder width and index kind."""
@@ -769,62 +735,70 @@ class LatentCache:
         return entry_nbytes_estimate(latent_shape, count, **kw)
 
     def stats(self) -> dict:
-        """Counters and sizes. Documented keys: entries, bytes_used, budget_bytes, hits, misses, inserts,
-        evictions, dropped, extractor, embedder; plus namespace, matching, threshold, index, vectors,
-        hit_entities (cached entity -> hits, most common first), hit_pairs, skipped_inserts,
-        no_entity_lookups, partial_removed, quant_dtype, directory."""
+        """Counters and sizes. Documented keys (docs/cache.md): entries, bytes_used, budget_bytes, hits,
+        misses, inserts, evictions, dropped, extractor, embedder, backend, location, store_errors,
+        unavailable_lookups, unavailable_inserts, healed, truncated_prompts; plus namespace, matching,
+        threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
+        MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
+        quant_dtype, directory, store (the backend's own counters)."""
         with self._lock:
+            try:
+                entries, used = len(self.store), self.store.bytes_used()
+            except StoreUnavailable:
+                entries, used = None, None
+            st = self.store.stats()
             return {
-                "entries": len(self._store),
-                "bytes_used": self._store.bytes_used,
+                "entries": entries,
+                "bytes_used": used,
                 "budget_bytes": self.budget_bytes,
                 "hits": self._hits,
                 "misses": self._misses,
                 "inserts": self._inserts,
-                "evictions": self._evictions,
-                "dropped": self._dropped,
+                "evictions": self._evictions + st.get("evicted_on_open", 0),
+                "dropped": self._dropped + st.get("store_dropped", 0),
                 "extractor": "none (matching='prompt')" if self.matching == "prompt" else self.extractor.name,
                 "embedder": self.embedder.name,
+                "backend": st["backend"],
+                "location": st.get("location"),
+                "store_errors": st.get("errors", 0),
+                "unavailable_lookups": self._unavailable_lookups,
+                "unavailable_inserts": self._unavailable_inserts,
+                "healed": self._healed,
+                "truncated_prompts": self._truncated,
                 "namespace": self.namespace,
                 "matching": self.matching,
                 "threshold": self.threshold,
-                "index": self.index_kind if not self._indexes else next(iter(self._indexes.values())).kind,
-                "vectors": sum(len(ix) for ix in self._indexes.values()),
-                "hit_entities": dict(self._hit_entities.most_common()),
-                "hit_pairs": {f"{a} -> {b}": n for (a, b), n in self._hit_pairs.most_common()},
+                "index": self.matcher.kind,
+                "vectors": self.matcher.vectors,
+                "hit_entities": dict(self._hit_entities.top()),
+                "hit_pairs": {f"{a} -> {b}": n for (a, b), n in self._hit_pairs.top()},
+                "hit_kinds": dict(self._hit_kinds),
                 "skipped_inserts": self._skipped_inserts,
                 "no_entity_lookups": self._no_entity_lookups,
-                "partial_removed": self._partial_removed,
+                "partial_removed": st.get("partial_removed", 0),
                 "quant_dtype": str(self.quant_dtype).replace("torch.", ""),
                 "directory": str(self.directory) if self.directory is not None else None,
+                "store": st,
             }
 
     def check_consistency(self) -> None:
         """Raise RuntimeError when the budget, store and index disagree (used by tests; cheap)."""
         with self._lock:
-            entries = self._store.lru_order()
-            total = sum(e.nbytes for e in entries)
+            self._sync()
+            ids = self.store.lru_ids()
+            sizes = {i: self.store.entry_nbytes(i) for i in ids}
+            used = self.store.bytes_used()
             problems = []
-            if total != self._store.bytes_used:
-                problems.append(f"bytes_used {self._store.bytes_used} != sum of entries {total}")
-            if self._store.bytes_used > self.budget_bytes:
-                problems.append(f"bytes_used {self._store.bytes_used} > budget {self.budget_bytes}")
-            indexed = {}
-            for shape, ix in self._indexes.items():
-                for k, vids in ix._by_entry.items():
-                    indexed[k] = (shape, len(vids))
-            keys = {e.key: e for e in entries}
-            if set(indexed) != set(keys):
-                problems.append(f"index entries {sorted(indexed)} != store entries {sorted(keys)}")
-            for k, e in keys.items():
-                if k in indexed and (indexed[k][0] != e.latent_shape or indexed[k][1] != len(e.keys)):
-                    problems.append(f"entry {e.entry_id}: index {indexed[k]} vs store {e.latent_shape}, {len(e.keys)}")
-                if e.path is not None and not e.path.exists():
-                    problems.append(f"entry {e.entry_id}: file {e.path} is missing")
-            if self._store.entries_dir is not None:
-                files = {p.stem for p in self._store.entries_dir.glob(f"*{ENTRY_SUFFIX}")}
-                if files != {e.entry_id for e in entries}:
-                    problems.append(f"{len(files)} files on disk vs {len(entries)} entries")
+            if sum(sizes.values()) != used:
+                problems.append(f"bytes_used {used} != sum of entries {sum(sizes.values())}")
+            if used > self.budget_bytes:
+                problems.append(f"bytes_used {used} > budget {self.budget_bytes}")
+            indexed = self.matcher.indexed()
+            if set(indexed) != set(ids):
+                problems.append(f"index entries {sorted(indexed)} != store entries {sorted(ids)}")
+            files = getattr(self.store, "files", None)
+            if files is not None and files() != set(ids):
+                problems.append(f"{len(files())} files on disk vs {len(ids)} entries")
             if problems:
                 raise RuntimeError("LatentCache inconsistency: " + "; ".join(problems))
 
@@ -833,19 +807,23 @@ class LatentCache:
     # ------------------------------------------------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError("LatentCache: the cache is closed.\nHINT: open a new LatentCache on the same directory.")
+            raise ValueError("LatentCache: the cache is closed.\nHINT: open a new LatentCache on the same location.")
 
     def close(self) -> None:
-        """Release the directory lock. Entries are already durable; an in-memory cache is discarded."""
+        """Release the store (directory lock, Redis connections). Stored entries stay; RAM entries are gone."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._release_lock()
+            self.store.close()
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def backend(self) -> str:
+        return self.store.backend
 
     def __enter__(self) -> LatentCache:
         return self
@@ -853,113 +831,63 @@ class LatentCache:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __del__(self):
-        try:
-            self._release_lock()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
-        return (f"LatentCache(entries={len(self._store)}, bytes_used={self._store.bytes_used}, "
-                f"budget_bytes={self.budget_bytes}, namespace={self.namespace!r}, matching={self.matching!r})")
+        return (f"LatentCache(backend={self.store.backend!r}, budget_bytes={self.budget_bytes}, "
+                f"namespace={self.namespace!r}, matching={self.matching!r})")
 
     # ------------------------------------------------------------------------------------------------------------
-    # Directory tools (``chai cache stats|clear DIR``)
+    # Location tools (``chai cache stats|clear LOCATION``)
     # ------------------------------------------------------------------------------------------------------------
     @staticmethod
-    def list_namespaces(directory: str | os.PathLike) -> list[str]:
-        """Namespaces that have a folder under ``directory``."""
-        d = Path(directory)
-        if not d.is_dir():
-            return []
-        return sorted(p.name for p in d.iterdir() if p.is_dir() and _NAMESPACE_RE.match(p.name)
-                      and ((p / "entries").is_dir() or (p / _NS_META).exists()))
+    def _store_class(location):
+        loc = parse_location(location)
+        if loc.scheme == "memory":
+            raise ValueError("LatentCache: an in-memory cache has no location to inspect.\n"
+                             "HINT: pass a directory or a redis:// URL.")
+        if loc.scheme == "redis":
+            from chai.cache.redis_store import RedisStore
+
+            return RedisStore, loc.target
+        from chai.cache.dir_store import DirectoryStore
+
+        return DirectoryStore, loc.target
 
     @staticmethod
-    def open_stats(directory: str | os.PathLike, namespace: str | None = None) -> dict:
-        """Read-only statistics of a cache directory (no lock taken, nothing modified).
+    def list_namespaces(location) -> list[str]:
+        """Namespaces stored at ``location`` (a directory or a Redis URL)."""
+        cls, target = LatentCache._store_class(location)
+        return cls.list_namespaces(target)
 
-        Per namespace: entries (valid files), bytes_used (record bytes + the flat index's vector bytes, as
-        an open cache would count them), record_bytes (bytes on disk), corrupt (files that would be dropped
-        on open), partial (leftover temporary files), embedder, dim, matching. With ``namespace=None`` the
-        result has ``namespaces`` (name -> that dict) and totals ``entries`` / ``bytes_used``.
+    @staticmethod
+    def open_stats(location, namespace: str | None = None) -> dict:
+        """Read-only statistics of a cache location (no lock taken, nothing modified).
+
+        Per namespace: entries, bytes_used (as an open cache would count them), embedder, dim, matching; a
+        directory adds record_bytes (bytes on disk), corrupt (files that would be dropped on open) and partial
+        (leftover temporary files); Redis adds budget_bytes. With ``namespace=None`` the result has
+        ``namespaces`` (name -> that dict) and totals ``entries`` / ``bytes_used``.
         """
-        names = [namespace] if namespace is not None else LatentCache.list_namespaces(directory)
-        per = {}
-        for ns in names:
-            ns_dir = Path(directory) / ns
-            info = {"entries": 0, "bytes_used": 0, "record_bytes": 0, "corrupt": 0, "partial": 0,
-                    "embedder": None, "dim": None, "matching": None, "hit_entities": None}
-            try:
-                meta = json.loads((ns_dir / _NS_META).read_text())
-                info.update(embedder=meta.get("embedder"), dim=meta.get("dim"), matching=meta.get("matching"))
-            except (OSError, ValueError):
-                pass
-            if (ns_dir / "tmp").is_dir():
-                info["partial"] = sum(1 for _ in (ns_dir / "tmp").iterdir())
-            entries_dir = ns_dir / "entries"
-            if entries_dir.is_dir():
-                for path in entries_dir.glob(f"*{ENTRY_SUFFIX}"):
-                    try:
-                        buf = path.read_bytes()
-                        rec = decode_record(buf, with_payload=False)
-                        if rec.namespace != ns or rec.entry_id != path.stem:
-                            raise ValueError("foreign entry")
-                    except (OSError, ValueError):
-                        info["corrupt"] += 1
-                        continue
-                    info["entries"] += 1
-                    info["record_bytes"] += len(buf)
-                    info["bytes_used"] += len(buf) + len(rec.keys) * (4 * rec.vectors.shape[1] + 16)
-            info.pop("hit_entities")
-            per[ns] = info
+        cls, target = LatentCache._store_class(location)
+        names = [namespace] if namespace is not None else cls.list_namespaces(target)
+        per = {ns: cls.namespace_stats(target, check_namespace(ns)) for ns in names}
+        backend = "redis" if cls.__name__ == "RedisStore" else "dir"
+        where = {"location": str(location), "backend": backend, "directory": str(target) if backend == "dir" else None}
         if namespace is not None:
-            return {"directory": str(directory), "namespace": namespace, **per[namespace]}
-        return {
-            "directory": str(directory),
-            "namespaces": per,
-            "entries": sum(v["entries"] for v in per.values()),
-            "bytes_used": sum(v["bytes_used"] for v in per.values()),
-        }
+            return {**where, "namespace": namespace, **per[namespace]}
+        return {**where, "namespaces": per, "entries": sum(v["entries"] for v in per.values()),
+                "bytes_used": sum(v["bytes_used"] for v in per.values())}
 
     @staticmethod
-    def clear_directory(directory: str | os.PathLike, namespace: str | None = None) -> int:
-        """Delete the cache files of ``namespace`` (or of every namespace) under ``directory``.
+    def clear_location(location, namespace: str | None = None) -> int:
+        """Delete the cache entries of ``namespace`` (or of every namespace) at ``location``.
 
-        Only files of the cache layout are removed (entry files, temporary files, namespace metadata and
-        lock); other files are left alone. Raises RuntimeError when a namespace is open in a LatentCache.
-        Returns the number of entry files deleted.
+        A directory: only files of the cache layout are removed (other files are left alone), and a namespace
+        open in a LatentCache raises RuntimeError. Redis: every key of the namespace goes; open workers notice
+        and resynchronise. Returns the number of entries deleted.
         """
-        names = [namespace] if namespace is not None else LatentCache.list_namespaces(directory)
-        removed = 0
-        for ns in names:
-            if not _NAMESPACE_RE.match(ns):
-                raise ValueError(f"LatentCache.clear_directory: namespace={ns!r} is not a valid tenant name.")
-            ns_dir = Path(directory) / ns
-            if not ns_dir.is_dir():
-                continue
-            fd = LatentCache._acquire_lock(ns_dir, what="clear")
-            try:
-                for sub, pattern in (("entries", f"*{ENTRY_SUFFIX}"), ("tmp", "*.tmp")):
-                    d = ns_dir / sub
-                    if d.is_dir():
-                        for p in d.glob(pattern):
-                            p.unlink()
-                            removed += sub == "entries"
-                        try:
-                            d.rmdir()
-                        except OSError:
-                            pass
-                try:
-                    (ns_dir / _NS_META).unlink()
-                except FileNotFoundError:
-                    pass
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-            try:
-                (ns_dir / _LOCK_NAME).unlink()
-                ns_dir.rmdir()
-            except OSError:
-                pass
-        return removed
+        cls, target = LatentCache._store_class(location)
+        names = [namespace] if namespace is not None else cls.list_namespaces(target)
+        return sum(cls.clear_namespace(target, check_namespace(ns, "LatentCache.clear_location")) for ns in names)
+
+    #: Directory-era name of :meth:`clear_location`.
+    clear_directory = clear_location

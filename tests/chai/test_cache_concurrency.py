@@ -40,7 +40,7 @@ def test_eight_threads_with_evictions(tmp_path, directory):
                 if rng.random() < 0.4:
                     cache.insert(f"a {w}", latents_for(w))
                 else:
-                    m = cache.lookup(f"the {w}", shape=SHAPE)
+                    m = cache.lookup(f"the {w}", shape=SHAPE).match
                     lookups.append(w)
                     if m is not None:
                         served.append((w, m))

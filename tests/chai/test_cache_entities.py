@@ -83,8 +83,8 @@ def test_framing_shared_by_unrelated_prompts_is_a_miss(spacy_extractor):
         c = LatentCache(10_000_000, extractor=ex, embedder=HashingEmbedder(64))
         c.insert("A tranquil tableau of a lighthouse on a cliff, oil painting, 4k, cinematic shot",
                  [torch.randn(SHAPE) for _ in range(3)])
-        assert c.lookup("A tranquil tableau of a bowl of ramen, oil painting, 4k, cinematic shot", shape=SHAPE) is None
-        assert c.lookup("In a still frame, a lighthouse at dawn", shape=SHAPE).cached_entity == "lighthouse"
+        assert c.lookup("A tranquil tableau of a bowl of ramen, oil painting, 4k, cinematic shot", shape=SHAPE).match is None
+        assert c.lookup("In a still frame, a lighthouse at dawn", shape=SHAPE).match.cached_entity == "lighthouse"
 
 
 def test_default_extractor_falls_back_visibly(monkeypatch):
@@ -273,7 +273,7 @@ def test_style_hits_impossible_between_unrelated_trace_prompts(spacy_extractor):
         for first, second in pairs:
             c = LatentCache(10_000_000, extractor=ex, embedder=HashingEmbedder(64))
             c.insert(first, [torch.randn(SHAPE) for _ in range(3)])
-            m = c.lookup(second, shape=SHAPE)
+            m = c.lookup(second, shape=SHAPE).match
             assert m is None, (ex.name, first, second, m and (m.prompt_entity, m.cached_entity))
 
 

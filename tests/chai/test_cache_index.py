@@ -215,22 +215,22 @@ def test_cache_ties_resolve_to_mru_among_many_sharing_one_string(index):
     ids = [c.insert(f"a tiger and a thing{i}", lat(i)) for i in range(50)]
     for i in range(20):
         c.insert(f"a lamp{i}", lat(100 + i))
-    ix = next(iter(c._indexes.values()))
+    ix = next(iter(c.matcher._indexes.values()))
     assert ix.rows == 1 + 50 + 20 and len(ix) == 120 and c.stats()["vectors"] == 120
     c.check_consistency()
-    assert c.lookup("tiger", shape=shape).entry_id == ids[-1]  # newest insert is MRU
-    assert c.lookup("a thing17", shape=shape).entry_id == ids[17]  # touch an old one
-    m = c.lookup("a tiger", shape=shape)
+    assert c.lookup("tiger", shape=shape).match.entry_id == ids[-1]  # newest insert is MRU
+    assert c.lookup("a thing17", shape=shape).match.entry_id == ids[17]  # touch an old one
+    m = c.lookup("a tiger", shape=shape).match
     assert m.entry_id == ids[17] and m.cached_entity == "tiger"
     # a distinct string with a bitwise-equal vector ties across rows: the tie pass still finds the MRU
     t = c.insert("a tigre", lat(500))
     assert ix.rows == 72
-    assert c.lookup("tiger", shape=shape).entry_id == t
-    assert c.lookup("a thing3", shape=shape).entry_id == ids[3]
-    assert c.lookup("tiger", shape=shape).entry_id == ids[3]
+    assert c.lookup("tiger", shape=shape).match.entry_id == t
+    assert c.lookup("a thing3", shape=shape).match.entry_id == ids[3]
+    assert c.lookup("tiger", shape=shape).match.entry_id == ids[3]
     # evict owners of the shared row one by one: it stays until the last owner goes
     for k, eid in enumerate(ids):
         c.remove(eid)
         c.check_consistency()
         assert ix.rows == 1 + 1 + (49 - k) + 20 - (1 if k == 49 else 0)
-    assert c.lookup("tiger", shape=shape).entry_id == t
+    assert c.lookup("tiger", shape=shape).match.entry_id == t

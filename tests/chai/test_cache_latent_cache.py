@@ -58,7 +58,7 @@ def test_insert_lookup_roundtrip_latents_and_mask():
     mask = torch.rand(SHAPE[2], 21) > 0.5
     eid = c.insert("a tiger sitting in a cave", xs, entity_masks={"tiger": mask})
     check(c)
-    m = c.lookup("a tiger running through a jungle", shape=SHAPE)
+    m = c.lookup("a tiger running through a jungle", shape=SHAPE).match
     check(c)
     assert isinstance(m, Match)
     assert (m.entry_id, m.prompt_entity, m.cached_entity) == (eid, "tiger", "tiger")
@@ -72,7 +72,7 @@ def test_insert_lookup_roundtrip_latents_and_mask():
         step = q.scale[..., None, None]  # int8: |error| <= scale / 2 per (b, c, t) slice
         assert bool(((y - x).abs() <= step / 2 + 1e-6).all())
     # the other entity matched: no mask stored for it
-    m2 = c.lookup("the cave", shape=SHAPE)
+    m2 = c.lookup("the cave", shape=SHAPE).match
     assert m2.cached_entity == "cave" and m2.token_mask is None
     s = c.stats()
     assert (s["hits"], s["misses"], s["inserts"]) == (2, 0, 1)
@@ -83,8 +83,8 @@ def test_hit_does_not_insert_and_unrelated_is_miss():
     c = make()
     c.insert("a tiger sitting in a cave", lats(1))
     before = c.stats()["bytes_used"]
-    assert c.lookup("a tiger", shape=SHAPE) is not None
-    assert c.lookup("a teapot on a table", shape=SHAPE) is None
+    assert c.lookup("a tiger", shape=SHAPE).match is not None
+    assert c.lookup("a teapot on a table", shape=SHAPE).match is None
     s = c.stats()
     assert (s["entries"], s["inserts"], s["bytes_used"], s["hits"], s["misses"]) == (1, 1, before, 1, 1)
 
@@ -93,16 +93,16 @@ def test_best_score_wins_and_threshold():
     c = make(threshold=0.9)
     e_red = c.insert("a red car", lats(1))
     e_car = c.insert("a car", lats(2))
-    c.lookup("a red car", shape=SHAPE)  # make e_red the MRU: the exact match must still win below
-    m = c.lookup("a car", shape=SHAPE)
+    c.lookup("a red car", shape=SHAPE).match  # make e_red the MRU: the exact match must still win below
+    m = c.lookup("a car", shape=SHAPE).match
     assert m.entry_id == e_car and m.score == pytest.approx(1.0, abs=1e-5)
     # hashing: cos("red car", "car") = 1/sqrt(2) ~ 0.707, below 0.9
     c2 = make(threshold=0.9)
     c2.insert("a red car", lats(1))
-    assert c2.lookup("a car", shape=SHAPE) is None
+    assert c2.lookup("a car", shape=SHAPE).match is None
     c3 = make(threshold=0.7)
     e = c3.insert("a red car", lats(1))
-    m3 = c3.lookup("a car", shape=SHAPE)
+    m3 = c3.lookup("a car", shape=SHAPE).match
     assert m3.entry_id == e and m3.score == pytest.approx(1 / math.sqrt(2), abs=1e-5)
     assert e_red != e_car
 
@@ -112,9 +112,9 @@ def test_ties_go_to_most_recently_used(top_k):
     c = make(top_k=top_k)
     ids = [c.insert(f"a tiger and a {w}", lats(i)) for i, w in enumerate(["lamp", "boat", "kite", "drum", "vase", "sofa"])]
     check(c)
-    assert c.lookup("tiger", shape=SHAPE).entry_id == ids[-1]  # newest insert is MRU
-    assert c.lookup("a kite", shape=SHAPE).entry_id == ids[2]  # touch an old one
-    m = c.lookup("a tiger", shape=SHAPE)
+    assert c.lookup("tiger", shape=SHAPE).match.entry_id == ids[-1]  # newest insert is MRU
+    assert c.lookup("a kite", shape=SHAPE).match.entry_id == ids[2]  # touch an old one
+    m = c.lookup("a tiger", shape=SHAPE).match
     assert m.entry_id == ids[2] and m.cached_entity == "tiger"
     assert c.entry_ids()[-1] == ids[2]
 
@@ -123,13 +123,13 @@ def test_prompt_matching_mode_whole_prompt():
     c = make(matching="prompt", threshold=0.9)
     eid = c.insert("a tiger sitting in a cave", lats(1))
     assert c.entities("a  tiger sitting in a cave ") == ["a tiger sitting in a cave"]
-    assert c.lookup("a tiger running in a jungle", shape=SHAPE) is None  # entity hit, whole-prompt miss
-    m = c.lookup("a tiger sitting in a cave", shape=SHAPE)
+    assert c.lookup("a tiger running in a jungle", shape=SHAPE).match is None  # entity hit, whole-prompt miss
+    m = c.lookup("a tiger sitting in a cave", shape=SHAPE).match
     assert m.entry_id == eid and m.cached_entity == "a tiger sitting in a cave"
     assert c.stats()["extractor"].startswith("none")
     ce = make(threshold=0.9)
     ce.insert("a tiger sitting in a cave", lats(1))
-    assert ce.lookup("a tiger running in a jungle", shape=SHAPE) is not None
+    assert ce.lookup("a tiger running in a jungle", shape=SHAPE).match is not None
 
 
 def test_shape_eligibility():
@@ -137,14 +137,14 @@ def test_shape_eligibility():
     small = c.insert("a tiger in a cave", lats(1, SHAPE))
     other = (1, 4, 5, 6, 7)
     big = c.insert("a tiger on a beach", lats(2, other))
-    assert c.lookup("tiger", shape=SHAPE).entry_id == small
-    assert c.lookup("tiger", shape=other).entry_id == big
-    assert c.lookup("tiger", shape=SHAPE[1:]).entry_id == small  # (C, T, H, W) ignores the batch
-    assert c.lookup("tiger", shape=(1, 4, 3, 6, 8)) is None  # shape mismatch is a miss
-    assert c.lookup("tiger", shape=(2, 4, 3, 6, 7)) is None
-    assert c.lookup("tiger").entry_id == small  # any shape: the MRU of the tie (touched just above)
+    assert c.lookup("tiger", shape=SHAPE).match.entry_id == small
+    assert c.lookup("tiger", shape=other).match.entry_id == big
+    assert c.lookup("tiger", shape=SHAPE[1:]).match.entry_id == small  # (C, T, H, W) ignores the batch
+    assert c.lookup("tiger", shape=(1, 4, 3, 6, 8)).match is None  # shape mismatch is a miss
+    assert c.lookup("tiger", shape=(2, 4, 3, 6, 7)).match is None
+    assert c.lookup("tiger").match.entry_id == small  # any shape: the MRU of the tie (touched just above)
     with pytest.raises(ValueError, match="shape"):
-        c.lookup("tiger", shape=(4, 3))
+        c.lookup("tiger", shape=(4, 3)).match
     check(c)
 
 
@@ -157,7 +157,7 @@ def test_budget_counts_every_byte_and_estimate_is_exact():
     c = make()
     mask = torch.ones(SHAPE[2], 21, dtype=torch.bool)
     eid = c.insert(prompt, lats(1), entity_masks={"tiger": mask, "bison": mask, "camel": mask})
-    rec_n = c._store.get(c._store.key_of(eid)).record_nbytes
+    rec_n = len(c.store.get(eid))
     n = c.entry_nbytes(eid)
     q = quantize_latent(lat(0))
     # the record holds three latent blobs (header + data + scales), three 64-d vectors, three packed masks
@@ -178,13 +178,13 @@ def test_lru_eviction_is_atomic_and_never_returns_evicted():
     a = c.insert("a tiger", lats(1))
     b = c.insert("a zebra", lats(2))
     check(c)
-    assert c.lookup("tiger", shape=SHAPE).entry_id == a  # a becomes MRU, b is now LRU
+    assert c.lookup("tiger", shape=SHAPE).match.entry_id == a  # a becomes MRU, b is now LRU
     cc = c.insert("a camel", lats(3))
     check(c)
     assert b not in c and a in c and cc in c
-    assert c.lookup("a zebra", shape=SHAPE) is None  # evicted: never returned
+    assert c.lookup("a zebra", shape=SHAPE).match is None  # evicted: never returned
     assert c.stats()["evictions"] == 1 and c.stats()["vectors"] == 2
-    assert all(h.entry_key != b for ix in c._indexes.values() for row in ix.search(c._embed(["zebra"]), 10) for h in row)
+    assert b not in c.matcher and b not in c.matcher.indexed()
     d = c.insert("a horse", lats(4))
     check(c)
     assert a not in c and c.entry_ids() == [cc, d]
@@ -197,7 +197,7 @@ def test_many_inserts_budget_never_exceeded():
     for i, w in enumerate(words):
         c.insert(f"a {w} and a {words[i - 1]}", lats(i))
         check(c)
-        c.lookup(f"a {words[(i * 7) % len(words)]}", shape=SHAPE)
+        c.lookup(f"a {words[(i * 7) % len(words)]}", shape=SHAPE).match
         check(c)
     assert len(c) == 3 and c.stats()["evictions"] == len(words) - 3
 
@@ -241,14 +241,14 @@ def test_bad_prompts_and_no_entity_prompts():
     eid = c.insert("a tiger", lats(1))
     for bad in ("", "   \n"):
         with pytest.raises(ValueError, match="prompt is empty"):
-            c.lookup(bad)
+            c.lookup(bad).match
         with pytest.raises(ValueError, match="prompt is empty"):
             c.insert(bad, lats(2))
     with pytest.raises(TypeError, match="prompt must be a str"):
-        c.lookup(None)
+        c.lookup(None).match
     # no salient entity: a miss / nothing stored, not an error
-    assert c.lookup("cinematic shot, 4k, high quality", shape=SHAPE) is None
-    assert c.lookup("it is what it is", shape=SHAPE) is None
+    assert c.lookup("cinematic shot, 4k, high quality", shape=SHAPE).match is None
+    assert c.lookup("it is what it is", shape=SHAPE).match is None
     assert c.insert("in a still frame, 4k", lats(3)) is None
     s = c.stats()
     assert s["no_entity_lookups"] == 2 and s["skipped_inserts"] == 1 and s["misses"] == 2
@@ -284,7 +284,7 @@ def test_bad_latents_lose_nothing():
         c.insert("a zebra", lats(4), entity_masks={"zebra": torch.ones(3, 5)})
     check(c)
     assert c.entry_ids() == [eid] and c.stats()["bytes_used"] == before and c.stats()["inserts"] == 1
-    assert c.lookup("a zebra", shape=SHAPE) is None and c.lookup("tiger", shape=SHAPE).entry_id == eid
+    assert c.lookup("a zebra", shape=SHAPE).match is None and c.lookup("tiger", shape=SHAPE).match.entry_id == eid
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,14 +296,14 @@ def test_quant_dtypes_and_prequantized_input(qd):
     c = make(quant_dtype=qd)
     xs = lats(5)
     c.insert("a tiger", xs)
-    m = c.lookup("tiger", shape=SHAPE)
+    m = c.lookup("tiger", shape=SHAPE).match
     assert all(q.dtype == qd for q in m.latents)
     y = dequantize_latent(m.latents[0], dtype=torch.float32)
     tol = {torch.int8: 0.05, torch.float8_e4m3fn: 0.3, torch.float32: 0.0, torch.bfloat16: 0.02}[qd]
     assert float((y - xs[0]).abs().max()) <= tol
     q = quantize_latent(lat(9), dtype=torch.float8_e4m3fn)
     c.insert("a zebra", [q])
-    m2 = c.lookup("zebra", shape=SHAPE)
+    m2 = c.lookup("zebra", shape=SHAPE).match
     assert m2.latents[0].dtype == torch.float8_e4m3fn and torch.equal(m2.latents[0].data.view(torch.uint8),
                                                                         q.data.view(torch.uint8))
 
@@ -317,7 +317,7 @@ def test_stats_keys_len_close_and_context_manager():
         assert len(c) == 1
     assert c.closed
     with pytest.raises(ValueError, match="closed"):
-        c.lookup("a tiger")
+        c.lookup("a tiger").match
     with pytest.raises(ValueError, match="closed"):
         c.insert("a tiger", lats(1))
 
@@ -327,7 +327,7 @@ def test_remove_and_clear():
     a = c.insert("a tiger", lats(1))
     b = c.insert("a zebra", lats(2))
     assert c.remove(a) and not c.remove(a)
-    assert c.lookup("tiger", shape=SHAPE) is None and c.lookup("zebra", shape=SHAPE).entry_id == b
+    assert c.lookup("tiger", shape=SHAPE).match is None and c.lookup("zebra", shape=SHAPE).match.entry_id == b
     c.clear()
     check(c)
     assert len(c) == 0 and c.stats()["bytes_used"] == 0 and c.stats()["vectors"] == 0
@@ -337,9 +337,9 @@ def test_numpy_and_hnsw_index_kinds_match_flat():
     for kind in ("numpy", "hnsw"):
         c = make(index=kind)
         ids = [c.insert(f"a {w}", lats(i)) for i, w in enumerate(["tiger", "zebra", "camel"])]
-        assert c.lookup("zebra", shape=SHAPE).entry_id == ids[1]
+        assert c.lookup("zebra", shape=SHAPE).match.entry_id == ids[1]
         c.remove(ids[1])
-        assert c.lookup("zebra", shape=SHAPE) is None
+        assert c.lookup("zebra", shape=SHAPE).match is None
         assert c.stats()["index"] == kind
         check(c)
 
@@ -348,7 +348,7 @@ def test_numpy_and_hnsw_index_kinds_match_flat():
 def test_many_tied_entries_still_pick_mru(index):
     c = make(top_k=2, index=index)
     ids = [c.insert(f"a tiger and a {w}{i}", lats(i)) for i, w in enumerate(["kite"] * 30)]
-    assert c.lookup("tiger", shape=SHAPE).entry_id == ids[-1]
-    assert c.lookup(f"kite{11}", shape=SHAPE).entry_id == ids[11]
-    assert c.lookup("tiger", shape=SHAPE).entry_id == ids[11]
+    assert c.lookup("tiger", shape=SHAPE).match.entry_id == ids[-1]
+    assert c.lookup(f"kite{11}", shape=SHAPE).match.entry_id == ids[11]
+    assert c.lookup("tiger", shape=SHAPE).match.entry_id == ids[11]
     check(c)

@@ -8,7 +8,7 @@ import torch
 pytest.importorskip("faiss")
 
 from chai.cache import HashingEmbedder, LatentCache
-from chai.cli import build_model
+from chai.demo import build_model
 from chai.pipeline import (
     CHAIPipeline,
     GenerationResult,
@@ -109,7 +109,7 @@ def test_miss_then_hit_reads_the_cache(model, encoder):
             pipe, "a tiger resting in a cave", seed=0, steps=30, capture=expected_capture, cross=True
         )
         torch.testing.assert_close(ref_miss, first.latents, rtol=0, atol=0)
-        match = cache.lookup("a tiger running through the jungle", shape=(1, 4, 5, 4, 6))
+        match = cache.lookup("a tiger running through the jungle", shape=(1, 4, 5, 4, 6)).match
         cached = {}
         for step, cap_step, q in zip((2, 3, 4), expected_capture, match.latents):
             lat = dequantize_latent(q, dtype=torch.float32)

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from chai.cache.store import EntryRecord, atomic_write, decode_record, encode_record, new_entry_id
+from chai.cache.record import EntryRecord, atomic_write, decode_record, encode_record, new_entry_id
 from chai_kernels import quantize_latent
 
 
 def record(n_keys=2, masks=True) -> EntryRecord:
     rng = np.random.default_rng(0)
     vecs = rng.standard_normal((n_keys, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     lat = [quantize_latent(torch.randn(1, 4, 3, 5, 7)).to_bytes() for _ in range(3)]
     keys = [f"kéy {i}" for i in range(n_keys)]
     m = {keys[0]: rng.random((3, 35)) > 0.5} if masks else {}

@@ -1,0 +1,235 @@
+"""The matcher of the latent cache: extract a prompt's keys, embed them, search a local vector index.
+
+It owns the vector index *mirror* of one store namespace: one :class:`~chai.cache.index.VectorIndex` per
+(model, latent shape) partition, so only entries made by the same model at the same latent shape can ever
+match a request (Cache Attention aligns cached and current frames; a Wan latent must never serve a
+CogVideoX request). The cache feeds the mirror from the store (:meth:`Matcher.add` / :meth:`Matcher.remove`);
+the matcher knows nothing about bytes, budgets or files.
+
+Search (:meth:`Matcher.search`): every key vector of the request against the eligible partitions; among
+the candidates that pass the decision rule, the best wins, ties going to the most recently used entry.
+The decision rule is a function ``decide(request_entity, cached_entity, score, threshold)`` returning an
+object with ``kind`` and ``rank`` (higher rank preferred before score) or None to refuse; without one, a
+candidate passes when its cosine reaches the threshold (the embedder-only rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chai.cache.index import VectorIndex
+from chai.cache.store import EntryHead
+
+__all__ = ["Candidate", "Matcher", "Partition"]
+
+_TIE_EPS = 1e-6
+
+#: (model id, latent shape (B, C, T, H, W)): entries match only requests of their own partition.
+Partition = tuple[str, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The entry a lookup chose: ``query_index`` is the request key that matched ``cached_entity``."""
+
+    entry_id: str
+    score: float
+    query_index: int
+    prompt_entity: str
+    cached_entity: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class _EmbeddingOnly:
+    kind: str = "embedding"
+    rank: int = 0
+
+
+_EMBEDDING_ONLY = _EmbeddingOnly()
+
+
+class Matcher:
+    """Extraction, embedding and the per-partition vector index mirror (not thread-safe: the cache locks)."""
+
+    def __init__(self, *, extractor, embedder, matching: str, threshold: float, index_kind: str = "flat",
+                 top_k: int = 4, max_entities: int = 8, max_prompt_chars: int | None = None,
+                 decide: Callable | None = None, search_floor: float | None = None):
+        self.extractor = extractor
+        self.embedder = embedder
+        self.matching = matching
+        self.threshold = float(threshold)
+        self.index_kind = index_kind
+        self.top_k = int(top_k)
+        self.max_entities = int(max_entities)
+        self.max_prompt_chars = max_prompt_chars
+        self.decide = decide
+        # Candidates are fetched from this cosine on; the decision rule may accept some below the threshold.
+        self.search_floor = self.threshold if search_floor is None else min(float(search_floor), self.threshold)
+        self.dim = int(embedder.dim)
+        # Probe the per-vector index cost once (also validates the index kind and faiss availability).
+        self.vector_nbytes = VectorIndex(self.dim, kind=index_kind).vector_nbytes()
+        self._indexes: dict[Partition, VectorIndex] = {}
+        self._entries: dict[str, tuple[int, Partition, tuple[str, ...]]] = {}  # entry id -> (key, partition, keys)
+        self._ids: dict[int, str] = {}
+        self._recency: dict[str, int] = {}
+        self._next_key = 0
+        self._clock = 0
+
+    # -- keys and vectors ----------------------------------------------------------------------------------------
+    def cap(self, prompt: str) -> tuple[str, bool]:
+        """The prompt as extraction sees it: at most ``max_prompt_chars`` characters (True when cut)."""
+        if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
+            return prompt[: self.max_prompt_chars], True
+        return prompt, False
+
+    def keys(self, prompt: str) -> tuple[list[str], bool]:
+        """The keys ``prompt`` is indexed / searched under, and whether the prompt was truncated first:
+        its salient entities (``matching="entity"``) or the whitespace-normalised prompt (``"prompt"``)."""
+        text, truncated = self.cap(prompt)
+        if self.matching == "prompt":
+            return [" ".join(text.split())], truncated
+        return list(self.extractor.extract(text))[: self.max_entities], truncated
+
+    def embed(self, keys: Sequence[str]) -> np.ndarray:
+        """(len(keys), dim) float32 unit vectors; ValueError when the embedder misbehaves."""
+        keys = list(keys)
+        vecs = np.asarray(self.embedder.embed(keys), dtype=np.float32)
+        if vecs.shape != (len(keys), self.dim) or not np.isfinite(vecs).all():
+            raise ValueError(
+                f"LatentCache: embedder {self.embedder.name!r} returned {vecs.shape} (finite={np.isfinite(vecs).all()}) "
+                f"for {len(keys)} texts; expected ({len(keys)}, {self.dim}) finite.\nHINT: check the Embedder."
+            )
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        if (norms < 1e-6).any():
+            raise ValueError(
+                f"LatentCache: embedder {self.embedder.name!r} returned a zero vector for "
+                f"{[k for k, n in zip(keys, norms[:, 0]) if n < 1e-6][:3]}.\nHINT: check the Embedder."
+            )
+        return np.ascontiguousarray(vecs / norms, dtype=np.float32)
+
+    # -- the mirror ----------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, entry_id: str) -> bool:
+        return entry_id in self._entries
+
+    @property
+    def vectors(self) -> int:
+        return sum(len(ix) for ix in self._indexes.values())
+
+    @property
+    def kind(self) -> str:
+        return self.index_kind if not self._indexes else next(iter(self._indexes.values())).kind
+
+    def add(self, head: EntryHead) -> bool:
+        """Index one stored entry (no-op when it is indexed already)."""
+        if head.entry_id in self._entries:
+            return False
+        part: Partition = (head.model, tuple(head.latent_shape))
+        ix = self._indexes.get(part)
+        if ix is None:
+            ix = self._indexes[part] = VectorIndex(self.dim, kind=self.index_kind)
+        self._next_key += 1
+        key = self._next_key
+        ix.add(key, list(head.keys), head.vectors)
+        self._entries[head.entry_id] = (key, part, tuple(head.keys))
+        self._ids[key] = head.entry_id
+        self._clock = max(self._clock + 1, int(head.last_used))
+        self._recency[head.entry_id] = self._clock
+        return True
+
+    def remove(self, entry_id: str) -> bool:
+        """Forget one entry and all its vectors (no-op when it is not indexed)."""
+        got = self._entries.pop(entry_id, None)
+        if got is None:
+            return False
+        key, part, _ = got
+        ix = self._indexes[part]
+        ix.remove_entry(key)
+        if ix.entries == 0:
+            del self._indexes[part]
+        del self._ids[key]
+        self._recency.pop(entry_id, None)
+        return True
+
+    def clear(self) -> None:
+        self._indexes.clear()
+        self._entries.clear()
+        self._ids.clear()
+        self._recency.clear()
+
+    def touch(self, entry_id: str) -> None:
+        """Mark an entry most recently used for tie-breaking."""
+        if entry_id in self._recency:
+            self._clock += 1
+            self._recency[entry_id] = self._clock
+
+    def entry_ids(self) -> set[str]:
+        return set(self._entries)
+
+    def indexed(self) -> dict[str, tuple[Partition, int]]:
+        """entry id -> (partition, number of vectors) as the indexes hold them (consistency checks)."""
+        out = {}
+        for part, ix in self._indexes.items():
+            for k, vids in ix._by_entry.items():
+                out[self._ids[k]] = (part, len(vids))
+        return out
+
+    # -- search --------------------------------------------------------------------------------------------------
+    def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
+        """Indexes a request of latent ``shape`` ((B, C, T, H, W), (C, T, H, W) or None = any) by ``model``
+        may match."""
+        out = []
+        want = None if shape is None else tuple(int(s) for s in shape)
+        for (m, s), ix in self._indexes.items():
+            if m != model:
+                continue
+            if want is None or s == want or (len(want) == 4 and s[1:] == want):
+                out.append(ix)
+        return out
+
+    def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "",
+                exclude: set[str] = frozenset()) -> Candidate | None:
+        """The best acceptable (entry, key) pair for the request, or None (a miss)."""
+        indexes = self.eligible(shape, model)
+        if not indexes or len(keys) == 0:
+            return None
+        cands = []
+        for ix in indexes:
+            # Fetch more than top_k rows: owners of one row (entries sharing an entity string) come back together,
+            # and the decision rule may refuse the nearest rows; a (k+1)-th row below the tie cut proves no tie hides.
+            k = min(self.top_k * (4 if self.decide is not None else 1) + 1, ix.rows)
+            rows = ix.search(vecs, k)
+            best = max((h.score for r in rows for h in r), default=-math.inf)
+            if any(r and len({h.row_id for h in r}) == k and r[-1].score >= min(best - _TIE_EPS, self.search_floor)
+                   for r in rows) and k < ix.rows:
+                rows = ix.search_at_least(vecs, min(best - _TIE_EPS, self.search_floor))
+            for qi, row in enumerate(rows):
+                for h in row:
+                    if h.score < self.search_floor:
+                        continue
+                    entry_id = self._ids[h.entry_key]
+                    if entry_id in exclude:
+                        continue
+                    if self.decide is None:
+                        d = _EMBEDDING_ONLY if h.score >= self.threshold else None
+                    else:
+                        d = self.decide(keys[qi], h.entity, h.score, self.threshold)
+                    if d is None:
+                        continue
+                    cands.append((d.rank, h.score, entry_id, qi, h.entity, d.kind))
+        if not cands:
+            return None
+        top_rank = max(c[0] for c in cands)
+        best = max(c[1] for c in cands if c[0] == top_rank)
+        tied = [c for c in cands if c[0] == top_rank and c[1] >= best - _TIE_EPS]
+        tied.sort(key=lambda c: (self._recency.get(c[2], 0), c[1]), reverse=True)  # most recently used first
+        _, score, entry_id, qi, ent, kind = tied[0]
+        return Candidate(entry_id=entry_id, score=float(score), query_index=qi, prompt_entity=keys[qi],
+                         cached_entity=ent, kind=kind)
