@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 # Public name -> module that defines it. Resolved lazily so importing the package stays cheap.
 _EXPORTS = {
     "cache_attention": "chai_kernels.ops.cache_attention",
+    "prepare_cache": "chai_kernels.ops.cache_attention",
+    "PreparedCache": "chai_kernels.ops.cache_attention",
     "quantize_latent": "chai_kernels.ops.latent_quant",
     "dequantize_latent": "chai_kernels.ops.latent_quant",
     "QuantizedLatent": "chai_kernels.quant",

@@ -24,10 +24,11 @@ import torch
 
 from chai_kernels import _validate as V
 from chai_kernels._dispatch import resolve_backend
+from chai_kernels.blocks import block_lists
 from chai_kernels.quant import QUANT_DTYPES, QuantizedKV
 from chai_kernels.reference.cache_attention import cache_attention_reference
 
-__all__ = ["cache_attention", "MODES"]
+__all__ = ["cache_attention", "prepare_cache", "PreparedCache", "MODES"]
 
 MODES = ("joint", "replace")
 _OP = "cache_attention"
@@ -43,6 +44,8 @@ def _cache_attention_op(
     k_scale: Optional[torch.Tensor],
     v_scale: Optional[torch.Tensor],
     cache_mask: Optional[torch.Tensor],
+    cache_blocks: Optional[torch.Tensor],
+    cache_counts: Optional[torch.Tensor],
     mode: str,
     cache_bias: float,
     scale: float,
@@ -55,8 +58,8 @@ def _cache_attention_op(
         from chai_kernels.triton.cache_attention import cache_attention_fwd_triton  # lazy: needs triton
 
         res = cache_attention_fwd_triton(
-            q, k, v, k_cache, v_cache, cache_mask, k_scale=k_scale, v_scale=v_scale,
-            mode=mode, cache_bias=cache_bias, scale=scale, return_lse=return_lse,
+            q, k, v, k_cache, v_cache, cache_mask, k_scale=k_scale, v_scale=v_scale, blocks=cache_blocks,
+            counts=cache_counts, mode=mode, cache_bias=cache_bias, scale=scale, return_lse=return_lse,
         )  # fmt: skip
     else:
         kc = k_cache if k_scale is None or k_cache is None else QuantizedKV(k_cache, k_scale)
@@ -71,16 +74,16 @@ def _cache_attention_op(
 
 
 @_cache_attention_op.register_fake
-def _cache_attention_fake(q, k, v, k_cache, v_cache, k_scale, v_scale, cache_mask, mode, cache_bias, scale,
-                          return_lse, backend):  # fmt: skip
+def _cache_attention_fake(q, k, v, k_cache, v_cache, k_scale, v_scale, cache_mask, cache_blocks, cache_counts, mode,
+                          cache_bias, scale, return_lse, backend):  # fmt: skip
     B, N, H, D = q.shape
     out = q.new_empty((B, N, H, D))
     lse = q.new_empty((B, H, N) if return_lse else (0,), dtype=torch.float32)
     return out, lse
 
 
-def _validate_cache(q: torch.Tensor, k_cache, v_cache):
-    """Returns (k_data, v_data, k_scale, v_scale) after checking the cache arguments."""
+def _cache_parts(k_cache, v_cache):
+    """Checks that need only the cache: returns (k_data, v_data, k_scale, v_scale)."""
     if (k_cache is None) != (v_cache is None):
         given, missing = ("k_cache", "v_cache") if v_cache is None else ("v_cache", "k_cache")
         raise ValueError(
@@ -101,7 +104,6 @@ def _validate_cache(q: torch.Tensor, k_cache, v_cache):
             f"k_cache and v_cache must both be tensors or both QuantizedKV; got {type(k_cache).__name__} and "
             f"{type(v_cache).__name__}.\nHINT: quantize both with chai_kernels.quantize_kv(), or neither."
         )
-    B, _, H, D = q.shape
     if quantized[0]:
         kd, vd, ks, vs = k_cache.data, v_cache.data, k_cache.scale, v_cache.scale
         if kd.dtype != vd.dtype or kd.dtype not in QUANT_DTYPES:
@@ -113,15 +115,31 @@ def _validate_cache(q: torch.Tensor, k_cache, v_cache):
         kd, vd, ks, vs = k_cache, v_cache, None, None
         V.check_tensor("k_cache", kd, 4, "(Bc, M, H, D)")
         V.check_tensor("v_cache", vd, 4, "(Bc, M, H, D)")
+        V.check_float_dtype("k_cache", kd)
+        V.check_float_dtype("v_cache", vd, kd.dtype)
+    if tuple(vd.shape) != tuple(kd.shape) or kd.shape[1] < 1 or kd.shape[0] < 1:
+        raise ValueError(
+            "k_cache and v_cache must both be (Bc, M, H, D) with M >= 1:\n"
+            f"  k_cache: {V.describe(kd)}\n  v_cache: {V.describe(vd)}\n"
+            "HINT: cached keys and values come from the same attention layer and tokens."
+        )
+    V.check_last_dim_contiguous("k_cache", kd)
+    V.check_last_dim_contiguous("v_cache", vd)
+    return kd, vd, ks, vs
+
+
+def _check_cache_against_q(q: torch.Tensor, kd: torch.Tensor, vd: torch.Tensor, quantized: bool) -> None:
+    B, _, H, D = q.shape
+    if not quantized:
         V.check_float_dtype("k_cache", kd, q.dtype)
         V.check_float_dtype("v_cache", vd, q.dtype)
-    Bc, M = kd.shape[0], kd.shape[1]
-    if tuple(vd.shape) != tuple(kd.shape) or kd.shape[2] != H or kd.shape[3] != D or M < 1 or Bc < 1:
+    if kd.shape[2] != H or kd.shape[3] != D:
         raise ValueError(
-            "k_cache and v_cache must both be (Bc, M, H, D) with q's H and D and M >= 1:\n"
+            "k_cache and v_cache must both be (Bc, M, H, D) with q's H and D:\n"
             f"  q:       {V.describe(q)}\n  k_cache: {V.describe(kd)}\n  v_cache: {V.describe(vd)}\n"
             f"HINT: cached tokens must come from the same attention layer (H={H}, D={D})."
         )
+    Bc = kd.shape[0]
     if B % Bc != 0:
         raise ValueError(
             f"k_cache has Bc={Bc} rows, which does not divide q's batch B={B}; query row b uses cache row b % Bc.\n"
@@ -129,9 +147,124 @@ def _validate_cache(q: torch.Tensor, k_cache, v_cache):
             "HINT: give one cache row per query row (Bc=B), one shared row (Bc=1), or a divisor of B "
             "(e.g. Bc=T frames for a (2 T) CFG batch)."
         )
-    V.check_last_dim_contiguous("k_cache", kd)
-    V.check_last_dim_contiguous("v_cache", vd)
-    return kd, vd, ks, vs
+
+
+def _check_mask(cache_mask, kd) -> None:
+    if cache_mask is None:
+        return
+    if kd is None:
+        raise ValueError(
+            f"cache_mask was given ({V.describe(cache_mask)}) but there is no k_cache/v_cache.\n"
+            "HINT: pass k_cache and v_cache with it, or drop cache_mask."
+        )
+    if not isinstance(cache_mask, torch.Tensor):
+        raise TypeError(
+            f"cache_mask must be a bool torch.Tensor (Bc, M); got {type(cache_mask).__name__}.\n"
+            "HINT: build it as a torch.bool tensor, True where a cached key may be attended."
+        )
+    if cache_mask.dtype != torch.bool:
+        raise TypeError(
+            f"cache_mask has dtype {cache_mask.dtype}; it must be torch.bool (True = keep).\n"
+            "HINT: pass cache_mask.bool() (or cache_mask > 0.5 for a soft mask)."
+        )
+    if tuple(cache_mask.shape) != (kd.shape[0], kd.shape[1]):
+        raise ValueError(
+            f"cache_mask has shape {tuple(cache_mask.shape)}; expected (Bc, M) = {(kd.shape[0], kd.shape[1])} "
+            f"from k_cache {tuple(kd.shape)}.\nHINT: one bool per cached token and cache row."
+        )
+
+
+class PreparedCache:
+    """The cache side of Cache Attention, validated and summarised once: cached K/V (float tensors or their
+    ``QuantizedKV`` form), the keep-mask and the mask's key-block lists (``chai_kernels.blocks``).
+
+    A cache hit reuses one mask for every call; build the mask part once with ``prepare_cache`` and give
+    each call's K/V with ``with_kv``, which re-validates shapes only (no torch ops). A call
+    ``cache_attention(q, k, v, cache=prepared)`` then launches exactly one kernel on the triton backend.
+    Build it with ``chai_kernels.prepare_cache``.
+    """
+
+    __slots__ = ("k_data", "v_data", "k_scale", "v_scale", "cache_mask", "blocks", "counts", "rows", "length")
+
+    def __init__(self, k_data, v_data, k_scale, v_scale, cache_mask, blocks, counts, rows: int, length: int):
+        self.k_data, self.v_data, self.k_scale, self.v_scale = k_data, v_data, k_scale, v_scale
+        self.cache_mask, self.blocks, self.counts = cache_mask, blocks, counts
+        self.rows, self.length = rows, length  # (Bc, M) the mask and block lists describe
+
+    @property
+    def has_kv(self) -> bool:
+        return self.k_data is not None
+
+    @property
+    def quantized(self) -> bool:
+        return self.k_scale is not None
+
+    def with_kv(self, k_cache, v_cache) -> "PreparedCache":
+        """The same mask and block lists with new cached K/V of the same (Bc, M) (e.g. per sampler step)."""
+        kd, vd, ks, vs = _cache_parts(k_cache, v_cache)
+        if kd is None:
+            raise ValueError("with_kv needs k_cache and v_cache.\nHINT: pass both (Bc, M, H, D) tensors.")
+        bc_m = (self.rows, self.length)
+        if (kd.shape[0], kd.shape[1]) != bc_m:
+            raise ValueError(
+                f"with_kv: k_cache {V.describe(kd)} has (Bc, M) = {tuple(kd.shape[:2])}, but the prepared mask is "
+                f"for (Bc, M) = {bc_m}.\nHINT: prepare a mask of the cache's (Bc, M) with chai_kernels.prepare_cache."
+            )
+        if self.blocks.device != kd.device:
+            raise ValueError(
+                f"with_kv: k_cache is on {kd.device} but the prepared mask is on {self.blocks.device}.\n"
+                "HINT: prepare the mask on the device of the cached K/V."
+            )
+        return PreparedCache(kd, vd, ks, vs, self.cache_mask, self.blocks, self.counts, self.rows, self.length)
+
+    def __repr__(self) -> str:
+        kv = "no K/V" if self.k_data is None else f"K/V {tuple(self.k_data.shape)} {self.k_data.dtype}"
+        mask = "no mask" if self.cache_mask is None else f"mask {tuple(self.cache_mask.shape)}"
+        return f"PreparedCache({kv}, {mask})"
+
+
+def prepare_cache(
+    k_cache: torch.Tensor | QuantizedKV | None,
+    v_cache: torch.Tensor | QuantizedKV | None,
+    cache_mask: torch.Tensor | None = None,
+    *,
+    shape: tuple[int, int] | None = None,
+    device=None,
+) -> PreparedCache:
+    """Validate the cache side once and summarise the keep-mask into key-block lists.
+
+    ``prepare_cache(k_cache, v_cache, cache_mask)``: cached K/V (Bc, M, H, D) as tensors or ``QuantizedKV``
+    and a bool (Bc, M) mask or None. ``prepare_cache(None, None, cache_mask)`` prepares only the mask (give
+    ``shape=(Bc, M)`` and ``device`` when the mask is None); attach K/V per call with ``.with_kv(kc, vc)``.
+    The block lists cost a few small torch ops here, once, instead of on every call.
+    """
+    kd, vd, ks, vs = _cache_parts(k_cache, v_cache)
+    if kd is not None:
+        bc, m = kd.shape[0], kd.shape[1]
+        dev = kd.device
+        _check_mask(cache_mask, kd)
+    elif cache_mask is not None:
+        if not isinstance(cache_mask, torch.Tensor) or cache_mask.dtype != torch.bool or cache_mask.dim() != 2:
+            raise TypeError(
+                f"cache_mask must be a bool torch.Tensor (Bc, M); got {V.describe(cache_mask)}.\n"
+                "HINT: build it as a torch.bool tensor, True where a cached key may be attended."
+            )
+        bc, m = cache_mask.shape
+        dev = cache_mask.device
+    else:
+        if shape is None:
+            raise ValueError(
+                "prepare_cache needs cached K/V, a cache_mask or shape=(Bc, M).\n"
+                "HINT: pass k_cache and v_cache, or the mask, or shape=(Bc, M) with device= for an all-kept mask."
+            )
+        bc, m = (int(x) for x in shape)
+        dev = torch.device("cpu") if device is None else torch.device(device)
+    if kd is not None and cache_mask is not None and cache_mask.device != kd.device:
+        raise ValueError(
+            f"cache_mask is on {cache_mask.device} but k_cache is on {kd.device}.\nHINT: move the mask with .to()."
+        )
+    blocks, counts = block_lists(cache_mask, bc, m, dev)
+    return PreparedCache(kd, vd, ks, vs, cache_mask, blocks, counts, bc, m)
 
 
 def cache_attention(
@@ -142,6 +275,7 @@ def cache_attention(
     v_cache: torch.Tensor | QuantizedKV | None = None,
     cache_mask: torch.Tensor | None = None,
     *,
+    cache: PreparedCache | None = None,
     mode: str = "joint",
     cache_bias: float = 0.0,
     scale: float | None = None,
@@ -159,6 +293,8 @@ def cache_attention(
             ``b % Bc`` (one cached clip of T frames serves both CFG halves of a (2 T) batch).
             Omit both for plain attention (equals SDPA).
         cache_mask: bool (Bc, M), True where a cached key may be attended; None keeps all.
+        cache: a ``PreparedCache`` (``chai_kernels.prepare_cache``) instead of k_cache / v_cache / cache_mask:
+            validated and summarised once, so the call is one kernel launch.
         mode: ``"joint"`` (one softmax over current + selected cached keys) or ``"replace"`` (selected
             cached keys only; a row whose mask selects nothing falls back to self-attention over (q, k, v)).
         cache_bias: float added to the scaled logits of cached keys (strength of reuse).
@@ -198,28 +334,29 @@ def cache_attention(
     for name, x in (("q", q), ("k", k), ("v", v)):
         V.check_last_dim_contiguous(name, x)
     # -- cache --
-    kd, vd, ks, vs = _validate_cache(q, k_cache, v_cache)
-    if cache_mask is not None:
-        if kd is None:
-            raise ValueError(
-                f"cache_mask was given ({V.describe(cache_mask)}) but there is no k_cache/v_cache.\n"
-                "HINT: pass k_cache and v_cache with it, or drop cache_mask."
-            )
-        if not isinstance(cache_mask, torch.Tensor):
+    blocks = counts = None
+    if cache is not None:
+        if not isinstance(cache, PreparedCache):
             raise TypeError(
-                f"cache_mask must be a bool torch.Tensor (Bc, M); got {type(cache_mask).__name__}.\n"
-                "HINT: build it as a torch.bool tensor, True where a cached key may be attended."
+                f"cache must be a chai_kernels.PreparedCache; got {type(cache).__name__}.\n"
+                "HINT: build it with chai_kernels.prepare_cache(k_cache, v_cache, cache_mask)."
             )
-        if cache_mask.dtype != torch.bool:
-            raise TypeError(
-                f"cache_mask has dtype {cache_mask.dtype}; it must be torch.bool (True = keep).\n"
-                "HINT: pass cache_mask.bool() (or cache_mask > 0.5 for a soft mask)."
-            )
-        if tuple(cache_mask.shape) != (kd.shape[0], kd.shape[1]):
+        if k_cache is not None or v_cache is not None or cache_mask is not None:
             raise ValueError(
-                f"cache_mask has shape {tuple(cache_mask.shape)}; expected (Bc, M) = {(kd.shape[0], kd.shape[1])} "
-                f"from k_cache {tuple(kd.shape)}.\nHINT: one bool per cached token and cache row."
+                "cache= was given together with k_cache / v_cache / cache_mask; the prepared cache already holds them.\n"
+                "HINT: pass either cache=prepare_cache(k_cache, v_cache, cache_mask) or the three arguments."
             )
+        if not cache.has_kv:
+            raise ValueError(
+                f"{cache!r} holds a mask but no cached K/V.\nHINT: attach them with cache.with_kv(k_cache, v_cache)."
+            )
+        kd, vd, ks, vs, cache_mask = cache.k_data, cache.v_data, cache.k_scale, cache.v_scale, cache.cache_mask
+        blocks, counts = cache.blocks, cache.counts
+    else:
+        kd, vd, ks, vs = _cache_parts(k_cache, v_cache)
+        _check_mask(cache_mask, kd)
+    if kd is not None:
+        _check_cache_against_q(q, kd, vd, ks is not None)
     named = [("q", q), ("k", k), ("v", v)]
     if kd is not None:
         named += [("k_cache", kd), ("v_cache", vd)]
@@ -227,6 +364,8 @@ def cache_attention(
             named += [("k_cache.scale", ks), ("v_cache.scale", vs)]
         if cache_mask is not None:
             named.append(("cache_mask", cache_mask))
+        if blocks is not None:
+            named.append(("cache block lists", blocks))
     V.check_same_device(named)
     V.check_no_grad(_OP, named)
     # -- options --
@@ -238,6 +377,6 @@ def cache_attention(
     V.check_choice("backend", backend, (None, "triton", "torch"))
 
     out, lse = torch.ops.chai_kernels.cache_attention(
-        q, k, v, kd, vd, ks, vs, cache_mask, mode, cache_bias, scale, return_lse, backend
+        q, k, v, kd, vd, ks, vs, cache_mask, blocks, counts, mode, cache_bias, scale, return_lse, backend
     )
     return (out, lse) if return_lse else out

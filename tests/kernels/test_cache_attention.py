@@ -301,10 +301,14 @@ def test_requires_grad_is_refused_but_no_grad_works():
 
 def test_custom_op_opcheck():
     x = make_cache_attention_inputs(2, 9, 2, 16, 7, 1, mask="random")
-    args = (x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"], None, None, x["cache_mask"], "joint", 0.5, 0.25,
-            True, "torch")  # fmt: skip
-    torch.library.opcheck(torch.ops.chai_kernels.cache_attention.default, args,
-                          test_utils=("test_schema", "test_faketensor"))  # fmt: skip
+    from chai_kernels.blocks import block_lists
+
+    blocks, counts = block_lists(x["cache_mask"], 1, 7, "cpu")
+    for blk, cnt in ((None, None), (blocks, counts)):
+        args = (x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"], None, None, x["cache_mask"], blk, cnt, "joint",
+                0.5, 0.25, True, "torch")  # fmt: skip
+        torch.library.opcheck(torch.ops.chai_kernels.cache_attention.default, args,
+                              test_utils=("test_schema", "test_faketensor"))  # fmt: skip
 
 
 @pytest.mark.parametrize("quantized", [False, True])
@@ -331,20 +335,39 @@ def test_torch_compile_fullgraph(quantized):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def test_block_summary_compacts_non_empty_blocks():
-    pytest.importorskip("triton")
-    from chai_kernels.triton.cache_attention import block_summary
+def test_block_lists_put_full_blocks_first_then_partial():
+    from chai_kernels.blocks import BLOCK_N_VARIANTS, block_lists
 
     mask = torch.zeros(3, 70, dtype=torch.bool)
     mask[0, 16:32] = True  # block 1 full
     mask[0, 65] = True  # block 4 partial (ragged tail)
     mask[1, :] = True  # all full except the ragged tail block 4 (6 of 16 slots): partial
-    blocks, counts = block_summary(mask, 3, 70, 16, "cpu")
-    assert counts.tolist() == [2, 5, 0]
-    assert blocks[0, :2].tolist() == [1 * 4 + 2, 4 * 4 + 1]
-    assert blocks[1].tolist() == [0 * 4 + 2, 1 * 4 + 2, 2 * 4 + 2, 3 * 4 + 2, 4 * 4 + 1]
-    blocks, counts = block_summary(None, 2, 70, 16, "cpu")
-    assert counts.tolist() == [5, 5] and (blocks & 3).eq(2).all()
+    mask[1, 40] = False  # block 2 partial
+    blocks, counts = block_lists(mask, 3, 70, "cpu")
+    v16 = BLOCK_N_VARIANTS.index(16)
+    assert blocks.shape == (len(BLOCK_N_VARIANTS), 3, 5) and blocks.dtype == torch.int32
+    assert counts[v16].tolist() == [[1, 2], [3, 5], [0, 0]]
+    assert blocks[v16, 0, :2].tolist() == [1, 4]
+    assert blocks[v16, 1].tolist() == [0, 1, 3, 2, 4]
+    v64 = BLOCK_N_VARIANTS.index(64)  # blocks 0..63 and the ragged 64..69
+    assert counts[v64].tolist() == [[0, 2], [0, 2], [0, 0]]
+    blocks, counts = block_lists(None, 2, 70, "cpu")
+    assert counts[v16].tolist() == [[4, 5], [4, 5]] and blocks[v16, 0].tolist() == [0, 1, 2, 3, 4]
+    blocks, counts = block_lists(None, 1, 64, "cpu")  # no ragged block: everything is interior
+    assert counts[v64].tolist() == [[1, 1]] and counts[v16].tolist() == [[4, 4]]
+
+
+@pytest.mark.parametrize("d,chunks", [(16, (16, 0)), (24, (16, 16)), (64, (64, 0)), (72, (64, 16)), (80, (64, 16)),
+                                      (96, (64, 32)), (120, (64, 64)), (136, (128, 16)), (256, (256, 0))])
+def test_head_dim_chunks_cover_the_head_dim_without_padding_to_the_next_power_of_two(d, chunks):
+    pytest.importorskip("triton")
+    from chai_kernels.triton.cache_attention import head_dim_chunks
+
+    a, b = head_dim_chunks(d)
+    assert (a, b) == chunks
+    assert (b == 0 and a == d) or a < d <= a + b  # chunk A fully real, chunk B holds the rest
+    assert b == 0 or b >= 16  # dot tiles >= 16 on a GPU
+    assert a + b <= max(16, 1 << (d - 1).bit_length())
 
 
 # ----------------------------------------------------------------------------------------------------------
