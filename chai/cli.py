@@ -2,11 +2,16 @@
 
 Commands::
 
-    chai demo  [options]                      built-in prompts, mini STDiT3 on CPU, 64MB cache
-    chai run   --prompts FILE [options]       the same on any prompt file
-    chai trace --prompts FILE --budgets 16MB,64MB,256MB,1GB --matching entity,prompt
-                                              hit rate against budget without running the model
+    chai demo  [options]                      built-in prompts on the trained synthetic STDiT3, 64MB cache,
+                                              a picture of the misses and the hits that reused them
+    chai run   --prompts FILE [options]       any prompt file (default: the mini STDiT3, random weights)
+    chai trace [--prompts FILE] [--budgets 16MB,64MB,256MB,1GB] [--matching entity,prompt]
+                                              hit rate against budget without running the model (it
+                                              times one model step to project latency)
     chai cache stats DIR | chai cache clear DIR
+
+This module only parses arguments and prints; the work is done by ``chai.demo`` (models, encoders,
+picture), ``chai.pipeline``, ``chai.trace`` (the trace replay) and ``chai.report`` (tables, JSON, plots).
 
 Every failure the user can cause (bad flag, missing or empty prompt file, bad size, missing optional
 package) prints one ``chai: error: ...`` line with a hint and exits non-zero (2 for usage errors, 1 for
@@ -18,10 +23,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -158,6 +161,20 @@ def _device_arg(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------- parser
 
+#: ``--preset`` values, as ``chai.demo.preset_names()`` lists them (a test keeps the two equal; spelled out
+#: here so that building the parser imports no torch).
+PRESET_NAMES = ("synthetic", "tiny", "tiny-hd72", "mini", "XL/2")
+_PRESET_HELP = (
+    "synthetic (trained on CPU: 32x32 clips of coloured shapes, meaningful pixels), or a random-weight STDiT3 "
+    "for OpenSora-shaped timings: tiny, tiny-hd72, mini (the CPU demo size), XL/2 (OpenSora 1.2's size)"
+)
+
+
+def _preset_arg(text: str) -> str:
+    if text not in PRESET_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown preset {text!r}. HINT: choose one of {', '.join(PRESET_NAMES)}.")
+    return text
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
@@ -167,23 +184,23 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     g = p.add_argument_group("generation")
-    g.add_argument("--preset", default="mini", help="STDiT3 preset with fixed random weights (default: mini)")
+    default_preset = "synthetic" if demo else "mini"
+    g.add_argument(
+        "--preset", type=_preset_arg, default=default_preset, help=f"{_PRESET_HELP} (default {default_preset})"
+    )
     g.add_argument("--seed", type=int, default=0, help="weights seed; request i uses noise seed SEED+i (default 0)")
     g.add_argument("--device", type=_device_arg, default="cpu", help="torch device (default: cpu)")
     g.add_argument("--steps-full", type=_positive_int, default=30, help="steps on a miss (default 30)")
     g.add_argument("--steps-hit", type=_positive_int, default=8, help="steps on a hit (default 8)")
+    clip = "synthetic 32x32" + (", others 144p" if demo else ", others 240p")
     g.add_argument(
         "--resolution",
         type=_resolution_arg,
-        default="144p" if demo else "240p",
-        help=f"144p, 240p, 360p, ... or HxW pixels (default {'144p' if demo else '240p'})",
+        default=None,
+        help=f"144p, 240p, 360p, ... or HxW pixels (default: {clip})",
     )
-    g.add_argument(
-        "--frames",
-        type=_positive_int,
-        default=68 if not demo else 51,
-        help=f"frames per clip (default {51 if demo else 68})",
-    )
+    frames = "synthetic 8" + (", others 51" if demo else ", others 68")
+    g.add_argument("--frames", type=_positive_int, default=None, help=f"frames per clip (default: {frames})")
     g.add_argument("--mode", choices=("joint", "replace"), default="joint", help="Cache Attention mode (default joint)")
     g.add_argument("--cfg-scale", type=float, default=7.0, help="classifier-free guidance scale (default 7.0)")
     g.add_argument(
@@ -211,6 +228,15 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     c.add_argument("--threshold", type=float, default=None, help="cosine threshold for a hit (default: the cache's)")
     c.add_argument("--embedder", choices=("minilm", "hash"), default="minilm", help="cache embedder (default minilm)")
     o = p.add_argument_group("output")
+    if demo:
+        o.add_argument(
+            "--picture",
+            default="chai-demo.png",
+            help="PNG of misses and the hits that reused them, side by side (default chai-demo.png)",
+        )
+        o.add_argument("--no-picture", action="store_true", help="do not write the picture")
+    else:
+        o.add_argument("--picture", default=None, help="write a PNG of misses and the hits that reused them to FILE")
     o.add_argument("--report", default=None, help="write the JSON report (schema chai.run/1) to FILE")
     o.add_argument("--plot", default=None, help="write a PNG of per-request latency to FILE")
     o.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -228,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="built-in prompts on the mini STDiT3 (CPU, a few minutes)",
-        description="Run the built-in prompt list through CHAI on the mini STDiT3 with a 64MB cache.",
+        help="built-in prompts on the trained synthetic STDiT3 (CPU, under a minute), with a picture",
+        description="Run the built-in prompt list through CHAI with a 64MB cache and write a picture of the "
+        "misses and the hits that reused them. The default model is the trained synthetic STDiT3 "
+        "(32x32 clips of coloured shapes); --preset mini gives OpenSora-shaped timings (random weights).",
     )
     demo.add_argument("--prompts", default=None, help="use this prompt file instead of the built-in list")
     _add_generation_args(demo, demo=True)
@@ -242,9 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "trace",
-        help="hit rate against cache budget, without the model",
+        help="hit rate against cache budget, without running the model (times one model step)",
         description="Replay a prompt trace through real caches (extractor, embedder, index, entry sizes) "
-        "at several budgets and matchings; project latency from a per-step cost.",
+        "at several budgets and matchings, without generating anything. Latency is projected from the "
+        "cost of one denoising step: given by --step-cost, or measured by timing one model step of "
+        "--preset at the trace's latent shape.",
     )
     tr.add_argument("--prompts", default=None, help="trace file (default: the built-in 240-prompt trace)")
     tr.add_argument(
@@ -265,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-cost",
         type=_nonneg_float,
         default=None,
-        help="seconds per denoising step (CFG included); default: measured on --preset",
+        help="seconds per denoising step (CFG included); default: one model step of --preset, timed",
     )
     tr.add_argument(
         "--fixed-cost",
@@ -273,40 +303,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds per request outside denoising (text encoder, VAE); default 0",
     )
-    tr.add_argument("--preset", default="mini", help="STDiT3 preset timed when --step-cost is not given")
+    tr.add_argument(
+        "--preset",
+        type=_preset_arg,
+        default="mini",
+        help="STDiT3 preset whose step is timed when --step-cost is not given (random weights; default mini)",
+    )
     tr.add_argument("--device", type=_device_arg, default="cpu", help="device for the step-cost measurement")
-    tr.add_argument("--steps-full", type=_positive_int, default=30)
-    tr.add_argument("--steps-hit", type=_positive_int, default=8)
+    tr.add_argument("--steps-full", type=_positive_int, default=30, help="steps of a miss (default 30)")
+    tr.add_argument("--steps-hit", type=_positive_int, default=8, help="steps of a hit (default 8)")
     tr.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: the cache's)")
-    tr.add_argument("--embedder", choices=("minilm", "hash"), default="minilm")
+    tr.add_argument("--embedder", choices=("minilm", "hash"), default="minilm", help="cache embedder (default minilm)")
     tr.add_argument(
         "--quant", choices=("int8", "fp8", "fp32"), default="int8", help="latent storage dtype (default int8)"
     )
     tr.add_argument("--warmup", type=_nonneg_int, default=0, help="first N requests fill the cache, not counted")
     tr.add_argument("--limit", type=_positive_int, default=None, help="use only the first N prompts")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="seed of the model timed and of the stand-in latents")
     tr.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     tr.add_argument("--report", default=None, help="write the JSON report (schema chai.trace/1) to FILE")
     tr.add_argument("--plot", default=None, help="write a PNG of hit rate and latency against budget to FILE")
-    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    cache = sub.add_parser("cache", help="inspect or clear a persistent cache directory")
-    csub = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
+    cache = sub.add_parser(
+        "cache",
+        help="inspect or clear a persistent cache directory",
+        description="Statistics of, or deletion of, the cache a run stored with --cache-dir DIR.",
+    )
+    csub = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser, help="stats or clear")
     csub.required = True
-    st = csub.add_parser("stats", help="print the statistics of a cache directory")
-    st.add_argument("dir")
+    st = csub.add_parser("stats", help="print the statistics of a cache directory", description="Read-only.")
+    st.add_argument("dir", help="the --cache-dir of an earlier run")
     st.add_argument("--namespace", default=None, help="one namespace (default: all)")
     st.add_argument("--json", action="store_true", help="print JSON")
-    cl = csub.add_parser("clear", help="delete every entry of a cache directory")
-    cl.add_argument("dir")
+    cl = csub.add_parser("clear", help="delete every entry of a cache directory", description="Deletes cache files.")
+    cl.add_argument("dir", help="the --cache-dir of an earlier run")
     cl.add_argument("--namespace", default=None, help="one namespace (default: all)")
-
-    from chai.eval.__main__ import add_subcommands as _add_eval_subcommands
-
-    ev = sub.add_parser("eval", help="quality evidence: train the synthetic STDiT3, run the quality benchmark")
-    esub = ev.add_subparsers(dest="eval_command", metavar="ACTION", parser_class=_Parser)
-    esub.required = True
-    _add_eval_subcommands(esub)
     return parser
 
 
@@ -343,63 +375,6 @@ def _quant_dtype(name: str):
     return {"int8": torch.int8, "fp8": torch.float8_e4m3fn, "fp32": torch.float32}[name]
 
 
-def build_text_encoder(kind: str, *, hidden_size: int, model_max_length: int, device: str):
-    """The caption encoder of the CLI: MiniLM (default) or the hash encoder."""
-    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder
-
-    if kind == "hash":
-        return HashTextEncoder(hidden_size, model_max_length, device=device)
-    try:
-        return MiniLMTextEncoder(model_max_length, device=device)
-    except ImportError as exc:
-        raise CLIError(f"{exc} (or run with --text-encoder hash)") from None
-
-
-def build_embedder(kind: str):
-    from chai.cache.embedder import HashingEmbedder, MiniLMEmbedder
-
-    if kind == "hash":
-        return HashingEmbedder(256)
-    from chai.text_encoder import quiet_transformers
-
-    quiet_transformers()
-    emb = MiniLMEmbedder()
-    try:
-        emb.check_available()
-    except ImportError as exc:
-        raise CLIError(f"{exc} (or run with --embedder hash)") from None
-    return emb
-
-
-def build_model(preset: str, *, seed: int, device: str, caption_channels: int | None = None):
-    """STDiT3 ``preset`` with fixed random weights from ``seed`` (zero-initialised projections re-drawn).
-
-    OpenSora zero-initialises the temporal blocks' output projections and the fps embedder's last
-    layer, which would make them no-ops; the demo model re-draws those with std 0.02 so every branch
-    takes part. ``caption_channels`` overrides the preset's width to match the text encoder.
-    """
-    import torch
-
-    from chai.models import PRESETS, STDiT3, STDiT3Config
-
-    if preset not in PRESETS:
-        raise CLIError(f"unknown preset {preset!r}. HINT: choose one of {', '.join(sorted(PRESETS))}.", EXIT_USAGE)
-    overrides = {}
-    if caption_channels is not None and PRESETS[preset].get("caption_channels") != caption_channels:
-        overrides["caption_channels"] = caption_channels
-    cfg = STDiT3Config.preset(preset, **overrides)
-    torch.manual_seed(seed)
-    model = STDiT3(cfg)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for block in model.temporal_blocks:
-            for lin in (block.attn.proj, block.cross_attn.proj, block.mlp.fc2):
-                lin.weight.copy_(torch.randn(lin.weight.shape, generator=gen) * 0.02)
-        last = model.fps_embedder.mlp[2]
-        last.weight.copy_(torch.randn(last.weight.shape, generator=gen) * 0.02)
-    return model.to(device).eval()
-
-
 def open_cache(
     budget: int,
     *,
@@ -408,19 +383,13 @@ def open_cache(
     matching: str,
     threshold: float | None,
     embedder: Any,
-    extractor: Any = None,
-    quant_dtype: Any = None,
 ):
     """A ``chai.cache.LatentCache`` with the CLI's options (threshold only when given)."""
     from chai.cache import LatentCache
 
     kw: dict[str, Any] = {"directory": directory, "namespace": namespace, "matching": matching, "embedder": embedder}
-    if extractor is not None:
-        kw["extractor"] = extractor
     if threshold is not None:
         kw["threshold"] = threshold
-    if quant_dtype is not None:
-        kw["quant_dtype"] = quant_dtype
     return LatentCache(budget, **kw)
 
 
@@ -434,15 +403,42 @@ def _check_output_path(path: str | None, flag: str) -> None:
         raise CLIError(f"{flag} {path!r} is a directory. HINT: pass a file name.", EXIT_USAGE)
 
 
+def _check_cache_dir(path: str | None) -> None:
+    """A --cache-dir must be a directory or not exist yet (it is created), and not sit under a file."""
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                where = "" if q == p else f" (its parent {str(q)!r} is a file)"
+                raise CLIError(
+                    f"--cache-dir {path!r} is not a directory{where}. HINT: pass a directory, new or from an "
+                    "earlier run (it is created when missing), e.g. --cache-dir chai-cache.",
+                    EXIT_USAGE,
+                )
+            return
+
+
+def _budget_error(exc: Exception) -> CLIError:
+    return CLIError(str(exc).replace("\n", " "), EXIT_USAGE)
+
+
+def _short_list(items: Sequence[str], limit: int = 3) -> str:
+    items = list(items)
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
     width = len(str(n))
     t = rec["timings"]
     if rec["hit"]:
         what = f"HIT   {rec['prompt_entity']!s} -> {rec['cached_entity']!s} ({rec['score']:.2f})"
+    elif rec.get("inserted_entry") is not None:
+        what = f"MISS  cached as {_short_list(rec.get('entities') or [])}"
     else:
-        ents = len(rec.get("entities") or [])
-        ins = rec.get("inserted_entry")
-        what = f"MISS  inserted {ins} ({ents} entities)" if ins is not None else "MISS"
+        what = "MISS  (no entity: not cached)"
     prompt = rec["prompt"] if len(rec["prompt"]) <= 60 else rec["prompt"][:57] + "..."
     return f"[{i + 1:>{width}}/{n}] {what:<48} {rec['steps']:>3} steps {t['total']:7.2f}s  {prompt}"
 
@@ -453,17 +449,15 @@ def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
 def _cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from chai import report
     from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
+    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes, token_grid
 
-    if args.command == "demo" and args.prompts is None:
-        prompts = read_prompts(None, builtin="demo_prompts.txt")
-    else:
-        prompts = read_prompts(args.prompts)
-    if args.limit:
-        prompts = prompts[: args.limit]
-    _check_output_path(args.report, "--report")
-    _check_output_path(args.plot, "--plot")
+    from chai import demo, report
+
+    picture = None if getattr(args, "no_picture", False) else args.picture
+    for path, flag in ((args.report, "--report"), (args.plot, "--plot"), (picture, "--picture")):
+        _check_output_path(path, flag)
+    _check_cache_dir(args.cache_dir)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(
             f"--device {args.device}: CUDA is not available on this machine. HINT: use --device cpu.", EXIT_USAGE
@@ -478,22 +472,35 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             f"Cache Attention runs at hit steps {', '.join(map(str, PipelineConfig.cache_steps))}.",
             EXIT_USAGE,
         )
-    height, width = image_size(args.resolution)
     quiet_bar = args.no_progress or not report.is_tty()
 
-    t_setup = time.perf_counter()
-    from chai.models import PRESETS
-
-    if args.preset not in PRESETS:
-        raise CLIError(f"unknown preset {args.preset!r}. HINT: choose one of {', '.join(sorted(PRESETS))}.", EXIT_USAGE)
-    max_len = int(PRESETS[args.preset].get("model_max_length", 300))
-    if args.text_encoder == "hash":
-        channels = int(PRESETS[args.preset].get("caption_channels", 4096))
-        encoder = build_text_encoder("hash", hidden_size=channels, model_max_length=max_len, device=args.device)
+    if args.command == "demo" and args.prompts is None:
+        prompts = read_prompts(None, builtin=demo.builtin_prompts(args.preset))
     else:
-        encoder = build_text_encoder("minilm", hidden_size=384, model_max_length=max_len, device=args.device)
-    model = build_model(args.preset, seed=args.seed, device=args.device, caption_channels=encoder.hidden_size)
-    embedder = build_embedder(args.embedder)
+        prompts = read_prompts(args.prompts)
+    if args.limit:
+        prompts = prompts[: args.limit]
+    t_setup = time.perf_counter()
+    dm = demo.load_demo_model(
+        args.preset, seed=args.seed, device=args.device, text_encoder=args.text_encoder, command=args.command
+    )
+    height, width = image_size(args.resolution) if args.resolution else (dm.height, dm.width)
+    frames = args.frames or dm.num_frames
+    resolution = args.resolution or f"{height}x{width}"
+    try:
+        shape = dm.latent_shape(frames, height, width)
+    except ValueError as exc:
+        raise CLIError(f"--resolution {resolution}: {exc}", EXIT_USAGE) from None
+    embedder = demo.build_embedder(args.embedder)
+    patch = tuple(getattr(dm.model.config, "patch_size", (1, 2, 2)))
+    floor = entry_floor_bytes(
+        shape, quant_dtype=torch.int8, dim=int(embedder.dim), prompt_chars=min(map(len, prompts)),
+        mask_shape=token_grid(shape, patch),
+    )  # fmt: skip
+    try:
+        check_budget(args.budget, floor, flag="--budget", what=f"{resolution} x {frames} frames (latent {shape} x 3)")
+    except BudgetTooSmallError as exc:
+        raise _budget_error(exc) from None
     cache = open_cache(
         args.budget,
         directory=args.cache_dir,
@@ -503,21 +510,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         embedder=embedder,
     )
     config = PipelineConfig(
-        full_steps=args.steps_full, hit_steps=args.steps_hit, mode=args.mode, cfg_scale=args.cfg_scale
+        full_steps=args.steps_full,
+        hit_steps=args.steps_hit,
+        mode=args.mode,
+        cfg_scale=args.cfg_scale,
+        use_timestep_transform=dm.use_timestep_transform,
     )
     setup_s = time.perf_counter() - t_setup
     records: list[dict[str, Any]] = []
+    clips: dict[int, Any] = {}
     n = len(prompts)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in dm.model.parameters())
+    weights = "trained" if dm.trained else "random weights"
     print(
-        f"chai {args.command}: {n} prompts, preset {args.preset} ({n_params / 1e6:.1f}M params), "
-        f"{args.resolution} x {args.frames} frames, {args.device}, cache {args.budget / 1e6:.0f}MB "
+        f"chai {args.command}: {n} prompts, preset {args.preset} ({weights}, {n_params / 1e6:.1f}M params), "
+        f"{resolution} x {frames} frames, {args.device}, cache {args.budget / 1e6:.0f}MB "
         f"({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
         flush=True,
     )
     with contextlib.ExitStack() as stack:
         stack.enter_context(cache)
-        pipe = stack.enter_context(CHAIPipeline(model, encoder, cache, config=config, device=args.device))
+        pipe = stack.enter_context(
+            CHAIPipeline(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device)
+        )
         bar = stack.enter_context(_progress(n, "requests", quiet_bar, unit="req"))
         step_bar = stack.enter_context(_progress(args.steps_full, "steps", quiet_bar, unit="step", position=1))
 
@@ -529,10 +544,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
         for i, prompt in enumerate(prompts):
             res = pipe.generate(
-                prompt, seed=args.seed + i, num_frames=args.frames, height=height, width=width, on_step=on_step
+                prompt, seed=args.seed + i, num_frames=frames, height=height, width=width, on_step=on_step
             )
             rec = res.to_record(index=i)
             records.append(rec)
+            if picture:
+                clips[i] = demo.clip_frames(res)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(hits=sum(r["hit"] for r in records))
@@ -550,16 +567,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "config": {
             "preset": args.preset,
             "seed": args.seed,
-            "resolution": args.resolution,
+            "resolution": resolution,
             "height": height,
             "width": width,
-            "num_frames": args.frames,
+            "num_frames": frames,
             "budget_bytes": args.budget,
             "cache_dir": args.cache_dir,
             "namespace": args.namespace,
             "matching": args.matching,
             "threshold": args.threshold,
-            "text_encoder": repr(encoder),
+            "text_encoder": repr(dm.text_encoder),
             "embedder": getattr(embedder, "name", type(embedder).__name__),
             "pipeline": config.to_dict(),
             "setup_s": setup_s,
@@ -568,8 +585,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "summary": summary,
         "cache": _jsonable(stats),
     }
-    title = f"chai {args.command} ({args.preset}, {args.resolution})"
+    title = f"chai {args.command} ({args.preset}, {resolution})"
     _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
+    if picture:
+        out = demo.write_picture(picture, records, clips, title=title, latent_note=dm.vae is None)
+        print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
     return EXIT_OK
 
 
@@ -603,82 +623,14 @@ def _jsonable(obj: Any) -> Any:
 # --------------------------------------------------------------------------------------------- trace
 
 
-class _MemoExtractor:
-    """Wraps an extractor so a prompt replayed at several budgets is parsed once."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.name = getattr(inner, "name", type(inner).__name__)
-        self._memo: dict[str, list[str]] = {}
-
-    def extract(self, prompt: str) -> list[str]:
-        out = self._memo.get(prompt)
-        if out is None:
-            out = list(self.inner.extract(prompt))
-            self._memo[prompt] = out
-        return list(out)
-
-
-def measure_step_cost(
-    preset: str,
-    shape: tuple[int, ...],
-    *,
-    height: int,
-    width: int,
-    num_frames: int,
-    device: str,
-    seed: int = 0,
-    repeats: int = 2,
-) -> float:
-    """Seconds per denoising step of ``preset`` at latent ``shape`` (C, T, H, W), CFG batch of 2, median of repeats."""
-    import torch
-
-    from chai.models import PRESETS
-
-    cfg = PRESETS.get(preset)
-    if cfg is None:
-        raise CLIError(f"unknown preset {preset!r}. HINT: choose one of {', '.join(sorted(PRESETS))}.", EXIT_USAGE)
-    model = build_model(preset, seed=seed, device=device)
-    c_cap, L = int(model.config.caption_channels), int(model.config.model_max_length)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn((2, *shape), generator=g).to(device)
-    y = torch.randn((2, 1, L, c_cap), generator=g).to(device)
-    mask = torch.ones(1, L, dtype=torch.long, device=device)
-    kw = dict(
-        mask=mask,
-        fps=torch.full((2,), 24.0, device=device),
-        height=torch.full((2,), float(height), device=device),
-        width=torch.full((2,), float(width), device=device),
-    )
-    t = torch.full((2,), 900.0, device=device)
-    times = []
-    with torch.no_grad():
-        model(x, t, y, **kw)  # warm-up
-        for _ in range(repeats):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            model(x, t, y, **kw)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    return float(statistics.median(times))
-
-
-def _pct(xs: Sequence[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    k = min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))
-    return float(s[k])
-
-
 def _cmd_trace(args: argparse.Namespace) -> int:
     import torch
 
-    from chai import report
+    from chai import demo, report
     from chai.cache.entities import default_extractor
     from chai.pipeline import image_size, latent_shape
+    from chai.sizes import format_size
+    from chai.trace import BudgetTooSmallError, TraceConfig, measure_step_cost, run_trace
 
     prompts = read_prompts(args.prompts) if args.prompts else read_prompts(None, builtin="trace_prompts.txt")
     if args.limit:
@@ -692,6 +644,20 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     height, width = image_size(args.resolution)
     shape = latent_shape(args.frames, height, width)
     quiet_bar = args.no_progress or not report.is_tty()
+    embedder = demo.build_embedder(args.embedder)
+    cfg = TraceConfig(
+        budgets=args.budgets,
+        matchings=args.matching,
+        shape=shape,
+        step_cost=0.0 if args.step_cost is None else float(args.step_cost),
+        fixed_cost=args.fixed_cost,
+        steps_full=args.steps_full,
+        steps_hit=args.steps_hit,
+        threshold=args.threshold,
+        quant_dtype=_quant_dtype(args.quant),
+        warmup=args.warmup,
+        seed=args.seed,
+    )
 
     if args.step_cost is None:
         if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -699,55 +665,33 @@ def _cmd_trace(args: argparse.Namespace) -> int:
                 f"--device {args.device}: CUDA is not available. HINT: use --device cpu or --step-cost.", EXIT_USAGE
             )
         print(
-            f"measuring the per-step cost of preset {args.preset} at {args.resolution} x {args.frames} frames ...",
+            f"timing one model step of preset {args.preset} (random weights) at {args.resolution} x {args.frames} "
+            "frames ...",
             flush=True,
         )
-        step_cost = measure_step_cost(
-            args.preset, shape, height=height, width=width, num_frames=args.frames, device=args.device, seed=args.seed
+        model = demo.build_model(args.preset, seed=args.seed, device=args.device)
+        step_shape = (int(model.config.in_channels), *shape[1:])
+        cfg.step_cost = measure_step_cost(
+            model, step_shape, height=height, width=width, device=args.device, seed=args.seed
         )
+        del model
         step_source = f"measured ({args.preset}, {args.device}, CFG batch 2)"
     else:
-        step_cost, step_source = float(args.step_cost), "given"
+        step_source = "given"
 
-    extractor = _MemoExtractor(default_extractor())
-    embedder = build_embedder(args.embedder)
-    gen = torch.Generator().manual_seed(args.seed)
-    # Three noisy latents of the request shape stand in for the captured ones: the cache stores and
-    # quantizes them exactly as in the pipeline, so entry sizes are real.
-    latents = [torch.randn((1, *shape), generator=gen) for _ in range(3)]
-    T, S = shape[1], (-(-shape[2] // 2)) * (-(-shape[3] // 2))
-    mask_template = torch.rand((T, S), generator=gen) < 0.5
-
-    full_s = args.fixed_cost + args.steps_full * step_cost
-    hit_s = args.fixed_cost + args.steps_hit * step_cost
-    results = []
     total_jobs = len(args.budgets) * len(args.matching) * len(prompts)
     with _progress(total_jobs, "trace", quiet_bar, unit="req") as bar:
-        for matching in args.matching:
-            for budget in args.budgets:
-                res = _replay(
-                    prompts,
-                    budget=budget,
-                    matching=matching,
-                    args=args,
-                    extractor=extractor,
-                    embedder=embedder,
-                    latents=latents,
-                    mask_template=mask_template,
-                    shape=shape,
-                    full_s=full_s,
-                    hit_s=hit_s,
-                    bar=bar,
-                )
-                results.append(res)
-    # Entity vs prompt ratio per budget.
-    ratios = {}
-    for budget in args.budgets:
-        by = {r["matching"]: r for r in results if r["budget_bytes"] == budget}
-        if "entity" in by and "prompt" in by:
-            pe, pp = by["entity"]["hit_rate"], by["prompt"]["hit_rate"]
-            ratios[str(budget)] = (pe / pp) if pp > 0 else None
-    entry_bytes = next((r["entry_bytes"] for r in results if r["entry_bytes"]), None)
+        try:
+            out = run_trace(
+                prompts,
+                cfg,
+                embedder=embedder,
+                extractor=default_extractor(),
+                on_request=(lambda: bar.update(1)) if bar is not None else None,
+            )
+        except BudgetTooSmallError as exc:
+            raise _budget_error(exc) from None
+    results, ratios, entry_bytes = out["results"], out["entity_vs_prompt"], out["entry_bytes"]
     doc = {
         "schema": report.TRACE_SCHEMA,
         "command": "trace",
@@ -765,14 +709,14 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             "latent_shape": list(shape),
             "quant": args.quant,
             "entry_bytes": entry_bytes,
-            "step_cost_s": step_cost,
+            "step_cost_s": cfg.step_cost,
             "step_cost_source": step_source,
             "fixed_cost_s": args.fixed_cost,
             "steps_full": args.steps_full,
             "steps_hit": args.steps_hit,
-            "all_miss_latency_s": full_s,
-            "hit_latency_s": hit_s,
-            "extractor": extractor.name,
+            "all_miss_latency_s": cfg.full_s,
+            "hit_latency_s": cfg.hit_s,
+            "extractor": out["extractor"],
             "embedder": getattr(embedder, "name", type(embedder).__name__),
             "threshold": args.threshold,
         },
@@ -781,88 +725,16 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     }
     print(
         f"chai trace: {len(prompts)} prompts ({args.warmup} warm-up), {args.resolution} x {args.frames} frames, "
-        f"latent {tuple(shape)}, entry {entry_bytes / 1e6 if entry_bytes else 0:.2f}MB, step {step_cost:.3f}s "
-        f"({step_source}), all-miss {full_s:.2f}s/request"
+        f"latent {tuple(shape)}, entry {entry_bytes / 1e6 if entry_bytes else 0:.2f}MB, step {cfg.step_cost:.3f}s "
+        f"({step_source}), all-miss {cfg.full_s:.2f}s/request"
     )
     print()
     print(report.trace_table(results))
     for b, r in ratios.items():
-        from chai.sizes import format_size
-
         print(f"entity / prompt hit rate at {format_size(int(b))}: " + ("-" if r is None else f"{r:.2f}x"))
     title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
     _write_outputs(args, doc, lambda path: report.plot_trace(path, results, title=title))
     return EXIT_OK
-
-
-def _replay(prompts, *, budget, matching, args, extractor, embedder, latents, mask_template, shape, full_s, hit_s, bar):
-    hits = misses = 0
-    lookups, inserts, lat = [], [], []
-    ents: Counter[str] = Counter()
-    refused = 0
-    with open_cache(
-        budget,
-        directory=None,
-        namespace="trace",
-        matching=matching,
-        threshold=args.threshold,
-        embedder=embedder,
-        extractor=extractor,
-        quant_dtype=_quant_dtype(args.quant),
-    ) as cache:
-        entry_bytes = None
-        for i, prompt in enumerate(prompts):
-            counted = i >= args.warmup
-            t0 = time.perf_counter()
-            m = cache.lookup(prompt, shape=(1, *shape))
-            t_lookup = time.perf_counter() - t0
-            if m is not None:
-                if counted:
-                    hits += 1
-                    ents[str(m.cached_entity)] += 1
-                    lat.append(hit_s + t_lookup)
-                    lookups.append(t_lookup)
-            else:
-                # One (T, S) mask per key, as the pipeline stores them, so entry sizes are real.
-                masks = {k: mask_template for k in cache.entities(prompt)}
-                t0 = time.perf_counter()
-                try:
-                    cache.insert(prompt, latents, entity_masks=masks or None)
-                except ValueError:
-                    refused += 1  # an entry larger than the whole budget
-                t_insert = time.perf_counter() - t0
-                if entry_bytes is None and len(cache):
-                    entry_bytes = cache.stats()["bytes_used"] / len(cache)
-                if counted:
-                    misses += 1
-                    lat.append(full_s + t_lookup + t_insert)
-                    lookups.append(t_lookup)
-                    inserts.append(t_insert)
-            if bar is not None:
-                bar.update(1)
-        stats = cache.stats()
-    n = hits + misses
-    mean_lat = float(statistics.fmean(lat)) if lat else 0.0
-    return {
-        "budget_bytes": budget,
-        "matching": matching,
-        "requests": n,
-        "hits": hits,
-        "misses": misses,
-        "hit_rate": hits / n if n else 0.0,
-        "evictions": int(stats.get("evictions", 0)),
-        "refused": refused,
-        "entries_end": int(stats.get("entries", 0)),
-        "bytes_used_end": int(stats.get("bytes_used", 0)),
-        "entry_bytes": entry_bytes,
-        "mean_latency_s": mean_lat,
-        "all_miss_latency_s": full_s,
-        "speedup": (full_s / mean_lat) if mean_lat > 0 else None,
-        "lookup_ms_p50": None if not lookups else 1e3 * _pct(lookups, 0.5),
-        "lookup_ms_p95": None if not lookups else 1e3 * _pct(lookups, 0.95),
-        "insert_ms_p50": None if not inserts else 1e3 * _pct(inserts, 0.5),
-        "hit_entities": dict(ents.most_common(15)),
-    }
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -897,22 +769,35 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Columns of ``chai cache stats``: (header, key of a namespace's open_stats dict).
+_STATS_COLUMNS = (
+    ("namespace", None),
+    ("entries", "entries"),
+    ("bytes", "bytes_used"),
+    ("on disk", "record_bytes"),
+    ("corrupt", "corrupt"),
+    ("partial", "partial"),
+    ("matching", "matching"),
+    ("embedder", "embedder"),
+)
+
+
 def _print_dir_stats(d: Path, info: Any) -> None:
     from chai import report
     from chai.sizes import format_size
 
-    if isinstance(info, dict) and "namespaces" in info:
-        rows = []
-        for ns, s in info["namespaces"].items():
-            rows.append([ns, s.get("entries", 0), format_size(s.get("bytes_used", 0)), s.get("dropped", 0)])
-        print(f"cache {d}")
-        print(report.format_table(["namespace", "entries", "bytes", "dropped"], rows, align="lrrr"))
-        for k, v in info.items():
-            if k != "namespaces":
-                print(f"{k}: {v}")
-    else:
-        print(f"cache {d}")
-        print(report.format_table(["key", "value"], [[k, v] for k, v in dict(info).items()], align="ll"))
+    per = info["namespaces"] if "namespaces" in info else {info["namespace"]: info}
+    rows = []
+    for ns, s in per.items():
+        row: list[Any] = []
+        for _, key in _STATS_COLUMNS:
+            v = ns if key is None else s.get(key)
+            row.append(format_size(int(v or 0)) if key in ("bytes_used", "record_bytes") else v)
+        rows.append(row)
+    total = sum(int(s.get("entries") or 0) for s in per.values())
+    print(f"cache {d}: {total} entries in {len(per)} namespace{'s' if len(per) != 1 else ''}")
+    if rows:
+        print(report.format_table([h for h, _ in _STATS_COLUMNS], rows, align="lrrrrrll"))
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -934,10 +819,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_trace(args)
         if args.command == "cache":
             return _cmd_cache(args)
-        if args.command == "eval":
-            from chai.eval.__main__ import run as _run_eval
-
-            return _run_eval(args, parser)
         parser.error(f"unknown command {args.command!r}")
     except CLIError as exc:
         if debug:

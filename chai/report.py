@@ -164,6 +164,10 @@ def _fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}s"
 
 
+#: Cached entities listed by name in the "hits landed on" row of :func:`run_table`; the rest are counted.
+HIT_ENTITIES_SHOWN = 6
+
+
 def run_table(summary: Mapping[str, Any]) -> str:
     """Readable summary of a run (two-column table)."""
     ratio = summary.get("hit_to_miss_ratio")
@@ -184,13 +188,17 @@ def run_table(summary: Mapping[str, Any]) -> str:
     ]
     ents = summary.get("hit_entities") or {}
     if ents:
-        top = ", ".join(f"{k} ({v})" for k, v in list(ents.items())[:6])
+        shown = list(ents.items())[:HIT_ENTITIES_SHOWN]
+        top = ", ".join(f"{k} ({v})" for k, v in shown)
+        if len(ents) > len(shown):
+            rest = sum(ents.values()) - sum(v for _, v in shown)
+            top += f" and {len(ents) - len(shown)} more entities ({rest} hits)"
         rows.append(("hits landed on", top))
     return format_table(["metric", "value"], rows, align="ll")
 
 
 def trace_table(results: Sequence[Mapping[str, Any]]) -> str:
-    """Hit rate and projected latency per (budget, matching)."""
+    """Hit rate and projected latency per (budget, matching); ``refused``: entries larger than the budget."""
     rows = []
     for r in results:
         rows.append(
@@ -201,15 +209,27 @@ def trace_table(results: Sequence[Mapping[str, Any]]) -> str:
                 r["misses"],
                 f"{100 * r['hit_rate']:.1f}%",
                 r["evictions"],
+                r.get("refused", 0),
                 r["entries_end"],
                 f"{r['mean_latency_s']:.2f}s",
                 f"{r['speedup']:.2f}x",
             ]
         )
     return format_table(
-        ["budget", "matching", "hits", "misses", "hit rate", "evictions", "entries", "proj. latency", "speedup"],
+        [
+            "budget",
+            "matching",
+            "hits",
+            "misses",
+            "hit rate",
+            "evictions",
+            "refused",
+            "entries",
+            "proj. latency",
+            "speedup",
+        ],
         rows,
-        align="llrrrrrrr",
+        align="llrrrrrrrr",
     )
 
 

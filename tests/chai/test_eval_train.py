@@ -215,10 +215,10 @@ def test_warm_start_copies_matching_tensors_only(tmp_path):
 
 
 def test_cli_train_maps_flags_and_keeps_config_defaults(tmp_path, capsys):
-    from chai.cli import main
+    from chai.eval.__main__ import main
 
     out = tmp_path / "run"
-    argv = ["eval", "train", "--out", str(out), "--preset", "tiny", "--model-override", "in_channels=48",
+    argv = ["train", "--out", str(out), "--preset", "tiny", "--model-override", "in_channels=48",
             "--ae-factor", "4",
             "--steps", "2", "--batch-size", "2", "--frames", "4", "--num-clips", "4", "--encoder", "hash",
             "--ckpt-every", "2", "--log-every", "1", "--no-progress"]  # fmt: skip
