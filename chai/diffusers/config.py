@@ -44,8 +44,10 @@ class ChaiDiffusersConfig:
 
     def __post_init__(self) -> None:
         self.cache_steps = tuple(int(s) for s in self.cache_steps)
-        if not self.cache_steps or any(s < 1 for s in self.cache_steps) or len(set(self.cache_steps)) != len(
-            self.cache_steps
+        if (
+            not self.cache_steps
+            or any(s < 1 for s in self.cache_steps)
+            or len(set(self.cache_steps)) != len(self.cache_steps)
         ):
             raise ValueError(
                 f"ChaiDiffusersConfig.cache_steps={self.cache_steps} must be distinct 1-based steps. "
@@ -82,7 +84,7 @@ class ChaiDiffusersConfig:
         if self.hit_steps is not None:
             n = self.hit_steps
         else:
-            n = int(round(requested * self.hit_ratio))
+            n = round(requested * self.hit_ratio)
         return max(max(self.cache_steps), min(n, requested))
 
     def to_dict(self) -> dict[str, Any]:

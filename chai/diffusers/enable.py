@@ -39,11 +39,13 @@ __all__ = ["CallInfo", "ChaiHandle", "enable_chai", "model_id_for"]
 
 _EXTRA_HINT = "HINT: pip install 'chai-video[diffusers]' (or: pip install 'diffusers>=0.42' transformers)."
 _SUBCLASSES: dict[type, type] = {}
+# diffusers' cache hooks are registered under names containing one of these (FirstBlockCache: "fbc_*",
+# PyramidAttentionBroadcast, FasterCache, MagCache, SeaCache, TaylorSeer, TextKVCache: "*cache*").
+_CACHE_HOOK_TAGS = ("cache", "fbc_", "pyramid_attention_broadcast", "taylorseer")
 
 
 def _require_diffusers():
     try:
-        import diffusers  # noqa: F401
         from diffusers.hooks import HookRegistry  # noqa: F401
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(f"chai.diffusers needs the 'diffusers' package (>= 0.42): {exc}.\n{_EXTRA_HINT}") from exc
@@ -140,7 +142,7 @@ def _cache_hooks(transformer: torch.nn.Module) -> list[str]:
         for hook_name in reg.hooks:
             if hook_name.startswith("chai_"):
                 continue
-            if "cache" in hook_name or "pyramid_attention_broadcast" in hook_name:
+            if any(tag in hook_name for tag in _CACHE_HOOK_TAGS):
                 found.append(f"{mod_name or '<transformer>'}:{hook_name}")
     return found
 
@@ -210,7 +212,9 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
         raise RuntimeError("CHAI is already enabled on this pipeline. HINT: call handle.remove() first.")
     fam = _family_of(pipe)
     if getattr(pipe, "transformer", None) is None:
-        raise TypeError(f"{type(pipe).__name__} has no transformer loaded. HINT: load the pipeline with its transformer.")
+        raise TypeError(
+            f"{type(pipe).__name__} has no transformer loaded. HINT: load the pipeline with its transformer."
+        )
     _refuse_other_caches(pipe)
     return ChaiHandle(pipe, fam, cache, config)
 
@@ -280,7 +284,7 @@ class ChaiHandle:
         if type(self.pipe) is _SUBCLASSES.get(self._cls):
             self.pipe.__class__ = self._cls
 
-    def __enter__(self) -> ChaiHandle:
+    def __enter__(self):  # -> ChaiHandle
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -288,7 +292,9 @@ class ChaiHandle:
 
     def __repr__(self) -> str:
         state = "removed" if self.removed else "active"
-        return f"ChaiHandle({self._cls.__name__}, family={self.family.name}, cache={type(self.cache).__name__}, {state})"
+        return (
+            f"ChaiHandle({self._cls.__name__}, family={self.family.name}, cache={type(self.cache).__name__}, {state})"
+        )
 
     # ------------------------------------------------------------------------------------------ helpers
     def model_id(self, shape: tuple[int, ...]) -> str:
@@ -313,7 +319,7 @@ class ChaiHandle:
             if fs is not None and hs is not None and len(fs) == full and len(hs) == hit:
                 i = int(torch.argmin((fs - hs[s - 1]).abs())) + 1
             else:
-                i = max(1, min(full, int(round((s - 1) * full / hit)) + 1))
+                i = max(1, min(full, round((s - 1) * full / hit) + 1))
             while i in out and i < full:
                 i += 1
             out.append(i)

@@ -27,7 +27,7 @@ TINY_VOCAB: tuple[str, ...] = tuple(
     child people astronaut panda fox bear lion elephant dragon wave waves beach sea ocean river lake
     mountain mountains forest jungle city street park garden field desert snow sky cloud clouds moon sun
     sunset sunrise night day cave room kitchen house castle bridge road tree trees flower flowers grass
-    rock water fire light rain space ball guitar piano book hat umbrella""".split()
+    rock water fire light rain space ball guitar piano book hat umbrella""".split()  # noqa: SIM905
 )
 
 # Call arguments that fit the tiny configs (latent T x H x W: wan 3x8x8, cogvideox 3x8x8, latte 3x8x8).
