@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from chai_kernels.reference.quant import absmax_quantize, quant_max
+
 __all__ = [
     "QuantizedKV",
     "quantize_kv",
@@ -32,18 +34,6 @@ __all__ = [
 ]
 
 QUANT_DTYPES = (torch.int8, torch.float8_e4m3fn)
-
-
-def quant_max(dtype: torch.dtype) -> float:
-    """Largest representable magnitude used for absmax scaling."""
-    if dtype == torch.int8:
-        return 127.0
-    if dtype == torch.float8_e4m3fn:
-        return float(torch.finfo(torch.float8_e4m3fn).max)  # 448
-    raise TypeError(
-        f"quantized dtype must be one of torch.int8, torch.float8_e4m3fn; got {dtype}.\n"
-        "HINT: pass dtype=torch.int8 (default) or dtype=torch.float8_e4m3fn."
-    )
 
 
 class _ScaledData:
@@ -114,27 +104,21 @@ class QuantizedKV(_ScaledData):
 def quantize_kv(x: torch.Tensor, *, dtype: torch.dtype = torch.int8) -> QuantizedKV:
     """Absmax-quantize (B, M, H, D) keys or values with a float32 scale per (b, m, h).
 
-    Round to nearest, saturating. Quantization runs in PyTorch (in-kernel fp8 encoding is unreliable
-    under the Triton interpreter; see the platform notes).
+    Round to nearest, saturating: the package's one absmax quantizer,
+    ``chai_kernels.reference.quant.absmax_quantize`` (float64 division, as for latents).
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"quantize_kv expects a floating-point tensor, got {type(x).__name__} "
                         f"{getattr(x, 'dtype', '')}.\nHINT: pass the float K or V tensor (B, M, H, D).")
     if x.dim() != 4:
         raise ValueError(f"quantize_kv expects x of shape (B, M, H, D); got {tuple(x.shape)}.")
-    qmax = quant_max(dtype)
-    xf = x.float()
-    if not torch.isfinite(xf).all():
-        bad = (~torch.isfinite(xf)).nonzero()[0].tolist()
-        raise ValueError(f"quantize_kv: x has a NaN or Inf at index {bad} (shape {tuple(x.shape)}).")
-    amax = xf.abs().amax(dim=-1)
-    scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
-    y = xf / scale.unsqueeze(-1)
-    if dtype == torch.int8:
-        data = torch.round(y).clamp_(-127, 127).to(torch.int8)
-    else:
-        data = y.clamp_(-qmax, qmax).to(dtype)
-    return QuantizedKV(data.contiguous(), scale.contiguous())
+    quant_max(dtype)  # raises a TypeError with a HINT for other dtypes
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+        raise ValueError(f"quantize_kv: x has a NaN or Inf at index {bad} (shape {tuple(x.shape)}).\n"
+                         "HINT: quantize finite keys / values only.")
+    data, scale = absmax_quantize(x.detach(), dtype, dims=(-1,))
+    return QuantizedKV(data, scale)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

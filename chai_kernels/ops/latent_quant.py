@@ -8,16 +8,22 @@ Shape legend: B batch, C latent channels (4 for OpenSora 1.2), T latent frames, 
 - ``dequantize_latent(qx, *, dtype=torch.bfloat16, out=None, backend=None) -> (B, C, T, H, W) dtype``
   on CUDA a Triton kernel reads data and scales once and writes ``dtype`` straight into ``out``.
 
-Backend choice (as for ``cache_attention``): ``backend=None`` takes ``CHAI_KERNELS_BACKEND`` when set, else
-"triton" for CUDA tensors and "torch" (the eager reference) for CPU tensors. ``backend="triton"`` on CPU tensors
-runs the real kernel under ``TRITON_INTERPRET=1`` (tests). Forward only: no autograd.
+Same pattern as ``cache_attention``: validate here, then a registered torch custom op with a fake (meta)
+implementation (``chai_kernels::quantize_latent``, ``chai_kernels::dequantize_latent``; both work under
+``torch.compile(fullgraph=True)``), and the backend resolved by ``chai_kernels._dispatch.resolve_backend``:
+``backend=None`` takes ``CHAI_KERNELS_BACKEND`` when set, else "triton" for CUDA tensors and "torch" (the eager
+reference) for CPU tensors. ``backend="triton"`` on CPU tensors runs the real kernel under ``TRITON_INTERPRET=1``
+(tests). Quantization is the package's one absmax quantizer (``chai_kernels.reference.quant``). Forward only.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
-from chai_kernels import _env
+from chai_kernels._dispatch import resolve_backend
+from chai_kernels._validate import check_choice
 from chai_kernels.quant import (
     LATENT_ORIG_DTYPES,
     LATENT_STORAGE_DTYPES,
@@ -33,6 +39,35 @@ DEQUANT_OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 def _names(dtypes) -> str:
     return ", ".join(str(d) for d in dtypes)
+
+
+@torch.library.custom_op("chai_kernels::quantize_latent", mutates_args=())
+def _quantize_latent_op(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated, finite latent in; (data, scale) out. Always PyTorch (see the module docstring)."""
+    return quantize_latent_reference(x, dtype)
+
+
+@_quantize_latent_op.register_fake
+def _quantize_latent_fake(x, dtype):
+    B, C, T = x.shape[:3]
+    return x.new_empty(x.shape, dtype=dtype), x.new_empty((B, C, T), dtype=torch.float32)
+
+
+@torch.library.custom_op("chai_kernels::dequantize_latent", mutates_args=("out",))
+def _dequantize_latent_op(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor, backend: Optional[str]) -> None:
+    """Validated data (B, C, T, H, W), scale (B, C, T) float32 and a contiguous ``out``; writes out in place."""
+    chosen = resolve_backend("dequantize_latent", backend, data.device)
+    if chosen == "triton":
+        from chai_kernels.triton import latent_quant as tq  # lazy: needs triton
+
+        tq.dequantize_latent_triton(data, scale, out)
+    else:
+        dequantize_latent_reference(data, scale, out.dtype, out)
+
+
+@_dequantize_latent_op.register_fake
+def _dequantize_latent_fake(data, scale, out, backend):
+    return None
 
 
 def quantize_latent(x: torch.Tensor, *, dtype: torch.dtype = torch.int8) -> QuantizedLatent:
@@ -79,37 +114,8 @@ def quantize_latent(x: torch.Tensor, *, dtype: torch.dtype = torch.int8) -> Quan
             f"({b}, {c}, {t}); {bad.shape[0]} slice(s) affected.\n"
             "HINT: a diverged latent must not be cached; check the sampler output before inserting it."
         )
-    data, scale = quantize_latent_reference(x, dtype)
+    data, scale = torch.ops.chai_kernels.quantize_latent(x, dtype)
     return QuantizedLatent(data, scale, x.dtype)
-
-
-def _choose_backend(backend: str | None, device: torch.device) -> str:
-    if backend is None:
-        backend = _env.backend_override()
-    if backend is None:
-        return "triton" if device.type == "cuda" and _env.has_triton() else "torch"
-    if backend not in _env.BACKENDS:
-        raise ValueError(
-            f"dequantize_latent: backend={backend!r} is not known.\n"
-            f"HINT: use one of {', '.join(repr(b) for b in _env.BACKENDS)} or None for the automatic choice."
-        )
-    if backend == "triton":
-        if not _env.has_triton():
-            raise ValueError(
-                "dequantize_latent: backend='triton' but the triton package is not installed.\n"
-                "HINT: pip install triton, or use backend='torch'."
-            )
-        if device.type == "cpu" and not _env.interpret_mode():
-            raise ValueError(
-                "dequantize_latent: backend='triton' on CPU tensors needs the Triton interpreter.\n"
-                "HINT: set TRITON_INTERPRET=1 before importing chai_kernels, move the latent to CUDA, "
-                "or use backend='torch'."
-            )
-        if device.type not in ("cpu", "cuda"):
-            raise ValueError(
-                f"dequantize_latent: backend='triton' does not support device {device}.\nHINT: use backend='torch'."
-            )
-    return backend
 
 
 def dequantize_latent(
@@ -157,11 +163,10 @@ def dequantize_latent(
                 "dequantize_latent: out does not fit: " + "; ".join(problems) + ".\n"
                 f"HINT: allocate it with torch.empty({tuple(qx.shape)}, dtype={dtype}, device='{qx.device}')."
             )
-    chosen = _choose_backend(backend, qx.device)
-    if chosen == "torch":
-        return dequantize_latent_reference(qx.data, qx.scale, dtype, out)
-    from chai_kernels.triton.latent_quant import dequantize_latent_triton
-
+    check_choice("backend", backend, (None, "triton", "torch"))
+    resolve_backend("dequantize_latent", backend, qx.device)  # errors before allocating anything
     if out is None:
         out = torch.empty(qx.shape, dtype=dtype, device=qx.device)
-    return dequantize_latent_triton(qx.data, qx.scale, out)
+    if qx.numel():
+        torch.ops.chai_kernels.dequantize_latent(qx.data, qx.scale, out, backend)
+    return out

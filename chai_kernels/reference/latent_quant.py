@@ -12,45 +12,22 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["quantize_latent_reference", "dequantize_latent_reference", "latent_quant_max"]
+from chai_kernels.reference.quant import absmax_quantize
 
-
-def latent_quant_max(dtype: torch.dtype) -> float | None:
-    """Absmax target of a quantized storage dtype (int8 127, float8_e4m3fn 448); None for float storage."""
-    if dtype == torch.int8:
-        return 127.0
-    if dtype == torch.float8_e4m3fn:
-        return float(torch.finfo(torch.float8_e4m3fn).max)
-    return None
+__all__ = ["quantize_latent_reference", "dequantize_latent_reference"]
 
 
 def quantize_latent_reference(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Absmax quantization with one scale per (b, c, t): returns (data, scale).
-
-    scale = amax(|x[b, c, t]|) / qmax (1.0 for an all-zero slice); data = saturate(round_nearest(x / scale)).
-    int8 rounds half to even (torch.round) and saturates to [-127, 127] (the -128 code is never used, so the
-    range is symmetric); float8_e4m3fn clamps to +-448 before the round-to-nearest-even cast. Float storage
-    dtypes (float32 / bfloat16 / float16) cast x and return scales of exactly 1.0.
-    x must be finite (the public op checks). The division x / scale runs in float64 so the int8 rounding is
-    exact (|error| <= scale / 2 with no float32 slack); latents are small (95,400 values at 240p 51 frames),
-    so this costs nothing that matters even on a GPU.
+    """Absmax quantization with one scale per (b, c, t) (``chai_kernels.reference.quant.absmax_quantize``
+    over H, W): returns (data, scale). Float storage dtypes (float32 / bfloat16 / float16) cast x and return
+    scales of exactly 1.0. Latents are small (95,400 values at 240p 51 frames), so the float64 division of
+    the quantizer costs nothing that matters even on a GPU.
     """
     B, C, T = x.shape[:3]
-    qmax = latent_quant_max(dtype)
-    if qmax is None:
-        return x.to(dtype).contiguous(), torch.ones((B, C, T), dtype=torch.float32, device=x.device)
-    xf = x.to(torch.float64)
-    amax = xf.abs().amax(dim=(3, 4))
-    scale = (amax / qmax).to(torch.float32)
-    # All-zero slices and amax so small that amax / qmax underflows get scale 1 (their data rounds to 0).
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    y = xf / scale.to(torch.float64)[..., None, None]
-    if dtype == torch.int8:
-        data = torch.round(y).clamp_(-127.0, 127.0).to(torch.int8)
-    else:
-        # torch's float64 -> fp8 cast goes through float32; the 2^-4 relative bound holds either way.
-        data = y.clamp_(-qmax, qmax).to(dtype)
-    return data.contiguous(), scale.contiguous()
+    if dtype not in (torch.int8, torch.float8_e4m3fn):
+        # a copy even when x already has that dtype: the stored latent must not alias the caller's tensor
+        return x.to(dtype, copy=True).contiguous(), torch.ones((B, C, T), dtype=torch.float32, device=x.device)
+    return absmax_quantize(x, dtype, dims=(3, 4))
 
 
 def dequantize_latent_reference(

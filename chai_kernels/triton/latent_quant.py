@@ -68,21 +68,28 @@ def _dequant_launch(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor):
     return grid, args, kwargs
 
 
-def dequantize_latent_triton(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def dequantize_latent_triton(data: torch.Tensor, scale: torch.Tensor, out: torch.Tensor, *, compile_target=None):
     """Launch the kernel. data (B, C, T, H, W) contiguous, scale (B, C, T) float32 contiguous, out like data
-    (float32 / bfloat16 / float16, contiguous). Returns ``out``."""
+    (float32 / bfloat16 / float16, contiguous). Returns ``out``.
+
+    With ``compile_target`` (a Triton ``GPUTarget``) nothing is launched: the kernel is compiled for that target
+    with these arguments' specialisation and the ``CompiledKernel`` is returned (the same ahead-of-time path as
+    ``cache_attention_fwd_triton``; see ``chai_kernels.triton.aot``).
+    """
+    grid, args, kwargs = _dequant_launch(data, scale, out)
+    if compile_target is not None:
+        from chai_kernels.triton import aot
+
+        return aot.compile_for_target(_dequant_latent_kernel, compile_target, args, kwargs)
     if data.numel() == 0:
         return out
-    grid, args, kwargs = _dequant_launch(data, scale, out)
     _dequant_latent_kernel[grid](*args, **kwargs)
     return out
 
 
 def compile_quant_kernels_for_target(target) -> dict[str, int]:
-    """Compile the dequant kernel for ``target`` (no GPU needed; see ``chai_kernels.triton.aot``) for every
-    storage / output dtype pair and both chunk layouts; returns {variant: cubin bytes}."""
-    from chai_kernels.triton import aot
-
+    """Compile the dequant kernel for ``target`` (no GPU needed) for every storage / output dtype pair and both
+    chunk layouts, through the launcher's own ``compile_target`` path; returns {variant: cubin bytes}."""
     out_sizes = {}
     for storage in (torch.int8, torch.float8_e4m3fn):
         for out_dtype in (torch.float32, torch.bfloat16, torch.float16):
@@ -90,8 +97,7 @@ def compile_quant_kernels_for_target(target) -> dict[str, int]:
                 data = torch.ones((1, 4, 3, *hw)).to(storage)
                 scale = torch.ones((1, 4, 3), dtype=torch.float32)
                 out = torch.empty((1, 4, 3, *hw), dtype=out_dtype)
-                _, args, kwargs = _dequant_launch(data, scale, out)
-                ck = aot.compile_for_target(_dequant_latent_kernel, target, args, kwargs)
+                ck = dequantize_latent_triton(data, scale, out, compile_target=target)
                 name = f"{str(storage)[6:]}->{str(out_dtype)[6:]} {hw[0]}x{hw[1]}"
                 out_sizes[name] = len(ck.asm["cubin"])
     return out_sizes
