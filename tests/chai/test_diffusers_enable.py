@@ -16,9 +16,9 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache  # noqa: E402
-from chai.diffusers import ChaiDiffusersConfig, SUPPORTED_PIPELINES, enable_chai  # noqa: E402
-from chai.diffusers.tiny import TINY_CALL_KWARGS, tiny_pipeline, tiny_tokenizer  # noqa: E402
+from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
+from chai.diffusers import SUPPORTED_PIPELINES, ChaiDiffusersConfig, enable_chai
+from chai.diffusers.tiny import TINY_CALL_KWARGS, tiny_pipeline, tiny_tokenizer
 
 KINDS = ("wan", "cogvideox", "latte")
 MISS_STEPS = 15  # hit: round(15 * 8 / 30) = 4 steps, Cache Attention at 2, 3, 4
