@@ -53,6 +53,7 @@ __all__ = [
     "MAX_WORD_CHARS",
     "REFUSALS",
     "SEARCH_FLOOR",
+    "UNSTATED_REFUSED",
     "Decision",
     "Phrase",
     "Verdict",
@@ -71,6 +72,11 @@ SEARCH_FLOOR: float = 0.30
 #: Words longer than this (letters and digits between hyphens) are not words: MiniLM's tokenizer maps a word over
 #: 100 characters to one unknown token, so all of them would embed alike. The extractors drop such entities.
 MAX_WORD_CHARS: int = 32
+
+#: Attribute classes of the request that the cached entity must state too: a request `red car` is not served by a
+#: cached `car` (its colour is unknown and shows in the latent). All hard classes: colour, number, material,
+#: pattern, age (and era), setting, weather (and season, time of day). See docs/matching.md for the trade-off.
+UNSTATED_REFUSED: frozenset[str] = frozenset({"colour", "number", "material", "pattern", "age", "setting", "weather"})
 
 #: Decision kinds, best first, with their rank (higher preferred by the matcher before the score).
 KINDS: dict[str, int] = {"exact": 3, "same_head": 2, "synonym": 1}
@@ -168,10 +174,12 @@ _MATERIAL = _groups({
     "concrete": "concrete",
     "straw": "straw wicker",
     "wax": "wax",
+    "sand": "sand",
+    "ice": "ice",
 })
 #: Materials a real vehicle is never made of: on a vehicle they make a model or a toy (`paper boat`).
 _UNREAL_FOR_VEHICLE = frozenset({"stone", "marble", "glass", "crystal", "paper", "ceramic", "fabric", "wax",
-                                 "straw", "brick", "concrete", "plastic", "rubber"})
+                                 "straw", "brick", "concrete", "plastic", "rubber", "sand", "ice"})
 _PATTERN = _groups({
     "striped": "striped stripy stripes pinstriped zebra-striped",
     "spotted": "spotted spotty dotted polka-dot polka-dotted speckled dappled",
@@ -245,7 +253,7 @@ _KIND_WORDS = frozenset(
     "gingerbread chocolate candy gummy marzipan balloon inflatable robot robotic mechanical clockwork wind-up "
     "animatronic cyborg android statue sculpture sculpted carved figurine miniature model cartoon cartoonish "
     "animated pixel pixelated voxel hologram holographic ghost ghostly skeleton skeletal zombie undead fake "
-    "artificial ice sand carousel puppet doll drawing painted stained-glass mannequin".split()
+    "artificial carousel puppet doll drawing painted stained-glass mannequin".split()
 )
 
 # Synonym groups: every word maps to the group's first word (the canonical head).
@@ -256,13 +264,13 @@ _SYNONYM_GROUPS = [
     "police_officer policeman policewoman cop", "chef cook", "woman lady", "man guy gentleman",
     "person human individual", "grandmother grandma granny", "grandfather grandpa granddad",
     "mother mom mum", "father dad", "television tv", "sofa couch settee", "forest woods woodland",
-    "jungle rainforest", "creek brook stream", "sunset sundown", "sunrise daybreak", "dusk twilight",
+    "jungle rainforest", "creek brook stream", "sunset sundown setting_sun", "sunrise daybreak rising_sun", "dusk twilight",
     "night nighttime", "path pathway footpath trail", "truck lorry", "taxi cab taxicab", "hamburger burger",
     "french_fries fries", "phone telephone", "smartphone cellphone", "elevator lift",
     "railway railroad", "subway metro", "autumn fall", "fortress citadel stronghold",
     "seashore shore shoreline", "kangaroo roo", "hippopotamus hippo", "rhinoceros rhino",
     "orca killer_whale", "spider_man spiderman", "skyscraper high-rise", "lamp lampshade",
-    "new_york_city nyc new_york", "los_angeles la", "san_francisco sf",
+    "new_york_city nyc new_york", "los_angeles la", "san_francisco sf", "firework firework_display fireworks_display",
 ]
 # Hypernyms: child -> parent. A request naming the parent may hit a cached child, never the reverse.
 _HYPERNYMS_SPEC: dict[str, str] = {
@@ -323,6 +331,7 @@ _HYPERNYMS_SPEC: dict[str, str] = {
     "computer": "laptop",
     "phone": "smartphone",
     "robot": "droid android",
+    "toy": "teddy_bear doll puppet",
 }
 # Lexicalised compounds (one head): "modifier + head" names a different thing than the head alone.
 # Value: the compound's parent in the hypernym table, or "" for none.
@@ -343,7 +352,9 @@ _COMPOUNDS: dict[str, str] = {
     "rocking horse": "", "hobby horse": "", "dark horse": "", "horse fly": "insect", "fire ant": "insect",
     "dragon fruit": "", "star fruit": "", "sea urchin": "", "sea turtle": "turtle", "sea cucumber": "",
     "jelly fish": "", "cuttle fish": "", "new york city": "city", "new york": "city", "los angeles": "city",
-    "san francisco": "city", "killer bee": "bee",
+    "san francisco": "city", "killer bee": "bee", "setting sun": "", "rising sun": "", "firework display": "",
+    "fireworks display": "", "sand castle": "", "ice castle": "", "snow castle": "", "ice sculpture": "",
+    "sand sculpture": "",
 }
 
 _PREPOSITIONS = frozenset("of in on at with from under near by for inside beside above over behind".split())
@@ -401,7 +412,7 @@ _VEHICLES = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"vehicle", "b
 def _singular(word: str) -> str:
     from chai.cache.entities import _singular as sing  # the extractors' own singulariser (same package)
 
-    return sing(word)
+    return word if word in _CANON or word in _ANCESTORS else sing(word)  # "woods" is not "wood"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -542,7 +553,7 @@ def _by_class(pairs) -> dict[str, set[str]]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _relation(request: str, cached: str) -> tuple[str, str, str, bool]:
+def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str, str, str, bool]:
     """Score-independent part of :func:`explain`: (code, kind or '', detail, needs_threshold)."""
     q, c = analyse(request), analyse(cached)
     if q.invalid:
@@ -560,7 +571,8 @@ def _relation(request: str, cached: str) -> tuple[str, str, str, bool]:
         return "cached_more_general", "", f"cached {c.raw_head!r} is more general than {q.raw_head!r}", False
     else:
         return "head_mismatch", "", f"heads {q.raw_head!r} and {c.raw_head!r} differ", False
-    if q.kind != c.kind:
+    toy = "toy" in _ANCESTORS.get(c.head, ()) or c.head == "toy"  # "stuffed teddy bear" is still a teddy bear
+    if q.kind != c.kind and not toy:
         return "kind_mismatch", "", f"kind markers {sorted(q.kind)} vs {sorted(c.kind)}", False
     qh, ch = _by_class(q.hard), _by_class(c.hard)
     for name in sorted(qh.keys() & ch.keys()):
@@ -575,20 +587,26 @@ def _relation(request: str, cached: str) -> tuple[str, str, str, bool]:
         elif a and b:
             return "conflict", "", f"{name} {sorted(qs[name])} vs {sorted(cs[name])}", False
     extra_hard = sorted(n for n in qh if n not in ch)
-    q_only, c_only = q.other - c.other, c.other - q.other
-    if extra_hard:
-        return "unverified", "", f"request states {', '.join(extra_hard)} the cached entity does not", False
-    if q_only and (c_only or ch.keys() - qh.keys()):
-        return "diverging", "", f"request adds {sorted(q_only)}, cached adds {sorted(c_only | (ch.keys() - qh.keys()))}", \
-            False
+    refused = [n for n in extra_hard if n in unstated]
+    if refused:
+        return "unverified", "", f"request states {', '.join(refused)} the cached entity does not", False
+    q_only = (q.other - c.other) | set(extra_hard)
+    c_only = (c.other - q.other) | (ch.keys() - qh.keys())
+    if q_only and c_only:
+        return "diverging", "", f"request adds {sorted(q_only)}, cached adds {sorted(c_only)}", False
     if q_only or not q.soft <= c.soft:
         return kind, kind, f"{rel}; request more specific", True
     return kind, kind, f"{rel}; request less specific" if (c.hard or c.other or c.soft) else rel, False
 
 
-def explain(request_entity: str, cached_entity: str, score: float, threshold: float) -> Verdict:
-    """The decision for one (request entity, cached entity, cosine) with its reason (see the module docs)."""
-    code, kind, detail, needs_threshold = _relation(request_entity, cached_entity)
+def explain(request_entity: str, cached_entity: str, score: float, threshold: float, *,
+            unstated: frozenset[str] = UNSTATED_REFUSED) -> Verdict:
+    """The decision for one (request entity, cached entity, cosine) with its reason (see the module docs).
+
+    ``unstated``: the attribute classes a request may not state when the cached entity does not (default
+    :data:`UNSTATED_REFUSED`); a class left out is treated like an unclassified extra word (cosine >= threshold).
+    """
+    code, kind, detail, needs_threshold = _relation(request_entity, cached_entity, frozenset(unstated))
     if not kind:
         return Verdict(None, code, detail)
     if needs_threshold and score < threshold:
@@ -596,10 +614,11 @@ def explain(request_entity: str, cached_entity: str, score: float, threshold: fl
     return Verdict(Decision(kind=kind, rank=KINDS[kind], score=float(score), reason=detail), kind, detail)
 
 
-def decide(request_entity: str, cached_entity: str, score: float, threshold: float) -> Decision | None:
+def decide(request_entity: str, cached_entity: str, score: float, threshold: float, *,
+           unstated: frozenset[str] = UNSTATED_REFUSED) -> Decision | None:
     """A :class:`Decision` when ``cached_entity`` may serve ``request_entity``, None to refuse.
 
     ``score`` is their cosine, ``threshold`` the cache's hit threshold (it gates only requests more specific than
     the cached entity). Deterministic and memoised; :func:`explain` gives the refusal reason.
     """
-    return explain(request_entity, cached_entity, score, threshold).decision
+    return explain(request_entity, cached_entity, score, threshold, unstated=unstated).decision

@@ -363,6 +363,8 @@ def is_subject(entity: str) -> bool:
     head = words[-1]
     if any(h in FRAMING_WORDS or h in NON_SUBJECT_HEADS for h in (head, _singular(head))):
         return False
+    if not _clean(strip_framing(" ".join(words))).strip(" ,;:.!?-"):  # a framing phrase itself: "time-lapse"
+        return False
     return _salient(words)
 
 
