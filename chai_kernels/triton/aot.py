@@ -10,9 +10,13 @@ Triton's runtime does, then runs the full compiler pipeline (TTIR -> TTGIR -> LL
 with the ptxas Triton ships) for, by default, sm_90 (H100 / H200).
 
 It leans on Triton runtime internals (``create_function_from_signature``, ``JITFunction._pack_args``)
-that exist in Triton 3.6 and 3.7; ``supported()`` says whether this Triton has them. It must run with
+that exist in Triton 3.6 to 3.9; ``supported()`` says whether this Triton has them. It must run with
 ``TRITON_INTERPRET`` unset (under the interpreter ``@triton.jit`` builds interpreter objects that
 cannot be compiled); ``tests/kernels/test_aot_compile.py`` runs it in a subprocess for that reason.
+
+Structural checks read the compiler's own output: ``ttir_regions`` summarises the Triton IR per loop /
+branch body (dots with their shapes, comparisons, selects, masked loads), ``ptx_mma_macs`` adds up the
+multiply-accumulates of the Hopper ``wgmma`` instructions, ``ptx_load_widths`` counts load widths.
 
 Usage::
 
@@ -24,9 +28,10 @@ Usage::
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Sequence
 
-__all__ = ["compile_for_target", "hopper", "supported", "ptx_load_widths"]
+__all__ = ["compile_for_target", "hopper", "supported", "ptx_load_widths", "ttir_regions", "ptx_mma_macs"]
 
 
 def hopper(capability: int = 90, warp_size: int = 32):
@@ -63,7 +68,7 @@ def compile_for_target(kernel: Any, target: Any, args: Sequence[Any], kwargs: di
 
         raise RuntimeError(
             f"Triton {triton.__version__} lacks the runtime internals compile_for_target uses "
-            "(create_function_from_signature, JITFunction._pack_args).\nHINT: use Triton 3.6 or 3.7."
+            "(create_function_from_signature, JITFunction._pack_args).\nHINT: use a Triton from 3.6 to 3.9."
         )
     from triton.compiler import ASTSource, compile, make_backend
     from triton.runtime.jit import JITFunction, create_function_from_signature
@@ -96,3 +101,60 @@ def ptx_load_widths(ptx: str) -> dict[str, int]:
         else:
             out["scalar"] += 1
     return out
+
+
+_DOT = re.compile(r"tt\.dot .*: tensor<(\d+)x(\d+)x\w+> \* tensor<(\d+)x(\d+)x\w+>")
+_WGMMA = re.compile(r"wgmma\.mma_async\.sync\.aligned\.m(\d+)n(\d+)k(\d+)")
+
+
+def ttir_regions(ttir: str) -> list[dict]:
+    """Summarise Triton IR by region: the function body and every ``scf.for`` / ``scf.if`` / ``else`` body.
+
+    Each region: ``kind`` ("func", "for", "if", "else"), ``dots`` [(M, N, K), ...] of the ``tt.dot`` ops
+    directly in it (not in nested regions), and counts of ``cmpi`` (comparisons), ``select`` (``tl.where``),
+    ``loads`` and ``masked_loads`` (``tt.load`` with a mask operand). Returned in order of opening.
+    """
+    regions: list[dict] = []
+    stack: list[dict] = []
+
+    def open_region(kind: str) -> None:
+        r = {"kind": kind, "dots": [], "cmpi": 0, "select": 0, "loads": 0, "masked_loads": 0}
+        regions.append(r)
+        stack.append(r)
+
+    for line in ttir.splitlines():
+        s = line.strip()
+        if s.startswith("tt.func"):
+            open_region("func")
+            continue
+        if s.startswith("}"):
+            if stack:
+                stack.pop()
+            if s.startswith("} else {"):
+                open_region("else")
+            continue
+        if not stack:
+            continue
+        # statistics go to the innermost loop / branch body; reduction bodies ("({ ... })") are not regions
+        cur = next(r for r in reversed(stack) if r["kind"] != "other")
+        m = _DOT.search(s)
+        if m:
+            M, K, _, N = (int(g) for g in m.groups())
+            cur["dots"].append((M, N, K))
+        if "arith.cmpi" in s:
+            cur["cmpi"] += 1
+        if "arith.select" in s:
+            cur["select"] += 1
+        if " tt.load " in f" {s} ":
+            cur["loads"] += 1
+            operands = s.split("tt.load", 1)[1].split(":", 1)[0]
+            if "," in operands:
+                cur["masked_loads"] += 1
+        if s.endswith("{"):
+            open_region("for" if "scf.for" in s else "if" if "scf.if" in s else "other")
+    return [r for r in regions if r["kind"] != "other"]
+
+
+def ptx_mma_macs(ptx: str) -> int:
+    """Multiply-accumulates of every Hopper ``wgmma.mma_async`` instruction in ``ptx`` (m * n * k each)."""
+    return sum(int(m) * int(n) * int(k) for m, n, k in _WGMMA.findall(ptx))
