@@ -289,3 +289,103 @@ def test_strip_framing_style_objects_and_units():
     assert "running" in strip_framing("a dog shot on Kodak Portra 400 running")
     for ex in [BuiltinExtractor()]:
         assert ex.extract("a lighthouse in the style of Van Gogh at night") == ["lighthouse", "night"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Non-subjects in every spelling, symbols, over-long words, the prompt cap
+# ------------------------------------------------------------------------------------------------
+
+NON_SUBJECT_PROMPTS = [
+    ("Time-lapse of a tiger in a jungle", ["tiger", "jungle"]),
+    ("A TIME\u2011LAPSE of a tiger", ["tiger"]),  # non-breaking hyphen
+    ("time lapse of a tiger", ["tiger"]),
+    ("timelapse of a tiger", ["tiger"]),
+    ("a time-lapsed tiger", ["tiger"]),
+    ("Extreme close-up of a tiger", ["tiger"]),
+    ("extreme closeup of a tiger", ["tiger"]),
+    ("an extreme close up of a tiger", ["tiger"]),
+    ("Extreme-close-up of a tiger", ["tiger"]),
+    ("a tiger against a city backdrop", ["tiger", "city"]),
+    ("a tiger in the corner of a room", ["tiger", "room"]),
+    ("the reflection of a tiger in a lake", ["tiger", "lake"]),
+    ("a tiger, over-the-shoulder shot", ["tiger"]),
+    ("a tiger, low angle", ["tiger"]),
+    ("a tiger, split screen", ["tiger"]),
+    ("a tiger, fast motion", ["tiger"]),
+    ("a tiger, slow-mo", ["tiger"]),
+    ("a tiger, hyper-lapse", ["tiger"]),
+    ("a tiger in a split second", ["tiger"]),
+    ("a tiger at the same time", ["tiger"]),
+    ("a tiger, in real time", ["tiger"]),
+    ("a tiger, silhouette", ["tiger"]),
+    ("a tiger in the distance", ["tiger"]),
+    ("a tiger, full body shot", ["tiger"]),
+    ("a tiger, studio-ghibli-style", ["tiger"]),
+    ("a tiger, 1980s VHS", ["tiger"]),
+    ("a tiger, zoom-out", ["tiger"]),
+    ("a tiger on a white background", ["tiger"]),
+    ("a tiger, day to night transition", ["tiger"]),
+    ("a tiger, first person view", ["tiger"]),
+    ("a tiger, steadicam shot", ["tiger"]),
+    ("a tiger, panorama", ["tiger"]),
+    ("a tiger, seamless loop", ["tiger"]),
+]
+
+
+@pytest.mark.parametrize("prompt,expected", NON_SUBJECT_PROMPTS)
+def test_non_subjects_never_become_entities(spacy_extractor, prompt, expected):
+    for ex in extractors(spacy_extractor):
+        assert ex.extract(prompt) == expected, (ex.name, prompt)
+
+
+def test_non_subject_words_stay_as_modifiers(spacy_extractor):
+    for ex in extractors(spacy_extractor):
+        assert ex.extract("a time machine in a corner shop") == ["time machine", "corner shop"], ex.name
+        assert ex.extract("the top of a snowy mountain") == ["snowy mountain"], ex.name
+        assert ex.extract("an orange on a table") == ["orange", "table"], ex.name  # a bare colour noun stays
+
+
+def test_symbols_and_overlong_words_are_dropped(spacy_extractor):
+    long_word = "x" * 120
+    for ex in extractors(spacy_extractor):
+        assert ex.extract("a 🚗 on the road") == ["road"], ex.name
+        assert ex.extract("a 🍕 on a plate") == ["plate"], ex.name
+        assert ex.extract("🚗🚗🚗") == [], ex.name
+        assert ex.extract(f"a {long_word} car on a road") == ["road"], ex.name
+        assert ex.extract(f"{long_word} {long_word}") == [], ex.name
+
+
+def test_is_subject():
+    for e in ["tiger", "golden retriever", "northern light", "time machine", "city"]:
+        assert ent_mod.is_subject(e), e
+    for e in ["time", "same time", "backdrop", "city backdrop", "corner", "reflection", "extreme", "time-lapse",
+              "close-up", "anime", "style", "golden hour", "🚗", "", "1980s", "x" * (ent_mod.MAX_WORD_CHARS + 1)]:
+        assert not ent_mod.is_subject(e), e
+
+
+def test_cap_prompt():
+    cap = ent_mod.MAX_PROMPT_CHARS
+    assert ent_mod.cap_prompt("a tiger") == ("a tiger", False)
+    exact = "a" * cap
+    assert ent_mod.cap_prompt(exact) == (exact, False)
+    words = "a red fox in the snow " * 200
+    text, cut = ent_mod.cap_prompt(words)
+    assert cut and len(text) <= cap and words.startswith(text) and not text.endswith(" ")
+    assert words[len(text)] == " "  # cut at a word boundary
+    text, cut = ent_mod.cap_prompt("x" * (cap + 5))  # no space near the cap: cut exactly
+    assert cut and len(text) == cap
+    assert ent_mod.cap_prompt("a b c d e", limit=3) == ("a b", True)
+    with pytest.raises(ValueError, match="HINT"):
+        ent_mod.cap_prompt("a tiger", limit=0)
+
+
+def test_extraction_applies_the_cap(spacy_extractor):
+    cap = ent_mod.MAX_PROMPT_CHARS
+    head = "A red fox runs through a snowy forest. "
+    prompt = head + "a quiet lake " * 80 + "and a purple elephant " * 8000  # about 180k characters
+    capped, cut = ent_mod.cap_prompt(prompt)
+    assert cut and len(capped) <= cap and "elephant" not in capped
+    for ex in extractors(spacy_extractor):
+        got = ex.extract(prompt)
+        assert got == ex.extract(capped), ex.name  # only the capped text is parsed
+        assert "purple elephant" not in got and got[0] == "red fox", (ex.name, got)
