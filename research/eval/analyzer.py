@@ -1,6 +1,6 @@
 """Deterministic analyzer of synthetic clips, prompt adherence, and the image metrics of the quality benchmark.
 
-``analyze(video)`` reads a clip drawn in the vocabulary of ``chai.eval.synthetic`` (from the generator, or
+``analyze(video)`` reads a clip drawn in the vocabulary of ``research.eval.synthetic`` (from the generator, or
 from a model trained on it) and predicts, from the pixels alone:
 
 - the background colour (the palette colour whose tone segment ``[DARK_TONE * c, c]`` explains most pixels)
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from chai.eval import synthetic as syn
+from research.eval import synthetic as syn
 
 __all__ = [
     "ATTRIBUTES",
@@ -93,7 +93,7 @@ class ObjectPrediction:
     """One detected object.
 
     Attributes:
-        colour, shape, size, motion: predicted attributes (vocabulary of ``chai.eval.synthetic``).
+        colour, shape, size, motion: predicted attributes (vocabulary of ``research.eval.synthetic``).
         *_conf: heuristic confidences in [0, 1].
         pixels: visible pixels summed over frames.
         mask: ``(T, H, W)`` bool, the pixels assigned to this object.
@@ -677,7 +677,7 @@ def adherence(
     Args:
         clip_or_video: a ``Clip``, a ``(T, H, W, 3)`` video, or an ``Analysis`` already computed.
         spec: the ``ClipSpec`` the clip should show, or a caption written by the generator (parsed with
-            ``chai.eval.synthetic.parse_caption``).
+            ``research.eval.synthetic.parse_caption``).
         value_range: the video's value range (ignored for an ``Analysis``).
     """
     if isinstance(spec, str):

@@ -1,4 +1,4 @@
-"""Procedurally generated captioned clips with known ground truth (issue 7: quality evidence without a GPU).
+"""Procedurally generated captioned clips with known ground truth (quality evidence without a GPU).
 
 Every clip is a few frames of small RGB video showing one or two coloured shapes moving over a patterned
 background. The caption is written from the attributes, and each clip carries its ground truth: the

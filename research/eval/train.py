@@ -1,9 +1,9 @@
-"""Train the ``"synthetic"`` STDiT3 on :mod:`chai.eval.synthetic` clips with rectified flow (issue 7).
+"""Train the ``"synthetic"`` STDiT3 on :mod:`research.eval.synthetic` clips with rectified flow.
 
 What is trained, exactly as OpenSora 1.2 trains STDiT3 (clean-room):
 
-- data: clip ``i`` of the seeded stream ``chai.eval.synthetic.generate(num_clips, data_seed, frames=8, size=32)``,
-  mapped to [-1, 1] and encoded by the fixed :class:`chai.eval.autoencoder.SpaceToDepthAutoencoder`
+- data: clip ``i`` of the seeded stream ``research.eval.synthetic.generate(num_clips, data_seed, frames=8, size=32)``,
+  mapped to [-1, 1] and encoded by the fixed :class:`chai.synthetic.SpaceToDepthAutoencoder`
   (factor 2: 12 x 16 x 16 per frame); captions through the pipeline's text encoder (MiniLM token features, 384-d,
   ``model_max_length`` tokens), computed once per distinct caption and cached;
 - rectified flow: ``t ~ logit-normal`` (``sigmoid(N(0, 1))``, OpenSora's default) or uniform on (0, 1),
@@ -24,9 +24,11 @@ Outputs in ``out_dir``: ``checkpoint.pt`` (model, EMA, optimizer, step; rewritte
 ``captions.pt`` (the caption feature cache) and, after :func:`export_model`, the committed artefacts
 (``stdit3_synthetic.safetensors``, ``config.json``, ``synthetic.json`` with the weights' sha256).
 
-CLI: ``python -m chai.eval train --out runs/synthetic [--export chai/data/synthetic]``: the defaults are the
-recipe of the committed weights (4500 steps, about 61 minutes on two cores; ``--minutes`` caps the wall time
-and a rerun of the same command resumes).
+CLI: ``python -m research.eval train --out runs/synthetic [--export DIR]``: the defaults are the recipe of the
+shipped weights (4500 steps, about 61 minutes on two cores; ``--minutes`` caps the wall time and a rerun of the
+same command resumes). ``--export`` writes where it is told, never into the package by default; a new
+model for ``chai demo`` is shipped by copying the three model files into ``chai/data/synthetic/`` of a
+source checkout (see ``research/README.md``).
 Shape legend: B batch, C = 12 latent channels, T frames, h = w = 16 latent rows/columns, L caption tokens.
 """
 
@@ -46,10 +48,13 @@ from typing import Any
 
 import torch
 
+# The shipped model's file names and its loader live with the runtime, in chai.synthetic.
+from chai.synthetic import CONFIG_NAME, MANIFEST_NAME, MODEL_DIR, WEIGHTS_NAME, file_sha256, load_synthetic_model
+
 __all__ = [
     "CONFIG_NAME",
-    "DEFAULT_MODEL_DIR",
     "MANIFEST_NAME",
+    "MODEL_DIR",
     "WEIGHTS_NAME",
     "CaptionBank",
     "TrainConfig",
@@ -60,11 +65,6 @@ __all__ = [
     "train",
 ]
 
-#: Where the committed synthetic model lives (package data).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "data" / "synthetic"
-WEIGHTS_NAME = "stdit3_synthetic.safetensors"
-CONFIG_NAME = "config.json"
-MANIFEST_NAME = "synthetic.json"
 MAX_WEIGHTS_BYTES = 20 * 1024 * 1024
 
 
@@ -243,7 +243,7 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 
 def _batch(cfg: TrainConfig, step: int, specs: list, bank: CaptionBank, ae: Any, C: int):
     """Everything step ``step`` consumes, a pure function of (cfg.seed, step)."""
-    from chai.eval import synthetic
+    from research.eval import synthetic
 
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     idx = torch.randint(len(specs), (cfg.batch_size,), generator=g).tolist()
@@ -341,9 +341,9 @@ def train(
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` when it exists (the saved TrainConfig must
     equal ``cfg`` apart from ``steps``, ``max_minutes``, ``ckpt_every`` and ``log_every``).
     """
-    from chai.eval import synthetic
-    from chai.eval.autoencoder import SpaceToDepthAutoencoder
     from chai.models.stdit3 import STDiT3
+    from chai.synthetic import SpaceToDepthAutoencoder
+    from research.eval import synthetic
 
     _set_threads(threads)
     out = Path(out_dir)
@@ -522,16 +522,8 @@ def train(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def export_model(run_dir: str | Path, dest_dir: str | Path = DEFAULT_MODEL_DIR, *, use_ema: bool = True) -> Path:
-    """Write the committed artefacts of a run to ``dest_dir``: weights (safetensors, EMA by default),
+def export_model(run_dir: str | Path, dest_dir: str | Path, *, use_ema: bool = True) -> Path:
+    """Write the shippable artefacts of a run to ``dest_dir``: weights (safetensors, EMA by default),
     ``config.json`` (model, autoencoder, text encoder, training config, summary), the log, the loss curve
     and ``synthetic.json`` (file name, byte size and sha256 of the weights). Returns the weights path."""
     from safetensors.torch import save_file
@@ -539,7 +531,7 @@ def export_model(run_dir: str | Path, dest_dir: str | Path = DEFAULT_MODEL_DIR, 
     run, dest = Path(run_dir), Path(dest_dir)
     ck_path = run / "checkpoint.pt"
     if not ck_path.exists():
-        raise FileNotFoundError(f"{ck_path} does not exist. HINT: run `python -m chai.eval train --out {run}` first.")
+        raise FileNotFoundError(f"{ck_path} does not exist. HINT: run `python -m research.eval train --out {run}` first.")
     ck = torch.load(ck_path, weights_only=False)
     state = ck["ema" if use_ema else "model"]
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
@@ -581,51 +573,10 @@ def export_model(run_dir: str | Path, dest_dir: str | Path = DEFAULT_MODEL_DIR, 
             shutil.copyfile(run / name, dest / name)
     manifest = {
         "weights": WEIGHTS_NAME,
-        "sha256": _sha256(wpath),
+        "sha256": file_sha256(wpath),
         "bytes": size,
         "config": CONFIG_NAME,
-        "config_sha256": _sha256(dest / CONFIG_NAME),
+        "config_sha256": file_sha256(dest / CONFIG_NAME),
     }
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return wpath
-
-
-def load_synthetic_model(model_dir: str | Path | None = None, *, device: str | torch.device = "cpu"):
-    """Load the committed synthetic STDiT3 after checking the sha256 recorded in ``synthetic.json``.
-
-    Returns ``(model, autoencoder, config)``: the ``STDiT3`` in eval mode on ``device``, the
-    :class:`SpaceToDepthAutoencoder` it was trained with and the ``config.json`` dict.
-    Raises ``FileNotFoundError`` when a file is missing and ``ValueError`` when a hash does not match.
-    """
-    from safetensors.torch import load_file
-
-    from chai.eval.autoencoder import SpaceToDepthAutoencoder
-    from chai.models.stdit3 import STDiT3, STDiT3Config
-
-    d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-    mpath = d / MANIFEST_NAME
-    if not mpath.exists():
-        raise FileNotFoundError(
-            f"{mpath} does not exist. HINT: train and export with `python -m chai.eval train --export {d}`."
-        )
-    manifest = json.loads(mpath.read_text())
-    wpath, cpath = d / manifest["weights"], d / manifest.get("config", CONFIG_NAME)
-    for p in (wpath, cpath):
-        if not p.exists():
-            raise FileNotFoundError(f"{p} is listed in {mpath} but missing. HINT: restore it from git.")
-    got = _sha256(wpath)
-    if got != manifest["sha256"]:
-        raise ValueError(
-            f"sha256 of {wpath} is {got}, but {mpath} records {manifest['sha256']}: the weights were changed or"
-            " corrupted. HINT: restore both files from git (or re-export the run with chai.eval.train.export_model)."
-        )
-    if "config_sha256" in manifest and _sha256(cpath) != manifest["config_sha256"]:
-        raise ValueError(
-            f"sha256 of {cpath} does not match {mpath}. HINT: restore both files from git or re-export the run."
-        )
-    config = json.loads(cpath.read_text())
-    model = STDiT3(STDiT3Config.from_dict(config["model_config"]))
-    model.load_state_dict(load_file(str(wpath)))
-    model.to(device).eval()
-    ae = SpaceToDepthAutoencoder.from_dict(config["autoencoder"])
-    return model, ae, config

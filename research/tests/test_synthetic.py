@@ -1,4 +1,4 @@
-"""Tests for chai.eval.synthetic: determinism, ground truth (masks, colours, motion), captions, validation."""
+"""Tests for research.eval.synthetic: determinism, ground truth (masks, colours, motion), captions, validation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from chai.eval import synthetic as syn
+from research.eval import synthetic as syn
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""chai.eval.autoencoder (exact space-to-depth round trip) and chai.eval.train (tiny rectified-flow runs)."""
+"""research.eval.train: tiny rectified-flow runs, resume, export, warm start and the command line."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from chai.eval.autoencoder import SpaceToDepthAutoencoder
-
 safetensors = pytest.importorskip("safetensors")
 
-from chai.eval.train import TrainConfig, export_model, load_synthetic_model, rflow_loss, train
+from chai.synthetic import load_synthetic_model
+from research.eval.train import TrainConfig, export_model, rflow_loss, train
 
 
 def _tiny_cfg(**kw) -> TrainConfig:
@@ -35,57 +34,6 @@ def _tiny_cfg(**kw) -> TrainConfig:
     )
     base.update(kw)
     return TrainConfig(**base)
-
-
-# ---------------------------------------------------------------------------------------------- autoencoder
-
-
-@pytest.mark.parametrize("factor,hw", [(4, (32, 32)), (2, (6, 10)), (4, (8, 20))])
-def test_autoencoder_layout_matches_float64_reference_and_round_trip_is_exact(factor, hw):
-    torch.manual_seed(factor + hw[0])
-    H, W = hw
-    video = torch.rand(2, 3, 5, H, W) * 2 - 1
-    ae = SpaceToDepthAutoencoder(factor)
-    lat = ae.encode(video)
-    assert lat.shape == (2, 3 * factor * factor, 5, H // factor, W // factor)
-    # float64 loop reference of the documented channel order: c * f^2 + i * f + j
-    ref = np.full(lat.shape, np.nan)
-    v = video.double().numpy()
-    for c in range(3):
-        for i in range(factor):
-            for j in range(factor):
-                ref[:, c * factor * factor + i * factor + j] = v[:, c, :, i::factor, j::factor]
-    np.testing.assert_array_equal(lat.double().numpy(), ref)
-    out = torch.full_like(video, float("nan"))
-    out.copy_(ae.decode(lat))
-    assert torch.equal(out, video)  # bit-exact inverse
-    assert ae.get_latent_size([5, H, W]) == [5, H // factor, W // factor]
-
-
-def test_autoencoder_scale_and_frames_view():
-    ae = SpaceToDepthAutoencoder(4, scale=0.5)
-    video = torch.rand(1, 3, 3, 32, 32) * 2 - 1
-    lat = ae.encode(video)
-    assert torch.allclose(lat.abs().max(), video.abs().max() * 0.5)
-    assert torch.equal(ae.decode(lat), video)
-    frames = ae.decode_to_frames(lat)
-    assert frames.shape == (1, 3, 32, 32, 3)
-    assert torch.allclose(frames, ((video + 1) / 2).permute(0, 2, 3, 4, 1), atol=1e-6)
-    assert SpaceToDepthAutoencoder.from_dict(ae.to_dict()).scale == 0.5
-
-
-def test_autoencoder_rejects_bad_input():
-    ae = SpaceToDepthAutoencoder(4)
-    with pytest.raises(ValueError, match="HINT"):
-        ae.encode(torch.rand(1, 4, 2, 32, 32))
-    with pytest.raises(ValueError, match="multiples"):
-        ae.encode(torch.rand(1, 3, 2, 30, 32))
-    with pytest.raises(ValueError, match="in_channels must be 48"):
-        ae.decode(torch.rand(1, 4, 2, 8, 8))
-    with pytest.raises(ValueError, match="factor"):
-        SpaceToDepthAutoencoder(0)
-    with pytest.raises(ValueError, match="multiple"):
-        ae.get_latent_size([8, 30, 32])
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -173,7 +121,7 @@ def test_train_config_validation():
 
 
 def test_lr_schedule_warmup_constant_cooldown():
-    from chai.eval.train import _lr_at
+    from research.eval.train import _lr_at
 
     cfg = TrainConfig(lr=1e-3, steps=100, warmup=10, cooldown=20)
     lrs = [_lr_at(cfg, s) for s in range(100)]
@@ -187,7 +135,7 @@ def test_lr_schedule_warmup_constant_cooldown():
 
 
 def test_p_two_sets_the_two_object_fraction_of_the_training_data(tmp_path):
-    from chai.eval import synthetic
+    from research.eval import synthetic
 
     def frac(p):
         rngs = (synthetic._clip_rng(0, i) for i in range(300))
@@ -215,7 +163,7 @@ def test_warm_start_copies_matching_tensors_only(tmp_path):
 
 
 def test_cli_train_maps_flags_and_keeps_config_defaults(tmp_path, capsys):
-    from chai.eval.__main__ import main
+    from research.eval.__main__ import main
 
     out = tmp_path / "run"
     argv = ["train", "--out", str(out), "--preset", "tiny", "--model-override", "in_channels=48",
@@ -228,3 +176,22 @@ def test_cli_train_maps_flags_and_keeps_config_defaults(tmp_path, capsys):
     saved = json.dumps(ckpt, default=str)
     # flags reached the config; an unset flag (--lr) kept TrainConfig's default
     assert '"steps": 2' in saved and '"batch_size": 2' in saved and f'"lr": {TrainConfig().lr}' in saved
+
+
+def test_cli_export_needs_a_directory_and_every_option_has_help(capsys):
+    """`--export` never defaults to a folder inside the (possibly installed) package."""
+    import argparse
+
+    from research.eval.__main__ import add_subcommands, main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--export"])
+    assert exc.value.code == 2 and "--export" in capsys.readouterr().err
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="eval_command"))
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, p in sub.choices.items():
+        missing += [f"{name}: description"] if not p.description else []
+        missing += [f"{name} {a.dest}" for a in p._actions if not a.help and a.dest != "help"]
+    assert not missing, missing

@@ -1,0 +1,155 @@
+"""``python -m research.eval {train,quality}`` (from a source checkout): train the synthetic STDiT3, run the CHAI
+quality benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+# TrainConfig fields settable from the command line: flag -> (field, type, help). Unset flags keep TrainConfig's
+# defaults, so the parser needs no import of the (torch-heavy) training module and states no default twice.
+_TRAIN_FIELDS = {
+    "--preset": ("preset", str, "STDiT3 preset to train"),
+    "--steps": ("steps", int, "optimizer steps of the whole run"),
+    "--minutes": ("max_minutes", float, "stop (with a checkpoint) after this many minutes of wall time"),
+    "--batch-size": ("batch_size", int, "clips per step"),
+    "--lr": ("lr", float, "peak AdamW learning rate"),
+    "--warmup": ("warmup", int, "linear learning-rate warm-up steps"),
+    "--cooldown": ("cooldown", int, "last steps over which the learning rate decays linearly to 0"),
+    "--ema-decay": ("ema_decay", float, "decay of the exported EMA of the weights"),
+    "--frames": ("frames", int, "frames per training clip"),
+    "--num-clips": ("num_clips", int, "distinct clips in the seeded training stream"),
+    "--p-two": ("p_two", float, "probability of a two-object clip"),
+    "--ae-factor": ("ae_factor", int, "space-to-depth factor of the fixed autoencoder"),
+    "--data-seed": ("data_seed", int, "seed of the clip stream"),
+    "--seed": ("seed", int, "seed of initialisation, noise, timesteps and caption dropout"),
+    "--t-sampling": ("t_sampling", str, "distribution of training timesteps"),
+    "--encoder": ("encoder", str, "caption features: minilm (the pipeline's) or hash (tests)"),
+    "--ckpt-every": ("ckpt_every", int, "steps between checkpoints"),
+    "--log-every": ("log_every", int, "steps between log lines"),
+    "--init-from": ("init_from", str, "warm-start from this checkpoint.pt (matching tensors only)"),
+}
+_CHOICES = {"--t-sampling": ("logit-normal", "uniform"), "--encoder": ("minilm", "hash")}
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the synthetic STDiT3 with rectified flow (resumable)",
+        description="Train the synthetic STDiT3 on procedural clips with rectified flow; a rerun of the same "
+        "command resumes. Unset options keep the defaults of research.eval.train.TrainConfig, which are the "
+        "recipe of the shipped weights.",
+    )
+    p.add_argument("--out", default="runs/synthetic", help="run directory (checkpoint, log, loss curve)")
+    for flag, (field, kind, text) in _TRAIN_FIELDS.items():
+        p.add_argument(
+            flag, dest=field, type=kind, choices=_CHOICES.get(flag), default=None, help=f"{text} (TrainConfig.{field})"
+        )
+    p.add_argument(
+        "--model-override",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="STDiT3Config field override, e.g. depth=2 (repeatable; values parsed as JSON)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="DIR",
+        help="after training, write the EMA weights, config.json and synthetic.json (hashes), the log and the "
+        "loss curve to DIR",
+    )
+
+
+def _add_quality(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quality",
+        help="CHAI quality benchmark on the synthetic model",
+        description="Generate prompt pairs (A then B) with the synthetic STDiT3: a 30-step baseline, plain 8 steps, "
+        "CHAI joint and replace, whole-prompt reuse; score adherence, PSNR/SSIM to the baseline and temporal "
+        "consistency.",
+    )
+    p.add_argument("--pairs", type=int, default=12, help="prompt pairs per kind (related and unrelated; default 12)")
+    p.add_argument("--report", default=None, metavar="FILE.json", help="write the JSON report to FILE.json")
+    p.add_argument("--grid", default=None, metavar="FILE.png", help="write a PNG grid of example clips to FILE.png")
+    p.add_argument("--doc", default=None, metavar="FILE.md", help="append/replace the results table in this file")
+    p.add_argument("--model-dir", default=None, help="synthetic model directory (default: the one chai ships)")
+    p.add_argument("--full-steps", type=int, default=30, help="steps of the baseline and of A (default 30)")
+    p.add_argument("--hit-steps", type=int, default=8, help="steps of the short variants of B (default 8)")
+    p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance (default: the benchmark's)")
+    p.add_argument("--cache-bias", type=float, default=0.0, help="logit bias on cached keys (default 0)")
+    p.add_argument("--knobs", action="store_true", help="also sweep the CHAI knobs (bias, joint/replace, steps)")
+    p.add_argument("--seed", type=int, default=0, help="workload and noise seed (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``quality`` to a subparser group."""
+    _add_train(sub)
+    _add_quality(sub)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the parsed ``train`` / ``quality`` command (``args.eval_command``); returns the exit code."""
+    if args.eval_command == "train":
+        from research.eval.train import TrainConfig, export_model, train
+
+        overrides = {}
+        for item in args.model_override:
+            if "=" not in item:
+                parser.error(f"--model-override {item!r}: expected FIELD=VALUE (e.g. depth=2)")
+            k, v = item.split("=", 1)
+            try:
+                overrides[k] = json.loads(v)
+            except json.JSONDecodeError:
+                overrides[k] = v
+        fields = {f: getattr(args, f) for f, _, _ in _TRAIN_FIELDS.values() if getattr(args, f) is not None}
+        cfg = TrainConfig(model_overrides=overrides, **fields)
+        summary = train(cfg, args.out, resume=not args.no_resume, threads=args.threads, progress=not args.no_progress)
+        if args.export is not None:
+            summary["exported"] = str(export_model(args.out, args.export))
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    from research.eval.quality import QualityConfig, run_quality
+
+    qcfg = QualityConfig(
+        pairs=args.pairs,
+        full_steps=args.full_steps,
+        hit_steps=args.hit_steps,
+        cfg_scale=args.cfg_scale,
+        cache_bias=args.cache_bias,
+        knobs=args.knobs,
+        seed=args.seed,
+    )
+    report = run_quality(
+        qcfg,
+        model_dir=args.model_dir,
+        report_path=args.report,
+        grid_path=args.grid,
+        doc_path=args.doc,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m research.eval",
+        description="Train the synthetic STDiT3 and run the CHAI quality benchmark (from a source checkout).",
+    )
+    sub = parser.add_subparsers(dest="eval_command", required=True, metavar="ACTION", help="train or quality")
+    add_subcommands(sub)
+    return run(parser.parse_args(argv), parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
