@@ -452,6 +452,223 @@ def test_kernel_large_logits_are_stable(kernel_device):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# tier 2: head-dim chunks, peeled key blocks, packed tiles, prepared cache, autotune
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.interpret
+@pytest.mark.parametrize("D", [16, 24, 40, 64, 72, 96, 120, 136, 200, 256])
+def test_kernel_head_dim_chunks_16_to_256(D, kernel_device):
+    """Every chunk layout (one power of two; 64 + 16 with 8 real channels; 64 + 64 with 56 real; ...)."""
+    dtype = torch.float16
+    x = make_cache_attention_inputs(2, 37, 1, D, 45, 2, dtype=dtype, mask="random", n_k=29, device=kernel_device)
+    out = cache_attention(**x, mode="joint", cache_bias=0.2, backend="triton")
+    _check(out.cpu(), {k: t.cpu() for k, t in x.items()}, dtype, mode="joint", cache_bias=0.2, name=f"D={D}")
+
+
+@pytest.mark.interpret
+@pytest.mark.parametrize("n_k,M", [(37, 70), (32, 64), (16, 17), (5, 3)])
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_peeled_blocks_with_small_tiles(n_k, M, mode, kernel_device):
+    """16-wide key blocks force several interior blocks, a peeled ragged block (when N_k % 16 != 0) and
+    full / partial / empty cached blocks in one row; NaN in every deselected cached slot."""
+    from chai_kernels.triton.cache_attention import cache_attention_fwd_triton
+    from chai_kernels.triton.configs import LaunchConfig
+
+    x = make_cache_attention_inputs(4, 33, 2, 72, M, 2, dtype=torch.float32, mask="random", n_k=n_k,
+                                    device=kernel_device)  # fmt: skip
+    x["cache_mask"][0, :16] = True  # a full block
+    x["cache_mask"][0, 16:32] = False  # an empty block (when M >= 32)
+    x["cache_mask"][1] = False if mode == "replace" else x["cache_mask"][1]  # replace: row 1 falls back
+    clean = {k: t.cpu().clone() for k, t in x.items()}
+    drop = ~x["cache_mask"][:, :, None, None].expand_as(x["k_cache"])
+    kc, vc = x["k_cache"].masked_fill(drop, float("nan")), x["v_cache"].masked_fill(drop, float("nan"))
+    out = poison_like(x["q"].shape, torch.float32, kernel_device)
+    cache_attention_fwd_triton(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], mode=mode, cache_bias=0.3,
+                               out=out, config=LaunchConfig(16, 16, 4, 1))  # fmt: skip
+    _check(out.cpu(), clean, torch.float32, mode=mode, cache_bias=0.3)
+
+
+PACKED_SHAPES = [(6, 15, 15, 3, None), (5, 7, 9, 5, 11), (30, 15, 15, 15, None), (3, 1, 2, 1, 32)]
+
+
+@pytest.mark.interpret
+@pytest.mark.parametrize("shape", PACKED_SHAPES, ids=lambda s: "B{}N{}M{}Bc{}nk{}".format(*s))
+@pytest.mark.parametrize("mask", ("random", "none", "all", None))
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_packed_tiles_for_short_sequences(shape, mask, mode, kernel_device):
+    """Several batch rows per tile (OpenSora's temporal attention, N = 15): rows never see each other's keys."""
+    from chai_kernels.triton import configs as C
+
+    B, N, M, Bc, n_k = shape
+    assert C.pack_rows(N, n_k or N, M, B, 80)[0] > 1  # the packed path is the one under test
+    dtype = torch.float16
+    x = make_cache_attention_inputs(B, N, 2, 72, M, Bc, dtype=dtype, mask=mask or "all", n_k=n_k,
+                                    device=kernel_device)  # fmt: skip
+    if mask is None:
+        x["cache_mask"] = None
+    lse = poison_like((B, 2, N), torch.float32, kernel_device)
+    out, lse = cache_attention(**x, mode=mode, cache_bias=-0.3, return_lse=True, backend="triton")
+    xc = {k: (t.cpu() if isinstance(t, torch.Tensor) else t) for k, t in x.items()}
+    _check(out.cpu(), xc, dtype, mode=mode, cache_bias=-0.3)
+    _, lse64 = _ref(xc, mode=mode, cache_bias=-0.3, return_lse=True)
+    assert_close_verbose(lse.cpu(), lse64, atol=2e-3, rtol=1e-3, name="packed lse")
+
+
+@pytest.mark.interpret
+@pytest.mark.parametrize("qdtype", QUANT_DTYPES if "QUANT_DTYPES" in globals() else (torch.int8,), ids=str)
+def test_kernel_packed_tiles_quantized_and_nan_in_deselected_slots(qdtype, kernel_device):
+    x = make_cache_attention_inputs(8, 15, 2, 72, 15, 4, dtype=torch.bfloat16, mask="random", device=kernel_device)
+    x["cache_mask"][2] = False
+    kq, vq = quantize_kv(x["k_cache"], dtype=qdtype), quantize_kv(x["v_cache"], dtype=qdtype)
+    vdata = vq.data.clone()
+    if qdtype == torch.int8:  # int8 has no NaN: poison the scales of deselected slots instead
+        vscale = vq.scale.masked_fill(~x["cache_mask"][:, :, None], float("nan"))
+    else:
+        vscale = vq.scale.clone()
+    vq_poisoned = QuantizedKV(vdata, vscale)
+    for mode in MODES:
+        out = cache_attention(x["q"], x["k"], x["v"], kq, vq_poisoned, x["cache_mask"], mode=mode, backend="triton")
+        assert torch.isfinite(out).all()
+        deq = dict({k: t.cpu() for k, t in x.items()}, k_cache=kq.to("cpu"), v_cache=vq.to("cpu"))
+        _check(out.cpu(), deq, torch.bfloat16, mode=mode)
+
+
+def _count_launches_and_torch_ops(monkeypatch, fn):
+    """Run ``fn``; return (kernel launches, torch ops run outside the kernel launch, ops inside)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import chai_kernels.triton.cache_attention as tk
+
+    state = {"launches": 0, "inside": False}
+    outside, inside = [], []
+
+    from chai_kernels.ops import cache_attention as ops_module
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if "chai_kernels.cache_attention" in str(func):
+                with self:  # look inside our own custom op: run its implementation under this mode
+                    return ops_module._cache_attention_op._init_fn(*args, **(kwargs or {}))
+            (inside if state["inside"] else outside).append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    for kernel in (tk._cache_attn_fwd, tk._cache_attn_fwd_kernel):
+        real = kernel.run
+
+        def run(*a, _real=real, **kw):
+            if not state["inside"]:
+                state["launches"] += 1
+            was, state["inside"] = state["inside"], True
+            try:
+                return _real(*a, **kw)
+            finally:
+                state["inside"] = was
+
+        monkeypatch.setattr(kernel, "run", run)
+    with Count():
+        fn()
+    return state["launches"], outside, inside
+
+
+@pytest.mark.interpret
+@pytest.mark.parametrize("quantized", [False, True])
+def test_prepared_cache_call_is_one_kernel_launch(monkeypatch, kernel_device, quantized):
+    from chai_kernels import prepare_cache
+
+    x = make_cache_attention_inputs(4, 37, 2, 72, 45, 2, dtype=torch.float16, mask="blocks", device=kernel_device)
+    kc, vc = x["k_cache"], x["v_cache"]
+    if quantized:
+        kc, vc = quantize_kv(kc), quantize_kv(vc)
+    prepared = prepare_cache(kc, vc, x["cache_mask"])
+    launches, outside, _ = _count_launches_and_torch_ops(
+        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton"))
+    assert launches == 1
+    # nothing but allocations and views (no kernels) run as torch ops around the launch: no block summary, no copies
+    assert all("empty" in op or op.startswith("aten.view") for op in outside), outside
+    # without a prepared cache the block lists cost several small torch ops on every call
+    launches, outside, _ = _count_launches_and_torch_ops(
+        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], backend="triton"))
+    assert launches == 1 and len([op for op in outside if "empty" not in op and "view" not in op]) > 5
+    out = cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton")
+    want = cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], backend="triton")
+    assert torch.equal(out, want)
+
+
+@pytest.mark.interpret
+def test_prepared_mask_with_per_call_kv(kernel_device):
+    """A hit prepares its mask once and attaches each step's K/V: results equal the unprepared op."""
+    from chai_kernels import prepare_cache
+
+    x = make_cache_attention_inputs(4, 37, 2, 72, 45, 2, dtype=torch.float32, mask="random", device=kernel_device)
+    mask_only = prepare_cache(None, None, x["cache_mask"])
+    for step in range(2):
+        kc, vc = x["k_cache"] * (step + 1), x["v_cache"] - step
+        got = cache_attention(x["q"], x["k"], x["v"], cache=mask_only.with_kv(kc, vc), mode="replace", backend="triton")
+        xs = dict({k: t.cpu() for k, t in x.items()}, k_cache=kc.cpu(), v_cache=vc.cpu())
+        _check(got.cpu(), xs, torch.float32, mode="replace")
+    all_kept = prepare_cache(None, None, shape=(2, 45), device=kernel_device).with_kv(x["k_cache"], x["v_cache"])
+    got = cache_attention(x["q"], x["k"], x["v"], cache=all_kept, backend="triton")
+    _check(got.cpu(), dict({k: t.cpu() for k, t in x.items()}, cache_mask=None), torch.float32, mode="joint")
+
+
+def test_prepared_cache_torch_backend_and_errors():
+    from chai_kernels import PreparedCache, prepare_cache
+
+    x = make_cache_attention_inputs(4, 9, 2, 16, 11, 2, mask="random")
+    prepared = prepare_cache(x["k_cache"], x["v_cache"], x["cache_mask"])
+    assert isinstance(prepared, PreparedCache) and "mask (2, 11)" in repr(prepared)
+    got = cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="torch")
+    assert_close_verbose(got, cache_attention(**x, backend="torch"), atol=0, name="prepared vs plain")
+    cases = [
+        (lambda: cache_attention(**x, cache=prepared), ValueError, "together with k_cache"),
+        (lambda: cache_attention(x["q"], x["k"], x["v"], cache="no"), TypeError, "PreparedCache"),
+        (lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepare_cache(None, None, x["cache_mask"])),
+         ValueError, "no cached K/V"),
+        (lambda: prepared.with_kv(x["k_cache"][:, :5], x["v_cache"][:, :5]), ValueError, r"\(Bc, M\) = \(2, 5\)"),
+        (lambda: prepare_cache(None, None), ValueError, "shape=\\(Bc, M\\)"),
+        (lambda: prepare_cache(x["k_cache"], x["v_cache"], x["cache_mask"][:1]), ValueError, "cache_mask has shape"),
+        (lambda: cache_attention(x["q"][:3], x["k"][:3], x["v"][:3], cache=prepared), ValueError, "Bc=2"),
+    ]
+    for build, exc, pattern in cases:
+        with pytest.raises(exc, match=pattern) as info:
+            build()
+        assert "HINT:" in str(info.value)
+
+
+def test_autotune_pruning_is_the_table_by_default_and_the_search_space_when_on(monkeypatch):
+    pytest.importorskip("triton")
+    from chai_kernels.triton import configs as C
+
+    space = C.cache_attention_search_space()
+    named = {"Q": torch.empty(1, dtype=torch.bfloat16), "n_q": 405, "n_k": 405, "m_c": 405}
+    monkeypatch.setattr(_env, "interpret_mode", lambda: False)
+    picked = C.prune_cache_attention_configs(space, named, D_A=64, D_B=16)
+    assert len(picked) == 1 and C._as_launch(picked[0]) == C.CACHE_ATTN_CONFIGS[(128, "bfloat16")]
+    monkeypatch.setattr(C, "_AUTOTUNE", True)
+    tuned = [C._as_launch(c) for c in C.prune_cache_attention_configs(space, named, D_A=64, D_B=16)]
+    assert len(tuned) > 8 and all(c.BLOCK_N <= 64 for c in tuned)  # BLOCK_N 128 pruned at 80 channels
+    short = [C._as_launch(c) for c in C.prune_cache_attention_configs(space, dict(named, n_q=40), D_A=64, D_B=16)]
+    assert short and all(c.BLOCK_M == 64 for c in short)  # no 128-row tiles for 40 queries
+    monkeypatch.setattr(_env, "interpret_mode", lambda: True)
+    interp = C.prune_cache_attention_configs(space, dict(named, n_q=37, n_k=45, m_c=45), D_A=64, D_B=16)
+    assert [C._as_launch(c) for c in interp] == [C.interpreter_config(37, 45)]
+    assert C.autotune_bench(lambda: None, quantiles=(0.5,)) == [0.0, 0.0, 0.0]  # never times under the interpreter
+
+
+@pytest.mark.interpret
+def test_autotune_switched_on_still_runs_under_the_interpreter(monkeypatch, kernel_device):
+    from chai_kernels.triton import configs as C
+
+    if kernel_device != "cpu":
+        pytest.skip("interpreter behaviour")
+    monkeypatch.setattr(C, "_AUTOTUNE", True)
+    x = make_cache_attention_inputs(2, 37, 2, 72, 45, 1, dtype=torch.float32, mask="random")
+    out = cache_attention(**x, backend="triton")
+    _check(out, x, torch.float32, mode="joint")
+
+
+# ----------------------------------------------------------------------------------------------------------
 # tier 2: quantized cached K/V (issue 3)
 # ----------------------------------------------------------------------------------------------------------
 
