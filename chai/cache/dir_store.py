@@ -129,14 +129,11 @@ class DirectoryStore(EntryStore):
             )
         self.ns_dir = directory / self.namespace
         self.entries_dir, self.tmp_dir = self.ns_dir / "entries", self.ns_dir / "tmp"
-        mode = _dir_mode(self._file_mode)
-        for d in (directory, self.ns_dir, self.entries_dir, self.tmp_dir):
-            if not d.is_dir():
-                d.mkdir(parents=True, exist_ok=True)
-                if d != directory:
-                    os.chmod(d, mode)
+        self._make_dirs(directory, self.ns_dir)
         self._lock_fd = self._acquire_lock(self.ns_dir, self._file_mode)
         try:
+            # Under the lock: a clear that ran before we got it may have removed the subfolders.
+            self._make_dirs(self.entries_dir, self.tmp_dir)
             # The namespace's configuration first: a cache with another embedder must be refused before any
             # entry is judged (and dropped) by that embedder's standards.
             self.check_config(self._config, self._config_keys)
@@ -144,6 +141,18 @@ class DirectoryStore(EntryStore):
         except BaseException:
             self._release_lock()
             raise
+
+    def _make_dirs(self, *dirs: Path) -> None:
+        mode = _dir_mode(self._file_mode)
+        for d in dirs:
+            if d.is_dir():
+                continue
+            try:
+                d.mkdir(parents=True)
+            except FileExistsError:
+                continue  # made by a concurrent open
+            if d != self.directory:
+                os.chmod(d, mode)
 
     @staticmethod
     def _acquire_lock(ns_dir: Path, file_mode: int = 0o600, *, what: str = "open") -> int:
