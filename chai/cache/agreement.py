@@ -125,6 +125,10 @@ class Verdict:
 # --------------------------------------------------------------------------------------------------
 
 
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 def _groups(spec: dict[str, str]) -> dict[str, str]:
     """{"value": "word word ..."} -> {word: value}."""
     return {w: value for value, words in spec.items() for w in words.split()}
@@ -248,13 +252,13 @@ _HARD_CLASSES: dict[str, dict[str, str]] = {"colour": _COLOUR, "number": _NUMBER
 _SOFT_CLASSES: dict[str, dict[str, str]] = {"size": _SIZE, "shade": _SHADE, "mood": _MOOD}
 
 #: Modifiers that make a different kind of thing on any head: a `toy car` is not a car, a `robot dog` not a dog.
-_KIND_WORDS = frozenset(
+_KIND_WORDS = frozenset(_words(
     "toy toys teddy stuffed plush plushie origami lego legos papier-mache paper-mache plasticine claymation "
     "gingerbread chocolate candy gummy marzipan balloon inflatable robot robotic mechanical clockwork wind-up "
     "animatronic cyborg android statue sculpture sculpted carved figurine miniature model cartoon cartoonish "
     "animated pixel pixelated voxel hologram holographic ghost ghostly skeleton skeletal zombie undead fake "
-    "artificial carousel puppet doll drawing painted stained-glass mannequin".split()
-)
+    "artificial carousel puppet doll drawing painted stained-glass mannequin"
+))
 
 # Synonym groups: every word maps to the group's first word (the canonical head).
 _SYNONYM_GROUPS = [
@@ -357,8 +361,8 @@ _COMPOUNDS: dict[str, str] = {
     "sand sculpture": "",
 }
 
-_PREPOSITIONS = frozenset("of in on at with from under near by for inside beside above over behind".split())
-_DROP = frozenset("a an the and or its their his her".split())
+_PREPOSITIONS = frozenset(_words("of in on at with from under near by for inside beside above over behind"))
+_DROP = frozenset(_words("a an the and or its their his her"))
 _WORD_RE = re.compile(r"[^\s,;:!?()\[\]{}\"]+")
 _SPELLING = {"colour": "color", "grey": "gray", "aeroplane": "airplane", "jewellery": "jewelry", "tyre": "tire",
              "theatre": "theater", "centre": "center", "harbour": "harbor", "armour": "armor"}
@@ -400,11 +404,11 @@ def _build_tables():
 
 _CANON, _ANCESTORS = _build_tables()
 _ANIMATE = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"animal", "person"}) | {"animal", "person"} | \
-    frozenset("surfer skateboarder snowboarder astronaut chef firefighter police_officer farmer dancer ballerina "
+    frozenset(_words("surfer skateboarder snowboarder astronaut chef firefighter police_officer farmer dancer ballerina "
               "musician warrior samurai knight robot_pilot pilot sailor soldier doctor nurse teacher student artist "
               "painter sculptor magician juggler clown mime puppeteer beekeeper blacksmith lumberjack gondolier "
               "falconer wrestler boxer athlete runner swimmer climber hiker skier diver fisherman hunter monk "
-              "priest king queen prince princess wizard witch fairy mermaid elf vampire".split())
+              "priest king queen prince princess wizard witch fairy mermaid elf vampire"))
 _VEHICLES = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"vehicle", "boat", "ship", "aircraft"}) | \
     {"vehicle", "boat", "ship", "aircraft", "spaceship", "submarine", "rocket", "hovercraft", "rickshaw"}
 
@@ -466,8 +470,7 @@ def analyse(entity: str) -> Phrase:
     bad = ""
     for w in _WORD_RE.findall(text.replace("’", "'")):
         w = w.strip("-'.")
-        if w.endswith("'s"):
-            w = w[:-2]
+        w = w.removesuffix("'s")
         if not w or w in _DROP:
             continue
         why = _word_ok(w)

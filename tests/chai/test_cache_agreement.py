@@ -126,7 +126,7 @@ def test_rank_orders_exact_then_same_head_then_synonym():
     assert KINDS["exact"] > KINDS["same_head"] > KINDS["synonym"] > 0
     got = [decide("car", c, 0.8, THR) for c in ("car", "red car", "automobile")]
     assert [d.kind for d in got] == ["exact", "same_head", "synonym"]
-    assert sorted(got, key=lambda d: (d.rank, d.score), reverse=True)[0].kind == "exact"
+    assert max(got, key=lambda d: (d.rank, d.score)).kind == "exact"
 
 
 def test_decision_is_frozen_deterministic_and_memoised():
