@@ -72,12 +72,16 @@ def _t5(kind: str, d_model: int):
     return T5EncoderModel(cfg).eval()
 
 
-def tiny_pipeline(kind: str, *, seed: int = 0, num_layers: int = 2):
+def tiny_pipeline(
+    kind: str, *, seed: int = 0, num_layers: int = 2, heads: int = 2, head_dim: int = 16, video_length: int = 3
+):
     """A tiny random ``WanPipeline`` / ``CogVideoXPipeline`` / ``LattePipeline`` on CPU in float32.
 
     Every module is seeded from ``seed``, so two calls with the same seed build identical pipelines.
     Call it with :data:`TINY_CALL_KWARGS` ``[kind]`` (plus ``prompt``, ``num_inference_steps``, ``generator``,
-    ``output_type="latent"`` to skip the VAE decode).
+    ``output_type="latent"`` to skip the VAE decode). ``num_layers``, ``heads`` and ``head_dim`` size the
+    transformer (benchmarks use larger values and larger frame counts / resolutions); ``video_length`` is
+    Latte's fixed frame count (its temporal position table).
     """
     kind = str(kind).lower()
     if kind not in TINY_CALL_KWARGS:
@@ -87,8 +91,8 @@ def tiny_pipeline(kind: str, *, seed: int = 0, num_layers: int = 2):
     torch.manual_seed(seed)
     if kind == "wan":
         transformer = diffusers.WanTransformer3DModel(
-            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16, out_channels=16,
-            text_dim=32, freq_dim=32, ffn_dim=32, num_layers=num_layers, cross_attn_norm=True,
+            patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim, in_channels=16,
+            out_channels=16, text_dim=32, freq_dim=32, ffn_dim=2 * heads * head_dim, num_layers=num_layers, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
         )  # fmt: skip
         vae = diffusers.AutoencoderKLWan(
@@ -101,7 +105,7 @@ def tiny_pipeline(kind: str, *, seed: int = 0, num_layers: int = 2):
         )  # fmt: skip
     elif kind == "cogvideox":
         transformer = diffusers.CogVideoXTransformer3DModel(
-            num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=8,
+            num_attention_heads=heads, attention_head_dim=head_dim, in_channels=4, out_channels=4, time_embed_dim=8,
             text_embed_dim=32, num_layers=num_layers, sample_width=8, sample_height=8, sample_frames=9,
             patch_size=2, temporal_compression_ratio=4, max_text_seq_length=16,
         )  # fmt: skip
@@ -117,9 +121,9 @@ def tiny_pipeline(kind: str, *, seed: int = 0, num_layers: int = 2):
         )  # fmt: skip
     else:
         transformer = diffusers.LatteTransformer3DModel(
-            num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=8, num_layers=num_layers,
+            num_attention_heads=heads, attention_head_dim=head_dim, in_channels=4, out_channels=8, num_layers=num_layers,
             cross_attention_dim=32, sample_size=8, patch_size=2, norm_type="ada_norm_single",
-            num_embeds_ada_norm=1000, caption_channels=32, video_length=3,
+            num_embeds_ada_norm=1000, caption_channels=32, video_length=video_length,
         )  # fmt: skip
         vae = diffusers.AutoencoderKL(block_out_channels=(8,), norm_num_groups=2, latent_channels=4)
         scheduler = diffusers.DDIMScheduler()
