@@ -34,6 +34,14 @@ Both extractors apply the same rules (:func:`strip_framing`, then :func:`_salien
    style nouns stay ("steampunk airship").
 3. A lighting head with only lighting / time-of-day modifiers ("afternoon light", "soft morning light") is
    dropped; "northern lights" or "traffic light" stay.
+4. Time, layout and view heads (:data:`NON_SUBJECT_HEADS`) are no subject: "the same time", "a split second",
+   "fast motion" give nothing; "a city backdrop", "the corner of a room", "a mountain reflection" keep only
+   the noun before them. Symbols and numbers are dropped from an entity (an emoji alone gives nothing), and an
+   entity with a word over :data:`MAX_WORD_CHARS` characters is dropped. :func:`is_subject` tells whether a
+   phrase passes these rules.
+
+Length cap: only the first :data:`MAX_PROMPT_CHARS` characters of a prompt are parsed (:func:`cap_prompt`
+cuts at a word boundary and says whether it cut), so a 100k-character prompt costs what a 1k one does.
 """
 
 from __future__ import annotations
@@ -199,8 +207,9 @@ _COLOUR_ADJ = frozenset(["red", "orange", "yellow", "green", "blue", "purple", "
 def cap_prompt(prompt: str, limit: int = MAX_PROMPT_CHARS) -> tuple[str, bool]:
     """``(text, truncated)``: ``prompt`` cut to at most ``limit`` characters, at the last whitespace before the
     cap when there is one in its last fifth (so no word is cut in half), else exactly at the cap."""
-    if limit <= 0:
-        raise ValueError(f"cap_prompt: limit={limit!r} must be positive.\nHINT: use MAX_PROMPT_CHARS ({MAX_PROMPT_CHARS}).")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"cap_prompt: limit={limit!r} must be a positive int.\n"
+                         f"HINT: use MAX_PROMPT_CHARS ({MAX_PROMPT_CHARS}).")
     if len(prompt) <= limit:
         return prompt, False
     cut = prompt[:limit]
@@ -453,12 +462,15 @@ class SpacyExtractor:
     With ``use_ner=True`` named entities are added, except quantities and times (DATE, CARDINAL, ...) and
     those overlapping a noun chunk; off by default because the NER component triples the extraction time
     (about 9 ms vs 2.3 ms per prompt on 2 busy cores) for little gain: proper
-    nouns already form noun chunks. At most ``max_entities`` entities per prompt.
+    nouns already form noun chunks. At most ``max_entities`` entities per prompt; only the first
+    ``max_prompt_chars`` characters are parsed (:func:`cap_prompt`).
 
     Raises ImportError (naming the packages) when spaCy or the pipeline is missing.
     """
 
-    def __init__(self, model: str | None = None, *, max_entities: int = 8, use_ner: bool = False):
+    def __init__(self, model: str | None = None, *, max_entities: int = 8, use_ner: bool = False,
+                 max_prompt_chars: int = MAX_PROMPT_CHARS):
+        cap_prompt("x", max_prompt_chars)  # validates the cap
         name = _find_spacy_model(model)
         if name is None:
             raise ImportError(
@@ -472,6 +484,7 @@ class SpacyExtractor:
         meta = getattr(self._nlp, "meta", {}) or {}
         self.name = f"spacy:{name}-{meta.get('version', '?')}" + ("+ner" if self.use_ner else "")
         self.max_entities = int(max_entities)
+        self.max_prompt_chars = int(max_prompt_chars)
         self._lock = threading.Lock()
 
     # -- per noun chunk -----------------------------------------------------------------------------
@@ -628,7 +641,7 @@ class SpacyExtractor:
         return out
 
     def extract(self, prompt: str) -> list[str]:
-        text = _clean(strip_framing(cap_prompt(prompt)[0]))
+        text = _clean(strip_framing(cap_prompt(prompt, self.max_prompt_chars)[0]))
         with self._lock:  # spaCy pipelines are not documented as thread-safe
             doc = self._nlp(text)
         chunks = list(doc.noun_chunks)
@@ -755,7 +768,8 @@ def _builtin_runs(text: str) -> list[tuple[int, int, list[str]]]:
 class BuiltinExtractor:
     """Rule-based extractor needing no model (fallback when no spaCy pipeline is installed).
 
-    Lower-cases the prompt, removes framing phrases (:func:`strip_framing`), then splits it into maximal
+    Lower-cases the first ``max_prompt_chars`` characters of the prompt (:func:`cap_prompt`), removes framing
+    phrases (:func:`strip_framing`), then splits it into maximal
     runs of content words at punctuation, stop words (articles, prepositions, pronouns, auxiliaries,
     common verbs), numbers, ``-ly`` adverbs and ``-ing`` verbs (a short list of ``-ing`` nouns such as
     "building" is kept). Framing and style words split runs too, and a run directly followed by a framing
@@ -768,7 +782,9 @@ class BuiltinExtractor:
 
     name = "builtin"
 
-    def __init__(self, *, max_entities: int = 8, max_words: int = 3):
+    def __init__(self, *, max_entities: int = 8, max_words: int = 3, max_prompt_chars: int = MAX_PROMPT_CHARS):
+        cap_prompt("x", max_prompt_chars)  # validates the cap
+        self.max_prompt_chars = int(max_prompt_chars)
         self.max_entities = int(max_entities)
         self.max_words = int(max_words)
 
@@ -778,7 +794,7 @@ class BuiltinExtractor:
 
     def extract(self, prompt: str) -> list[str]:
         ents = []
-        for _s, _e, run in _builtin_runs(_clean(strip_framing(cap_prompt(prompt)[0]))):
+        for _s, _e, run in _builtin_runs(_clean(strip_framing(cap_prompt(prompt, self.max_prompt_chars)[0]))):
             while len(run) > 1 and run[-1].endswith("ed") and len(run[-1]) > 4 and "-" not in run[-1] \
                     and run[-1] not in _NOUN_ED:
                 run = run[:-1]  # trailing participle: "red fox curled", "sailboat tossed"

@@ -389,3 +389,14 @@ def test_extraction_applies_the_cap(spacy_extractor):
         got = ex.extract(prompt)
         assert got == ex.extract(capped), ex.name  # only the capped text is parsed
         assert "purple elephant" not in got and got[0] == "red fox", (ex.name, got)
+
+
+def test_extractor_cap_option(spacy_extractor):
+    prompt = "a red fox in the snow " + "and a purple elephant " * 100
+    for ex in [BuiltinExtractor(max_prompt_chars=30)] + (
+            [ent_mod.SpacyExtractor(max_prompt_chars=30)] if spacy_extractor is not None else []):
+        assert ex.max_prompt_chars == 30
+        assert "purple elephant" not in ex.extract(prompt) and ex.extract(prompt)[0] == "red fox", ex.name
+    for bad in (0, -5, 2.5, "1000", True):
+        with pytest.raises(ValueError, match="positive int"):
+            BuiltinExtractor(max_prompt_chars=bad)
