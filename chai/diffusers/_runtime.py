@@ -271,6 +271,10 @@ class Family:
         """Rows of the conditional branch in a batched-CFG call (negative prompts first in all three)."""
         return (n, 2 * n)
 
+    def unsupported(self, pipe) -> list[str]:
+        """Reasons this pipeline instance cannot run CHAI (empty: supported)."""
+        return []
+
     # -- call arguments --
     def latent_shape(self, pipe, args: dict) -> tuple[int, int, int, int]:
         raise NotImplementedError
@@ -448,6 +452,11 @@ class WanFamily(Family):
     max_sequence_length_default = 512
     _forward_params = ("hidden_states", "timestep", "encoder_hidden_states")
     _block_params = ("hidden_states", "encoder_hidden_states", "temb", "rotary_emb")
+
+    def unsupported(self, pipe):
+        if getattr(pipe.config, "expand_timesteps", False):
+            return ["expand_timesteps=True (Wan 2.2 TI2V: per-token time embeddings)"]
+        return []
 
     def block0(self, transformer):
         return transformer.blocks[0]

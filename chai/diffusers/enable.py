@@ -215,6 +215,12 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
         raise TypeError(
             f"{type(pipe).__name__} has no transformer loaded. HINT: load the pipeline with its transformer."
         )
+    reasons = fam.unsupported(pipe)
+    if reasons:
+        raise TypeError(
+            f"enable_chai cannot run on this {fam.pipeline_class}: {'; '.join(reasons)}.\n"
+            "HINT: use a text-to-video checkpoint with one time embedding per sample (e.g. Wan 2.1 T2V, Wan 2.2 A14B)."
+        )
     _refuse_other_caches(pipe)
     return ChaiHandle(pipe, fam, cache, config)
 

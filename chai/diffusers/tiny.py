@@ -122,7 +122,7 @@ def tiny_pipeline(
     else:
         transformer = diffusers.LatteTransformer3DModel(
             num_attention_heads=heads, attention_head_dim=head_dim, in_channels=4, out_channels=8, num_layers=num_layers,
-            cross_attention_dim=32, sample_size=8, patch_size=2, norm_type="ada_norm_single",
+            cross_attention_dim=heads * head_dim, sample_size=8, patch_size=2, norm_type="ada_norm_single",
             num_embeds_ada_norm=1000, caption_channels=32, video_length=video_length,
         )  # fmt: skip
         vae = diffusers.AutoencoderKL(block_out_channels=(8,), norm_num_groups=2, latent_channels=4)

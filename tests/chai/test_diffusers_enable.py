@@ -167,6 +167,14 @@ def test_unsupported_pipeline_lists_the_supported_ones():
         assert all(name in msg for name in SUPPORTED_PIPELINES) and "HINT" in msg
 
 
+def test_refuses_wan_per_token_time_embeddings():
+    pipe = tiny_pipeline("wan")
+    pipe.register_to_config(expand_timesteps=True)
+    with pytest.raises(TypeError, match="(?s)expand_timesteps.*HINT"):
+        enable_chai(pipe, cache=None)
+    assert "_chai_handle" not in pipe.__dict__
+
+
 def test_refuses_twice_and_other_diffusers_cache_hooks():
     from diffusers import FirstBlockCacheConfig
 
