@@ -63,32 +63,43 @@ def cached_kv(
 def spatial_cache_attention(
     attn: nn.Module,
     x: torch.Tensor,
-    k_cache: torch.Tensor,
-    v_cache: torch.Tensor,
+    k_cache: torch.Tensor | None,
+    v_cache: torch.Tensor | None,
     cache_mask: torch.Tensor | None,
     *,
     cache_rows: int,
     mode: str,
     cache_bias: float,
+    cache: chai_kernels.PreparedCache | None = None,
 ) -> torch.Tensor:
     """Attention.forward replacement: x (B*T, S, C) -> (B*T, S, C) with the first ``cache_rows`` rows
     attending to the cache (rows after it get plain self-attention, e.g. the unconditional CFG half).
 
-    k_cache/v_cache (Bc, S, H, D) with Bc dividing ``cache_rows``; cache_mask bool (Bc, S) or None.
+    k_cache/v_cache (Bc, S, H, D) with Bc dividing ``cache_rows``; cache_mask bool (Bc, S) or None. Or, instead
+    of the three, ``cache``: a ``chai_kernels.PreparedCache`` whose mask was prepared once for the cache hit
+    (the patch does this), so the fused op is one kernel launch per call.
     """
     Bn, N, C = x.shape
     H, D = attn.num_heads, attn.head_dim
     qkv = attn.qkv(x).view(Bn, N, 3, H, D)
     q, k, v = qkv.unbind(2)  # (Bn, N, H, D), last dim contiguous
     q, k = attn.q_norm(q), attn.k_norm(k)
-    # The fused op is forward-only; under autograd use its reference math (same semantics, differentiable).
-    op = cache_attention_reference if torch.is_grad_enabled() and q.requires_grad else chai_kernels.cache_attention
     kw = dict(mode=mode, cache_bias=cache_bias, scale=float(attn.scale))
+    if torch.is_grad_enabled() and q.requires_grad:
+        # The fused op is forward-only; under autograd use its reference math (same semantics, differentiable).
+        if cache is not None:
+            k_cache, v_cache, cache_mask = cache.k_data, cache.v_data, cache.cache_mask
+        op = cache_attention_reference
+        cached = dict(k_cache=k_cache, v_cache=v_cache, cache_mask=cache_mask)
+    else:
+        op = chai_kernels.cache_attention
+        cached = dict(cache=cache) if cache is not None else dict(k_cache=k_cache, v_cache=v_cache,
+                                                                   cache_mask=cache_mask)  # fmt: skip
     if cache_rows >= Bn:
-        out = op(q, k, v, k_cache, v_cache, cache_mask, **kw)
+        out = op(q, k, v, **cached, **kw)
     else:
         r = cache_rows
-        o_c = op(q[:r], k[:r], v[:r], k_cache, v_cache, cache_mask, **kw)
+        o_c = op(q[:r], k[:r], v[:r], **cached, **kw)
         o_p = op(q[r:], k[r:], v[r:], scale=float(attn.scale))
         out = torch.cat([o_c, o_p], dim=0)
     out = out.reshape(Bn, N, C)

@@ -313,14 +313,12 @@ def _make_attn_forward(model: nn.Module, block: nn.Module, idx: int, orig, ctx: 
         cache_rows = rows if cfg.uncond_uses_cache else state.n_cond * T
         if kc.shape[0] != T:  # per-row modulation: keep the cache rows of the queries that use it
             kc, vc = kc[:cache_rows], vc[:cache_rows]
-        mask = sess.token_mask
-        if mask is not None:
-            mask = mask.to(x.device)
-            if kc.shape[0] != T:
-                mask = mask.repeat(kc.shape[0] // T, 1)
+        # the hit's mask (and its key-block lists) is prepared once per session; each call only attaches K/V
+        prepared = sess.prepared_mask(kc.shape[0], T, S, x.device)
         sess.cache_calls += 1
         return spatial_cache_attention(
-            attn, x, kc, vc, mask, cache_rows=cache_rows, mode=cfg.mode, cache_bias=cfg.cache_bias
+            attn, x, None, None, None, cache_rows=cache_rows, mode=cfg.mode, cache_bias=cfg.cache_bias,
+            cache=prepared.with_kv(kc, vc),
         )
 
     return forward

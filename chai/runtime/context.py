@@ -127,6 +127,8 @@ class GenerationSession:
         self.captured: dict[int, torch.Tensor] = {}
         self.cross_attn: dict[int, torch.Tensor] = {}
         self.cache_calls = 0  # number of patched-attention calls that used the cache
+        self.mask_preparations = 0  # keep-masks prepared (once per cache-row count and device)
+        self._prepared: dict[tuple[int, str], Any] = {}
 
     # -- sampler hook ------------------------------------------------------------------------------
     def on_step(self, step: int, t: torch.Tensor | None = None, z: torch.Tensor | None = None) -> None:
@@ -152,6 +154,27 @@ class GenerationSession:
 
     def capture_active(self, step: int | None) -> bool:
         return step is not None and step in self.capture_steps
+
+    def prepared_mask(self, rows: int, T: int, S: int, device: torch.device):
+        """The hit's keep-mask for ``rows`` cache rows (a multiple of T: R copies of the (T, S) token mask) as a
+        ``chai_kernels.PreparedCache`` without K/V, built once per (rows, device) for the whole session: the
+        mask and its key-block lists are fixed for a hit, only the cached K/V change with the step."""
+        from chai_kernels import prepare_cache
+
+        key = (int(rows), str(device))
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            mask = self.token_mask
+            if mask is None:
+                prepared = prepare_cache(None, None, shape=(rows, S), device=device)
+            else:
+                mask = mask.to(device)
+                if rows != T:
+                    mask = mask.repeat(rows // T, 1)
+                prepared = prepare_cache(None, None, mask.contiguous())
+            self._prepared[key] = prepared
+            self.mask_preparations += 1
+        return prepared
 
     # -- context manager ---------------------------------------------------------------------------
     def __enter__(self) -> "GenerationSession":
