@@ -12,7 +12,7 @@ import functools
 import importlib.util
 import os
 
-__all__ = ["has_triton", "interpret_mode", "cuda_available", "backend_override", "BACKENDS"]
+__all__ = ["has_triton", "interpret_mode", "backend_override", "BACKENDS"]
 
 BACKENDS = ("triton", "torch")
 
@@ -26,13 +26,6 @@ def has_triton() -> bool:
 def interpret_mode() -> bool:
     """True when Triton kernels run under the CPU interpreter (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
-
-
-def cuda_available() -> bool:
-    """Lazy CUDA probe; call it only at run time, never at import time."""
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def backend_override() -> str | None:

@@ -1,9 +1,10 @@
 """Instance-level method rebinding with exact restore.
 
 ``bind_forward(module, fn)`` puts ``fn`` in the instance ``__dict__`` under ``forward`` (so only this
-instance changes; the class and every other instance keep their method) and returns a record that
-restores the previous state exactly: the earlier instance attribute object if there was one, otherwise
-no instance attribute at all (so attribute lookup falls back to the class method again).
+instance changes; the class and every other instance keep their method) and returns a record whose
+``restore()`` puts back the previous state exactly: the earlier instance attribute object if there was
+one, otherwise no instance attribute at all (so attribute lookup falls back to the class method again).
+``PatchHandle.remove`` undoes a patch's records in reverse order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-__all__ = ["BoundRecord", "bind_forward", "restore", "original_forward"]
+__all__ = ["BoundRecord", "bind_forward"]
 
 _MISSING = object()
 
@@ -41,19 +42,8 @@ class BoundRecord:
             self.module.__dict__[self.name] = self.previous
 
 
-def original_forward(module: nn.Module, name: str = "forward") -> Callable:
-    """The callable currently used for ``module.<name>`` (instance attribute or bound class method)."""
-    return getattr(module, name)
-
-
 def bind_forward(module: nn.Module, fn: Callable, name: str = "forward") -> BoundRecord:
     """Install ``fn`` as ``module.<name>`` on this instance only; returns the record to undo it."""
     previous = module.__dict__.get(name, _MISSING)
     module.__dict__[name] = fn
     return BoundRecord(module=module, name=name, previous=previous, replacement=fn)
-
-
-def restore(records: list[BoundRecord]) -> None:
-    """Undo records in reverse order."""
-    for rec in reversed(records):
-        rec.restore()
