@@ -91,7 +91,7 @@ def summarize_run(requests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``all_miss_mean_s`` is the mean measured miss-path latency of this same run, i.e. the expected
     latency of a request without CHAI (every request on the full schedule); ``speedup_vs_all_miss`` is
     that divided by the measured mean latency over all requests. ``hit_to_miss_ratio`` is the mean
-    hit latency over the mean miss latency (the issue's target: <= 0.30 for ``mini``);
+    hit latency over the mean miss latency (target <= 0.30 for ``mini``, docs/results.md);
     ``hit_to_miss_cpu_ratio`` is the same with process CPU time, robust to other load on the machine.
     """
     totals = [float(r["timings"]["total"]) for r in requests]

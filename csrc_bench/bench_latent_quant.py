@@ -13,7 +13,7 @@ Providers, all writing the same (B, C, T, H, W) output of dtype ``out``:
 Bytes moved per call (used for GB/s):
   dequantize:  numel * itemsize(storage) + B*C*T * 4 (scales) + numel * itemsize(out)
   copy:        2 * numel * itemsize(out)                       (read + write)
-GPU target (issue 3): chai-triton GB/s >= 70 % of copy GB/s on the large shapes. The 240p latents are only
+GPU target: chai-triton GB/s >= 70 % of copy GB/s on the large shapes. The 240p latents are only
 95,400 values (0.1 MB int8): they are launch-bound on any GPU, so the ratio is judged on ``*-x16`` batches.
 
 Bytes per 240p cache entry (three latents, 4 x T x 30 x 53) are measured from ``QuantizedLatent.to_bytes()``
@@ -118,7 +118,7 @@ def run_case(name: str, storage: torch.dtype, out_dtype: torch.dtype, device, *,
             env=env,
             extra={"storage": str(storage).replace("torch.", ""), "interpret": _env.interpret_mode()},
         )
-        # Fraction of the copy bandwidth (issue 3's GPU target: >= 0.70 for chai-triton).
+        # Fraction of the copy bandwidth (the GPU target: >= 0.70 for chai-triton, docs/kernels/quantization.md).
         row["bw_vs_copy"] = round(nbytes / t.median_ms / copy_gbps, 4) if copy_gbps else ""
         rows.append(row)
     return rows

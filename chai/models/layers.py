@@ -1,6 +1,6 @@
 """Building blocks of the clean-room STDiT3 (OpenSora 1.2), with OpenSora's attribute names and math.
 
-Written from the published description of OpenSora 1.2 (``/shared/reference/opensora-1.2.md``), not
+Written from the published description of OpenSora 1.2 (its technical report and model card), not
 copied: the module names, parameter names, shapes and numerics match so that OpenSora checkpoints load
 and the Cache Attention patch finds the same attributes on either model.
 

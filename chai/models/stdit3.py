@@ -53,7 +53,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny-hd72": dict(hidden_size=144, depth=2, num_heads=2, caption_channels=32, model_max_length=8),
     "mini": dict(hidden_size=144, depth=2, num_heads=2, caption_channels=384, model_max_length=48),
     "XL/2": dict(hidden_size=1152, depth=28, num_heads=16, caption_channels=4096, model_max_length=300),
-    # chai.eval's trained quality model: 32x32 RGB clips through chai.eval.autoencoder at factor 2 (12 x 16 x 16
+    # The trained synthetic model (chai.synthetic): 32x32 RGB clips through its space-to-depth autoencoder at
+    # factor 2 (12 x 16 x 16
     # per frame, 8 x 8 = 64 tokens of 4 x 4 pixels per frame), MiniLM captions (384-d, 32 tokens), no learned
     # sigma, head_dim 64 (the Cache Attention kernel wants a multiple of 8). hidden_size must exceed the 48
     # values of a (1, 2, 2) patch of 12 channels: the final Linear(hidden, 48) would otherwise leave part of

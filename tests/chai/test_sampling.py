@@ -9,7 +9,7 @@ import torch
 
 from chai.sampling import RFlowSampler, capture_steps_for, timestep_transform_ratio
 
-# Reference values (shared/reference/opensora-1.2.md section 7, chai-method.md section 3), 240p 9:16.
+# Reference values (OpenSora 1.2's published rectified-flow schedule with its timestep transform), 240p 9:16.
 REF_30_51_FIRST = [1000, 985.9, 971.3, 956.1, 940.2]
 REF_30_51_LAST = [326.0, 271.2, 211.8, 147.3, 77.0]
 REF_8_51 = [1000, 944.2, 878.9, 801.2, 707.5, 592.0, 446.4, 256.8]

@@ -9,9 +9,7 @@ cross-attention loops, the x_mask / t0 merge and the final layer's quirk. test_p
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 
 import pytest
 import torch
@@ -20,10 +18,9 @@ from chai.models import MINI_LATENT_SHAPE, STDiT3, STDiT3Config
 
 XL2_PARAMS = 1_207_643_972
 XL2_KEYS = 973
-# sha256 of "key:d0xd1x..." lines (state_dict order) of the OpenSora 1.2 STDiT3-XL/2 checkpoint listing
-# (shared/reference/opensora-1.2-xl2-state-dict.json), so the check runs without the file.
+# sha256 of "key:d0xd1x..." lines (state_dict order) of the OpenSora 1.2 STDiT3-XL/2 checkpoint's tensors,
+# so the check runs without downloading the checkpoint.
 XL2_LISTING_SHA256 = "2a6bb8090c450c8c63d750635ed9ce8128a3aba897264b3e7f6250094e1efd5a"
-_JSON = os.path.join(os.path.dirname(__file__), *[".."] * 3, "shared", "reference", "opensora-1.2-xl2-state-dict.json")
 
 
 # -- helpers shared with test_patching ---------------------------------------------------------------
@@ -277,11 +274,6 @@ def test_xl2_state_dict_matches_opensora_checkpoint_on_meta():
     assert sum(p.numel() for p in model.parameters()) == XL2_PARAMS
     listing = "\n".join(f"{k}:{'x'.join(str(s) for s in v.shape)}" for k, v in sd.items())
     assert hashlib.sha256(listing.encode()).hexdigest() == XL2_LISTING_SHA256
-    if os.path.exists(_JSON):
-        with open(_JSON) as fh:
-            ref = json.load(fh)
-        assert {k: list(v.shape) for k, v in sd.items()} == ref["state_dict"]
-        assert ref["parameters"] == XL2_PARAMS
     # OpenSora attribute surface the patch relies on
     blk = model.spatial_blocks[0]
     assert blk.attn.head_dim == 72 and blk.attn.rope is False and model.temporal_blocks[0].attn.rope is True
