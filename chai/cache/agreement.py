@@ -48,6 +48,9 @@ import functools
 import re
 from dataclasses import dataclass
 
+from chai.cache.entities import MAX_WORD_CHARS, is_subject
+from chai.cache.entities import _singular as _singular_word
+
 __all__ = [
     "KINDS",
     "MAX_WORD_CHARS",
@@ -65,13 +68,11 @@ __all__ = [
 ]
 
 #: The lowest cosine at which the matcher must still fetch candidates: a request less specific than a cached
-#: entity, or a hypernym of its head, is accepted by rule at any cosine, and such pairs score down to about 0.35
-#: with MiniLM (`house` / `wooden cabin` 0.36, `car` / `classic vintage car` 0.51). Below it the pair is a miss.
+#: entity, or a hypernym of its head, is accepted by rule at any cosine, and such pairs score low with MiniLM
+#: (`car` / `classic vintage car` 0.51, `person` / `old man` 0.40, `house` / `wooden cabin` 0.36). Below the floor a
+#: pair is a miss (`fish` / `koi` 0.27, `ship` / `galleon` 0.21 in the labelled set); a matcher that also looks
+#: rule candidates up by :func:`index_keys` finds those too.
 SEARCH_FLOOR: float = 0.30
-
-#: Words longer than this (letters and digits between hyphens) are not words: MiniLM's tokenizer maps a word over
-#: 100 characters to one unknown token, so all of them would embed alike. The extractors drop such entities.
-MAX_WORD_CHARS: int = 32
 
 #: Attribute classes of the request that the cached entity must state too: a request `red car` is not served by a
 #: cached `car` (its colour is unknown and shows in the latent). All hard classes: colour, number, material,
@@ -414,9 +415,8 @@ _VEHICLES = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"vehicle", "b
 
 
 def _singular(word: str) -> str:
-    from chai.cache.entities import _singular as sing  # the extractors' own singulariser (same package)
-
-    return word if word in _CANON or word in _ANCESTORS else sing(word)  # "woods" is not "wood"
+    """The extractors' own singulariser, except for words the tables list as written ("woods" is not "wood")."""
+    return word if word in _CANON or word in _ANCESTORS else _singular_word(word)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -463,8 +463,6 @@ def _classify(word: str):
 @functools.lru_cache(maxsize=65536)
 def analyse(entity: str) -> Phrase:
     """Read ``entity`` as modifiers + head (memoised; see the module docs). Never raises on any string."""
-    from chai.cache.entities import is_subject
-
     text = " ".join(str(entity).lower().split())
     words = []
     bad = ""
