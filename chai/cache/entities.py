@@ -189,9 +189,8 @@ _NON_SUBJECT_SOFT = frozenset(["backdrop", "backdrops", "corner", "corners", "re
 NON_SUBJECT_HEADS: frozenset[str] = _NON_SUBJECT_HARD | _NON_SUBJECT_SOFT
 
 #: Prompts are cut to this many characters before extraction (at the last space before the cap). spaCy's cost
-#: grows with the text (a 100k-character prompt costs 5-6 s); real prompts are far shorter (the longest of the
-#: built-in trace has 112 characters, VidProM's 99th percentile is about 600) and the first
-#: ``max_entities`` entities come from the start anyway.
+#: grows with the text (a 100k-character prompt costs 4-7 s); real prompts are far shorter (the longest of the
+#: built-in trace has 112 characters) and the first ``max_entities`` entities come from the start anyway.
 MAX_PROMPT_CHARS: int = 1000
 
 #: A word longer than this (between hyphens) is no word: MiniLM maps any word over 100 characters to one unknown
