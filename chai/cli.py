@@ -220,7 +220,15 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     c.add_argument(
         "--budget", type=_size_arg, default=_size_arg("64MB"), help="cache byte budget, e.g. 64MB, 1GiB (default 64MB)"
     )
-    c.add_argument("--cache-dir", default=None, help="persist the cache in DIR (default: in memory)")
+    c.add_argument(
+        "--cache",
+        "--cache-dir",
+        dest="cache",
+        metavar="LOCATION",
+        default=None,
+        help="where the cache lives: a directory (or dir:///path), or redis://host:port/db (also rediss://, "
+        "unix://) to share one cache between processes and machines (default: in memory)",
+    )
     c.add_argument("--namespace", default="default", help="cache namespace (tenant) (default: default)")
     c.add_argument(
         "--matching", choices=("entity", "prompt"), default="entity", help="entity (CHAI) or prompt matching"
@@ -317,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--quant", choices=("int8", "fp8", "fp32"), default="int8", help="latent storage dtype (default int8)"
     )
+    tr.add_argument(
+        "--cache",
+        metavar="LOCATION",
+        default=None,
+        help="replay against this store (a directory or redis://...) in a fresh namespace, cleared afterwards "
+        "(default: in memory); with --workers, the Redis cache the workers share",
+    )
+    tr.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="replay over N worker processes: one shared cache of each budget (--cache redis://...) against N "
+        "private in-memory caches of budget/N, beside a single process (default 1: no fleet)",
+    )
     tr.add_argument("--warmup", type=_nonneg_int, default=0, help="first N requests fill the cache, not counted")
     tr.add_argument("--limit", type=_positive_int, default=None, help="use only the first N prompts")
     tr.add_argument("--seed", type=int, default=0, help="seed of the model timed and of the stand-in latents")
@@ -328,16 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     cache = sub.add_parser(
         "cache",
         help="inspect or clear a persistent cache directory",
-        description="Statistics of, or deletion of, the cache a run stored with --cache-dir DIR.",
+        description="Statistics of, or deletion of, the cache a run stored with --cache LOCATION (a directory "
+        "or a redis:// URL).",
     )
     csub = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser, help="stats or clear")
     csub.required = True
-    st = csub.add_parser("stats", help="print the statistics of a cache directory", description="Read-only.")
-    st.add_argument("dir", help="the --cache-dir of an earlier run")
+    st = csub.add_parser("stats", help="print the statistics of a cache location", description="Read-only.")
+    st.add_argument("location", help="the --cache of an earlier run: a directory or redis://host:port/db")
     st.add_argument("--namespace", default=None, help="one namespace (default: all)")
     st.add_argument("--json", action="store_true", help="print JSON")
-    cl = csub.add_parser("clear", help="delete every entry of a cache directory", description="Deletes cache files.")
-    cl.add_argument("dir", help="the --cache-dir of an earlier run")
+    cl = csub.add_parser(
+        "clear", help="delete every entry of a cache location", description="Deletes cache files or Redis keys."
+    )
+    cl.add_argument("location", help="the --cache of an earlier run: a directory or redis://host:port/db")
     cl.add_argument("--namespace", default=None, help="one namespace (default: all)")
     return parser
 
@@ -378,7 +403,7 @@ def _quant_dtype(name: str):
 def open_cache(
     budget: int,
     *,
-    directory: str | None,
+    location: str | None,
     namespace: str,
     matching: str,
     threshold: float | None,
@@ -387,10 +412,30 @@ def open_cache(
     """A ``chai.cache.LatentCache`` with the CLI's options (threshold only when given)."""
     from chai.cache import LatentCache
 
-    kw: dict[str, Any] = {"directory": directory, "namespace": namespace, "matching": matching, "embedder": embedder}
+    kw: dict[str, Any] = {"namespace": namespace, "matching": matching, "embedder": embedder}
     if threshold is not None:
         kw["threshold"] = threshold
-    return LatentCache(budget, **kw)
+    try:
+        return LatentCache(budget, location, **kw)
+    except (ValueError, PermissionError, NotADirectoryError, ImportError) as exc:
+        raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
+
+
+def _redacted(location: str | None) -> str | None:
+    if location is None:
+        return None
+    from chai.cache.redis_store import redact_url
+
+    return redact_url(location)
+
+
+def _location_scheme(location: str | None, flag: str = "--cache") -> str:
+    from chai.cache.store import parse_location
+
+    try:
+        return parse_location(location).scheme
+    except ValueError as exc:
+        raise CLIError(f"{flag}: {str(exc).replace(chr(10), ' ')}", EXIT_USAGE) from None
 
 
 def _check_output_path(path: str | None, flag: str) -> None:
@@ -403,18 +448,21 @@ def _check_output_path(path: str | None, flag: str) -> None:
         raise CLIError(f"{flag} {path!r} is a directory. HINT: pass a file name.", EXIT_USAGE)
 
 
-def _check_cache_dir(path: str | None) -> None:
-    """A --cache-dir must be a directory or not exist yet (it is created), and not sit under a file."""
-    if path is None:
+def _check_cache_location(location: str | None) -> None:
+    """A directory --cache must be a directory or not exist yet (it is created), and not sit under a file."""
+    if _location_scheme(location) != "dir":
         return
-    p = Path(path).expanduser()
+    from chai.cache.store import parse_location
+
+    path = location
+    p = Path(parse_location(location).target)
     for q in (p, *p.parents):
         if q.exists():
             if not q.is_dir():
                 where = "" if q == p else f" (its parent {str(q)!r} is a file)"
                 raise CLIError(
-                    f"--cache-dir {path!r} is not a directory{where}. HINT: pass a directory, new or from an "
-                    "earlier run (it is created when missing), e.g. --cache-dir chai-cache.",
+                    f"--cache {path!r} is not a directory{where}. HINT: pass a directory, new or from an "
+                    "earlier run (it is created when missing), e.g. --cache chai-cache, or a redis:// URL.",
                     EXIT_USAGE,
                 )
             return
@@ -457,7 +505,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     picture = None if getattr(args, "no_picture", False) else args.picture
     for path, flag in ((args.report, "--report"), (args.plot, "--plot"), (picture, "--picture")):
         _check_output_path(path, flag)
-    _check_cache_dir(args.cache_dir)
+    _check_cache_location(args.cache)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(
             f"--device {args.device}: CUDA is not available on this machine. HINT: use --device cpu.", EXIT_USAGE
@@ -503,7 +551,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise _budget_error(exc) from None
     cache = open_cache(
         args.budget,
-        directory=args.cache_dir,
+        location=args.cache,
         namespace=args.namespace,
         matching=args.matching,
         threshold=args.threshold,
@@ -572,7 +620,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             "width": width,
             "num_frames": frames,
             "budget_bytes": args.budget,
-            "cache_dir": args.cache_dir,
+            "cache": _redacted(args.cache),
             "namespace": args.namespace,
             "matching": args.matching,
             "threshold": args.threshold,
@@ -641,6 +689,14 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     _check_output_path(args.plot, "--plot")
     if args.steps_hit > args.steps_full:
         raise CLIError(f"--steps-hit {args.steps_hit} exceeds --steps-full {args.steps_full}.", EXIT_USAGE)
+    scheme = _location_scheme(args.cache)
+    if args.workers > 1 and scheme != "redis":
+        raise CLIError(
+            f"--workers {args.workers} needs one cache the workers share: --cache redis://host:port/db (got "
+            f"{_redacted(args.cache)!r}). HINT: start redis-server and pass --cache redis://localhost:6379/0.",
+            EXIT_USAGE,
+        )
+    _check_cache_location(args.cache)
     height, width = image_size(args.resolution)
     shape = latent_shape(args.frames, height, width)
     quiet_bar = args.no_progress or not report.is_tty()
@@ -679,6 +735,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     else:
         step_source = "given"
 
+    if args.workers > 1:
+        return _trace_fleet(args, prompts, cfg, embedder, step_source)
     total_jobs = len(args.budgets) * len(args.matching) * len(prompts)
     with _progress(total_jobs, "trace", quiet_bar, unit="req") as bar:
         try:
@@ -688,9 +746,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
                 embedder=embedder,
                 extractor=default_extractor(),
                 on_request=(lambda: bar.update(1)) if bar is not None else None,
+                location=args.cache,
             )
         except BudgetTooSmallError as exc:
             raise _budget_error(exc) from None
+        except _connection_errors() as exc:
+            raise CLIError(f"cannot reach {_redacted(args.cache)}: {exc}. HINT: is the server running?") from None
     results, ratios, entry_bytes = out["results"], out["entity_vs_prompt"], out["entry_bytes"]
     doc = {
         "schema": report.TRACE_SCHEMA,
@@ -737,35 +798,90 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedder: Any, step_source: str) -> int:
+    from chai import report
+    from chai.cache.entities import default_extractor
+    from chai.sizes import format_size
+    from chai.trace import BudgetTooSmallError, run_fleet
+
+    if "prompt" in args.matching and args.matching != ["entity"]:
+        print("chai trace --workers: entity matching only (the fleet comparison is about CHAI's cache)")
+    print(f"replaying {len(prompts)} prompts over {args.workers} worker processes at "
+          f"{', '.join(format_size(b) for b in args.budgets)} (single / shared {_redacted(args.cache)} / private) ...",
+          flush=True)
+    try:
+        out = run_fleet(prompts, cfg, location=args.cache, workers=args.workers, embedder=embedder,
+                        extractor=default_extractor(), embedder_kind=args.embedder)
+    except BudgetTooSmallError as exc:
+        raise _budget_error(exc) from None
+    except _connection_errors() as exc:
+        raise CLIError(f"cannot reach {_redacted(args.cache)}: {exc}. HINT: is the server running?") from None
+    rows = []
+    for r in out["results"]:
+        sh, pr = r["shared"], r["private"]
+        rows.append([format_size(r["budget_bytes"]), f"{100 * r['single_hit_rate']:.1f}%",
+                     f"{100 * sh['hit_rate']:.1f}%", f"{100 * pr['hit_rate']:.1f}%",
+                     f"{sh['lookup_ms_p50']:.1f} / {sh['lookup_ms_p99']:.1f}",
+                     "-" if sh["insert_ms_p50"] is None else f"{sh['insert_ms_p50']:.1f} / {sh['insert_ms_p99']:.1f}",
+                     sh["store_errors"]])
+    print(report.format_table(["budget", "1 process", f"shared x{args.workers}", f"private x{args.workers}",
+                               "shared lookup ms p50/p99", "insert ms p50/p99", "errors"], rows, align="lrrrrrr"))
+    doc = {
+        "schema": report.TRACE_SCHEMA,
+        "command": "trace",
+        "created": report.now_iso(),
+        "environment": report.environment("cpu"),
+        "setup": {"prompts": len(prompts), "warmup": args.warmup, "workers": args.workers,
+                  "location": out["location"], "latent_shape": list(cfg.shape), "quant": args.quant,
+                  "embedder": getattr(embedder, "name", type(embedder).__name__), "threshold": args.threshold,
+                  "step_cost_s": cfg.step_cost, "step_cost_source": step_source},
+        "fleet": out["results"],
+    }
+    if args.plot:
+        print(f"--plot {args.plot}: not drawn for a fleet replay (the table and --report hold the numbers)")
+        args.plot = None
+    _write_outputs(args, doc, lambda path: None)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------------------- cache
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
     from chai.cache import LatentCache
 
-    d = Path(args.dir)
-    if not d.exists():
-        raise CLIError(
-            f"cache directory {str(d)!r} does not exist. HINT: pass the --cache-dir of an earlier run.", EXIT_USAGE
-        )
-    if not d.is_dir():
-        raise CLIError(f"{str(d)!r} is not a directory. HINT: pass the --cache-dir of an earlier run.", EXIT_USAGE)
-    if args.cache_command == "stats":
-        if args.namespace is not None and args.namespace not in LatentCache.list_namespaces(d):
+    scheme = _location_scheme(args.location, "location")
+    shown = _redacted(args.location)
+    if scheme == "dir":
+        d = Path(args.location.removeprefix("dir://")).expanduser()
+        if not d.exists():
             raise CLIError(
-                f"namespace {args.namespace!r} not found in {str(d)!r}. HINT: chai cache stats {d} lists them.",
-                EXIT_USAGE,
+                f"cache directory {str(d)!r} does not exist. HINT: pass the --cache of an earlier run.", EXIT_USAGE
             )
-        info = LatentCache.open_stats(d, namespace=args.namespace)
-        if args.json:
-            import json
+        if not d.is_dir():
+            raise CLIError(f"{str(d)!r} is not a directory. HINT: pass the --cache of an earlier run.", EXIT_USAGE)
+    try:
+        if args.cache_command == "stats":
+            if args.namespace is not None and args.namespace not in LatentCache.list_namespaces(args.location):
+                raise CLIError(
+                    f"namespace {args.namespace!r} not found in {shown!r}. HINT: chai cache stats {shown} lists them.",
+                    EXIT_USAGE,
+                )
+            info = LatentCache.open_stats(args.location, namespace=args.namespace)
+            info["location"] = shown
+            if args.json:
+                import json
 
-            print(json.dumps(_jsonable(info), indent=2))
-        else:
-            _print_dir_stats(d, info)
-        return EXIT_OK
-    removed = LatentCache.clear_directory(d, namespace=args.namespace)
-    print(f"cleared {d}: {removed} entries removed" + (f" (namespace {args.namespace})" if args.namespace else ""))
+                print(json.dumps(_jsonable(info), indent=2))
+            else:
+                _print_dir_stats(shown, info)
+            return EXIT_OK
+        removed = LatentCache.clear_location(args.location, namespace=args.namespace)
+    except ImportError as exc:
+        raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
+    except _connection_errors() as exc:
+        raise CLIError(f"cannot reach {shown}: {exc}. HINT: is the server running?", EXIT_RUNTIME) from None
+    print(f"cleared {shown}: {removed} entries removed" + (f" (namespace {args.namespace})" if args.namespace else ""))
     return EXIT_OK
 
 
@@ -782,7 +898,15 @@ _STATS_COLUMNS = (
 )
 
 
-def _print_dir_stats(d: Path, info: Any) -> None:
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import redis
+    except ImportError:
+        return (OSError,)
+    return (OSError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _print_dir_stats(d: Any, info: Any) -> None:
     from chai import report
     from chai.sizes import format_size
 
@@ -792,7 +916,10 @@ def _print_dir_stats(d: Path, info: Any) -> None:
         row: list[Any] = []
         for _, key in _STATS_COLUMNS:
             v = ns if key is None else s.get(key)
-            row.append(format_size(int(v or 0)) if key in ("bytes_used", "record_bytes") else v)
+            if v is None:
+                row.append("-")  # not kept by this backend (Redis has no files)
+            else:
+                row.append(format_size(int(v)) if key in ("bytes_used", "record_bytes") else v)
         rows.append(row)
     total = sum(int(s.get("entries") or 0) for s in per.values())
     print(f"cache {d}: {total} entries in {len(per)} namespace{'s' if len(per) != 1 else ''}")

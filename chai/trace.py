@@ -39,6 +39,7 @@ __all__ = [
     "check_budget",
     "entry_floor_bytes",
     "measure_step_cost",
+    "run_fleet",
     "run_trace",
     "token_grid",
 ]
@@ -176,14 +177,16 @@ class TraceConfig:
         return self.fixed_cost + self.steps_hit * self.step_cost
 
 
-def _open_cache(cfg: TraceConfig, budget: int, matching: str, embedder: Any, extractor: Any):
-    # The trace's only contact with the cache's constructor: an in-memory cache per (budget, matching).
+def _open_cache(cfg: TraceConfig, budget: int, matching: str, embedder: Any, extractor: Any,
+                location: Any = None, namespace: str = "trace"):
+    # The trace's only contact with the cache's constructor: a cache per (budget, matching), in memory
+    # unless a location is given.
     from chai.cache import LatentCache
 
     kw: dict[str, Any] = {"matching": matching, "embedder": embedder, "extractor": extractor}
     if cfg.threshold is not None:
         kw["threshold"] = cfg.threshold
-    return LatentCache(budget, namespace="trace", quant_dtype=cfg.quant_dtype, **kw)
+    return LatentCache(budget, location, namespace=namespace, quant_dtype=cfg.quant_dtype, **kw)
 
 
 def _pct(xs: Sequence[float], q: float) -> float | None:
@@ -199,8 +202,14 @@ def _replay(prompts: Sequence[str], cfg: TraceConfig, budget: int, matching: str
     inserts: list[float] = []
     lat: list[float] = []
     ents: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    pairs: list[dict] = []
     entry_bytes = None
-    with _open_cache(cfg, budget, matching, parts["embedder"], parts["extractor"]) as cache:
+    import uuid
+
+    location = parts.get("location")
+    ns = "trace" if location is None else f"trace-{uuid.uuid4().hex[:12]}"  # a fresh namespace, cleared after
+    with _open_cache(cfg, budget, matching, parts["embedder"], parts["extractor"], location, ns) as cache:
         for i, prompt in enumerate(prompts):
             counted = i >= cfg.warmup
             t0 = time.perf_counter()
@@ -211,6 +220,9 @@ def _replay(prompts: Sequence[str], cfg: TraceConfig, budget: int, matching: str
                 if counted:
                     hits += 1
                     ents[str(m.cached_entity)] += 1
+                    kinds[m.kind] += 1
+                    pairs.append({"request": i, "prompt_entity": m.prompt_entity, "cached_entity": m.cached_entity,
+                                  "kind": m.kind, "score": round(float(m.score), 4), "cached_prompt": m.prompt})
                     lat.append(cfg.hit_s + t_lookup)
                     lookups.append(t_lookup)
             else:
@@ -231,6 +243,10 @@ def _replay(prompts: Sequence[str], cfg: TraceConfig, budget: int, matching: str
                     inserts.append(t_insert)
             tick()
         stats = cache.stats()
+    if location is not None:
+        from chai.cache import LatentCache
+
+        LatentCache.clear_location(location, ns)
     n = hits + misses
     mean_lat = float(statistics.fmean(lat)) if lat else 0.0
     return {
@@ -252,6 +268,8 @@ def _replay(prompts: Sequence[str], cfg: TraceConfig, budget: int, matching: str
         "lookup_ms_p95": None if not lookups else 1e3 * _pct(lookups, 0.95),
         "insert_ms_p50": None if not inserts else 1e3 * _pct(inserts, 0.5),
         "hit_entities": dict(ents.most_common(15)),
+        "hit_kinds": dict(kinds),
+        "hit_pairs": pairs,
     }
 
 
@@ -262,8 +280,10 @@ def run_trace(
     embedder: Any,
     extractor: Any,
     on_request: Callable[[], None] | None = None,
+    location: Any = None,
 ) -> dict[str, Any]:
-    """Replay ``prompts`` once per (matching, budget) of ``cfg``.
+    """Replay ``prompts`` once per (matching, budget) of ``cfg``, in memory or, with ``location``, in a fresh
+    namespace of that store (cleared afterwards).
 
     Returns ``{"entry_bytes", "results", "entity_vs_prompt", "extractor"}``: the mean bytes of an entry as
     the cache counts them, one record per replay (the ``results`` of the ``chai.trace/1`` schema), per
@@ -295,6 +315,7 @@ def run_trace(
         "embedder": embedder,
         # Parsed once for every replay: spaCy dominates a replay's time otherwise.
         "extractor": MemoExtractor(extractor),
+        "location": location,
     }
     tick = on_request or (lambda: None)
     results = [_replay(prompts, cfg, b, m, parts, tick) for m in cfg.matchings for b in cfg.budgets]
@@ -311,3 +332,139 @@ def run_trace(
         "entity_vs_prompt": ratios,
         "extractor": parts["extractor"].name,
     }
+
+
+# --------------------------------------------------------------------------------------------- fleet replay
+def _stand_ins(cfg: TraceConfig) -> tuple[list[torch.Tensor], torch.Tensor]:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    latents = [torch.randn((1, *cfg.shape), generator=gen) for _ in range(LATENTS_PER_ENTRY)]
+    return latents, torch.rand(token_grid(cfg.shape), generator=gen) < 0.5
+
+
+def _fleet_worker(wid: int, n: int, prompts: Sequence[str], cfg: TraceConfig, budget: int, location: Any,
+                  namespace: str, embedder_kind: str, done: Any, barrier: Any, out: Any) -> None:
+    """One worker process of a fleet replay: requests ``wid, wid + n, ...`` in trace order, with at most
+    ``n`` requests of the fleet in flight (a request waits until every request ``n`` places before it is done)."""
+    torch.set_num_threads(1)
+    from chai import demo
+    from chai.cache.entities import default_extractor
+
+    records = []
+    try:
+        embedder, extractor = demo.build_embedder(embedder_kind), default_extractor()
+        latents, mask = _stand_ins(cfg)
+        cache = _open_cache(cfg, budget, "entity", embedder, extractor, location, namespace)
+        cache.matcher.embed(["warm up"])  # first calls load models and kernels: not a lookup's or insert's cost
+        extractor.extract("a warm up prompt")
+        from chai_kernels import quantize_latent
+
+        quantize_latent(latents[0], dtype=cfg.quant_dtype)
+        barrier.wait()
+        for i in range(wid, len(prompts), n):
+            while any(not done[j] for j in range(max(0, i - 2 * n), i - n + 1)):
+                time.sleep(0.0005)
+            t0 = time.perf_counter()
+            looked = cache.lookup(prompts[i], shape=(1, *cfg.shape))
+            t_lookup, t_insert, refused = time.perf_counter() - t0, None, False
+            m = looked.match
+            if m is None:
+                t0 = time.perf_counter()
+                try:
+                    cache.insert(prompts[i], latents, entity_masks={k: mask for k in looked.keys} or None,
+                                 lookup=looked)
+                except ValueError:
+                    refused = True
+                t_insert = time.perf_counter() - t0
+            records.append({"i": i, "w": wid, "hit": m is not None, "kind": None if m is None else m.kind,
+                            "prompt_entity": None if m is None else m.prompt_entity,
+                            "cached_entity": None if m is None else m.cached_entity, "lookup_s": t_lookup,
+                            "insert_s": t_insert, "refused": refused})
+            done[i] = 1
+        st = cache.stats()
+        cache.close()
+        out.put({"w": wid, "records": records, "store_errors": st["store_errors"]})
+    except BaseException as exc:  # report, never hang the parent
+        out.put({"w": wid, "error": f"{type(exc).__name__}: {exc}"})
+        for i in range(wid, len(prompts), n):
+            done[i] = 1
+
+
+def _fleet_run(prompts, cfg: TraceConfig, budget: int, n: int, location: Any, namespaces: Sequence[str],
+               embedder_kind: str) -> dict:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no inherited locks, torch threads or connections
+    done = ctx.Array("b", len(prompts), lock=False)
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_fleet_worker, args=(w, n, list(prompts), cfg, budget if len(namespaces) == 1 else
+                                                     budget // n, location, namespaces[w % len(namespaces)],
+                                                     embedder_kind, done, barrier, out)) for w in range(n)]
+    for p in procs:
+        p.start()
+    got = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    errors = [g["error"] for g in got if "error" in g]
+    if errors:
+        raise RuntimeError("chai trace --workers: a worker failed: " + "; ".join(errors))
+    recs = sorted((r for g in got for r in g["records"]), key=lambda r: r["i"])
+    counted = [r for r in recs if r["i"] >= cfg.warmup]
+    hits = sum(r["hit"] for r in counted)
+    lookups = [r["lookup_s"] for r in counted]
+    inserts = [r["insert_s"] for r in counted if r["insert_s"] is not None]
+    return {
+        "requests": len(counted),
+        "hits": hits,
+        "hit_rate": hits / len(counted) if counted else 0.0,
+        "refused": sum(r["refused"] for r in counted),
+        "lookup_ms_p50": None if not lookups else 1e3 * _pct(lookups, 0.5),
+        "lookup_ms_p99": None if not lookups else 1e3 * _pct(lookups, 0.99),
+        "insert_ms_p50": None if not inserts else 1e3 * _pct(inserts, 0.5),
+        "insert_ms_p99": None if not inserts else 1e3 * _pct(inserts, 0.99),
+        "store_errors": sum(g["store_errors"] for g in got),
+    }
+
+
+def run_fleet(prompts: Sequence[str], cfg: TraceConfig, *, location: Any, workers: int, embedder: Any,
+              extractor: Any, embedder_kind: str) -> dict[str, Any]:
+    """Replay ``prompts`` over ``workers`` real worker processes, per budget of ``cfg``, three ways:
+
+    * ``single``: one process, one cache of the whole budget (the reference);
+    * ``shared``: ``workers`` processes sharing one namespace of budget B at ``location`` (a Redis URL);
+    * ``private``: ``workers`` processes, each with its own in-memory cache of B / workers.
+
+    Requests go round-robin (request i to worker i mod N), in trace order with N in flight. Entity
+    matching. Returns ``{"results": [...], "workers": N, "location": ...}`` with hit rates, lookup and
+    insert latency (p50 / p99) per (budget, mode).
+    """
+    import uuid
+
+    from chai.cache import LatentCache
+    from chai.cache.store import parse_location
+
+    if workers < 2:
+        raise ValueError(f"run_fleet: workers={workers}; a fleet needs at least 2.\nHINT: pass workers >= 2.")
+    if parse_location(location).scheme != "redis":
+        raise ValueError(
+            f"run_fleet: the shared cache must be a Redis location (one namespace for every worker); got "
+            f"{location!r}.\nHINT: start a redis-server and pass --cache redis://localhost:6379/0."
+        )
+    results = []
+    single_cfg = TraceConfig(**{**cfg.__dict__, "matchings": ["entity"]})
+    for budget in cfg.budgets:
+        one = run_trace(prompts, TraceConfig(**{**single_cfg.__dict__, "budgets": [budget]}), embedder=embedder,
+                        extractor=extractor)["results"][0]
+        row = {"budget_bytes": budget, "workers": workers, "single_hit_rate": one["hit_rate"]}
+        ns = f"trace-{uuid.uuid4().hex[:12]}"
+        try:
+            shared = _fleet_run(prompts, cfg, budget, workers, location, [ns], embedder_kind)
+        finally:
+            LatentCache.clear_location(location, ns)
+        private = _fleet_run(prompts, cfg, budget, workers, None, [f"p{w}" for w in range(workers)], embedder_kind)
+        row.update({"shared": shared, "private": private, "shared_hit_rate": shared["hit_rate"],
+                    "private_hit_rate": private["hit_rate"],
+                    "single_lookup_ms_p50": one["lookup_ms_p50"]})
+        results.append(row)
+    from chai.cache.redis_store import redact_url
+
+    return {"workers": workers, "location": redact_url(str(location)), "results": results}

@@ -47,7 +47,7 @@ from chai.cache.dir_store import head_from_record
 from chai.cache.record import MAX_RECORD_BYTES, decode_record, valid_entry_id
 from chai.cache.store import Change, EntryHead, EntryStore, StoreUnavailable, check_namespace
 
-__all__ = ["RedisStore", "key_prefix", "tenant_acl_rules"]
+__all__ = ["RedisStore", "key_prefix", "redact_url", "tenant_acl_rules"]
 
 log = logging.getLogger("chai.cache")
 
@@ -146,7 +146,8 @@ def tenant_acl_rules(namespace: str) -> list[str]:
     return ["resetkeys", f"~{key_prefix(namespace)}*", "resetchannels", "-@all", *[f"+{c}" for c in cmds]]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs, stats and reports)."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -190,7 +191,7 @@ class RedisStore(EntryStore):
                 client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                               socket_connect_timeout=socket_timeout, retry_on_timeout=False)
             except ValueError as exc:
-                raise ValueError(f"LatentCache: cannot parse the Redis location {_redact(url)!r}: {exc}.\n"
+                raise ValueError(f"LatentCache: cannot parse the Redis location {redact_url(url)!r}: {exc}.\n"
                                  "HINT: e.g. redis://localhost:6379/0, rediss://host:6380/0 or "
                                  "unix:///run/redis/redis.sock?db=0.") from None
         self._r = client
@@ -226,7 +227,7 @@ class RedisStore(EntryStore):
 
     @property
     def location(self) -> str:
-        return _redact(self._url)
+        return redact_url(self._url)
 
     def _call(self, fn, *args):
         """Run ``fn`` against the server, turning connection trouble into StoreUnavailable (logged once)."""

@@ -1,0 +1,96 @@
+"""The ``chai`` command line on a shared Redis cache: run, cache stats/clear and the fleet trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chai.cli import main
+from tests.chai.test_cli import FAST, run_cli
+from tests.redis_server import RedisServer, require_redis_server
+
+pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def server():
+    require_redis_server()
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture()
+def prompt_file(tmp_path):
+    p = tmp_path / "prompts.txt"
+    p.write_text("a tiger sitting in a dark cave\na red fox in the snow\na tiger running through the jungle\n")
+    return p
+
+
+def test_two_runs_share_one_redis_cache_and_cache_commands_see_it(capsys, server, prompt_file, tmp_path):
+    server.client().flushall()
+    rpt = tmp_path / "run.json"
+    argv = ["run", "--prompts", str(prompt_file), *FAST, "--cache", server.url, "--namespace", "team-a",
+            "--budget", "16MB", "--quiet", "--report", str(rpt)]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    assert [r["hit"] for r in json.loads(rpt.read_text())["requests"]] == [False, False, True]
+    # a second process (here: a second run) starts warm from the shared server
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert doc["requests"][0]["hit"] is True and doc["cache"]["backend"] == "redis"
+    code, out, _ = run_cli(capsys, ["cache", "stats", server.url])
+    assert code == 0 and "team-a" in out and out.count(server.url) == 1
+    code, out, _ = run_cli(capsys, ["cache", "stats", server.url, "--json"])
+    info = json.loads(out)
+    assert code == 0 and info["entries"] == 2 and info["namespaces"]["team-a"]["budget_bytes"] == 16_000_000
+    code, out, _ = run_cli(capsys, ["cache", "clear", server.url, "--namespace", "team-a"])
+    assert code == 0 and "2 entries removed" in out
+    code, out, _ = run_cli(capsys, ["cache", "stats", server.url, "--json"])
+    assert json.loads(out)["entries"] == 0
+
+
+def test_unreachable_redis_is_a_clear_error_for_cache_commands_and_misses_for_runs(capsys, prompt_file, tmp_path):
+    require_redis_server()
+    srv = RedisServer()
+    url = srv.url
+    srv.close()
+    code, _, err = run_cli(capsys, ["cache", "stats", url])
+    assert code != 0 and "cannot reach" in err and "HINT" in err and "Traceback" not in err
+    rpt = tmp_path / "run.json"
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", url, "--quiet",
+                                      "--report", str(rpt)])
+    assert code == 0, err  # a generation never fails because of the cache
+    doc = json.loads(rpt.read_text())
+    assert [r["hit"] for r in doc["requests"]] == [False, False, False]
+    assert doc["cache"]["unavailable_lookups"] == 3 and doc["cache"]["unavailable_inserts"] == 3
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["trace", "--workers", "2"], "--cache redis://"),
+    (["trace", "--workers", "2", "--cache", "/tmp/x"], "--cache redis://"),
+    (["cache", "stats", "ftp://host/x"], "not supported"),
+    (["run", "--prompts", "p.txt", "--cache", "dir://relative"], "three slashes"),
+])
+def test_location_usage_errors(capsys, argv, needle):
+    code, _, err = run_cli(capsys, argv)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_fleet_trace_compares_shared_private_and_single(capsys, server, tmp_path):
+    prompts = tmp_path / "trace.txt"
+    subjects = ["tiger", "zebra", "camel", "otter", "violin", "teapot"]
+    prompts.write_text("\n".join(f"a {subjects[(i * 7) % 6]} near a {subjects[(i * 5 + 1) % 6]}" for i in range(18)))
+    rpt = tmp_path / "fleet.json"
+    code, out, err = run_cli(capsys, ["trace", "--prompts", str(prompts), "--embedder", "hash", "--budgets", "4MB",
+                                      "--step-cost", "0.1", "--resolution", "144p", "--frames", "17", "--workers", "2",
+                                      "--cache", server.url, "--no-progress", "--report", str(rpt)])
+    assert code == 0, err
+    assert "shared x2" in out and "private x2" in out
+    row = json.loads(rpt.read_text())["fleet"][0]
+    assert row["shared"]["requests"] == row["private"]["requests"] == 18
+    assert row["shared_hit_rate"] > 0 and row["shared"]["store_errors"] == 0
+    assert row["shared_hit_rate"] >= row["private_hit_rate"]
+    assert not [k for k in server.client().scan_iter(match="chai:{trace-*")]  # the replay cleaned up after itself
