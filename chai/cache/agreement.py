@@ -478,7 +478,7 @@ def analyse(entity: str) -> Phrase:
             bad = why
         words.append(_SPELLING.get(w, w))
     if bad or not words:
-        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), bad or "no letters")
+        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), bad or "no content word")
     tail: list[str] = []
     for i, w in enumerate(words):
         if w in _PREPOSITIONS and 0 < i < len(words) - 1:  # "cup of coffee": head "cup", tail modifies it
@@ -607,10 +607,14 @@ def explain(request_entity: str, cached_entity: str, score: float, threshold: fl
     ``unstated``: the attribute classes a request may not state when the cached entity does not (default
     :data:`UNSTATED_REFUSED`); a class left out is treated like an unclassified extra word (cosine >= threshold).
     """
+    for name, value in (("request_entity", request_entity), ("cached_entity", cached_entity)):
+        if not isinstance(value, str):
+            raise TypeError(f"agreement.explain: {name} must be a str, got {type(value).__name__} ({value!r:.80}).\n"
+                            "HINT: pass the entity strings the extractor returned.")
     code, kind, detail, needs_threshold = _relation(request_entity, cached_entity, frozenset(unstated))
     if not kind:
         return Verdict(None, code, detail)
-    if needs_threshold and score < threshold:
+    if needs_threshold and not score >= threshold:  # a NaN cosine never passes
         return Verdict(None, "below_threshold", f"{detail}, cosine {score:.3f} < {threshold:.3f}")
     return Verdict(Decision(kind=kind, rank=KINDS[kind], score=float(score), reason=detail), kind, detail)
 

@@ -65,6 +65,15 @@ def test_unknown_symbols_and_overlong_words_never_match(a, b):
     assert _code(a, b, 1.0) == "invalid"
 
 
+def test_bad_inputs():
+    with pytest.raises(TypeError, match="HINT"):
+        decide(None, "car", 0.9, THR)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cached_entity"):
+        explain("car", b"car", 0.9, THR)  # type: ignore[arg-type]
+    assert explain("large tiger", "tiger", float("nan"), THR).code == "below_threshold"  # NaN never passes
+    assert explain("the", "the", 1.0, THR).code == "invalid"
+
+
 def test_emoji_inside_a_phrase_is_ignored_not_matched():
     assert decide("🚗 car", "car", 1.0, THR).kind == "same_head"  # the word still counts; the symbol carries nothing
 
