@@ -8,3 +8,11 @@ def pytest_addoption(parser):
         default=False,
         help="write benchmark rows to csrc_bench/results/<device>.csv (off by default so CI leaves them alone)",
     )
+
+
+
+def pytest_configure(config):
+    # `pytest -q` (the test suite, CI) runs the benchmarks as smoke tests and prints no timing table; without
+    # -q (e.g. `pytest csrc_bench/bench_cache_attention.py`) pytest-benchmark reports as usual.
+    if config.pluginmanager.hasplugin("benchmark") and config.get_verbosity() < 0:
+        config.option.benchmark_quiet = True
