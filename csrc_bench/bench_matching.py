@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAIRS_FILE = ROOT / "tests" / "data" / "matching_pairs.jsonl"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 THRESHOLD = 0.72
-BUDGETS = {"16MB": 16 << 20, "64MB": 64 << 20, "256MB": 256 << 20, "1GB": 1 << 30}
+BUDGETS = {"16MB": 16 * 10**6, "64MB": 64 * 10**6, "256MB": 256 * 10**6, "1GB": 10**9}  # decimal, as `chai trace`
 LATENT = (1, 4, 20, 30, 53)  # 240p, 68 frames
 MASK = (20, 15 * 27)  # (T, S) of the pipeline's token masks at 240p
 # Direction policies compared: which attribute classes a request may not add to a cached entity.
