@@ -18,6 +18,9 @@ Run::
    prompt's entities; a prompt with no entity is a miss that inserts nothing. Every hit pair is listed with its kind.
 3. **Cost**: microseconds per ``decide`` call (first call of a pair, and memoised), and spaCy extraction of a
    100k-character prompt with and without the prompt cap.
+
+pytest collects the model-free smoke tests at the end of this file; the labelled set with the real MiniLM is
+scored by ``tests/chai/test_cache_agreement.py``.
 """
 
 from __future__ import annotations
@@ -303,3 +306,35 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --------------------------------------------------------------------------------------------------
+# Quick smoke tests (model-free: hashing embedder, built-in extractor); the real numbers come from run().
+# --------------------------------------------------------------------------------------------------
+
+def test_replay_smoke():
+    from chai.cache import BuiltinExtractor, HashingEmbedder
+
+    prompts = ["a red vintage car on a dusty track", "a car at a gas pump", "a pink chair in a hall",
+               "a purple chair in a hall", "a 🚗 on a bridge", "a 🍕 on a bridge"]
+    ex, emb = BuiltinExtractor(), HashingEmbedder(256)
+    ents = [ex.extract(p) for p in prompts]
+    texts = sorted({e for es in ents for e in es})
+    vec = dict(zip(texts, emb.embed(texts)))
+    base = replay(prompts, ents, vec, BUDGETS["64MB"], "embedder")
+    rules = replay(prompts, ents, vec, BUDGETS["64MB"], "rules")
+    got = {(h["request"], h["cached"]) for h in rules["hit_pairs"]}
+    assert ("car", "red vintage car") in got  # less specific: below the threshold, a hit by rule
+    assert ("car", "red vintage car") not in {(h["request"], h["cached"]) for h in base["hit_pairs"]}
+    assert all(h["kind"] in ("exact", "same_head", "synonym") for h in rules["hit_pairs"])
+    assert not any(h["request"] == "purple chair" for h in rules["hit_pairs"])  # conflicting colour
+
+
+def test_evaluate_pairs_smoke():
+    pairs = [{"request": "car", "cached": "red car", "label": 1, "class": "less_specific"},
+             {"request": "pink chair", "cached": "purple chair", "label": 0, "class": "attribute_conflict"},
+             {"request": "🚗", "cached": "🍕", "label": 0, "class": "unknown_symbols"}]
+    res = evaluate_pairs(pairs, np.array([0.6, 0.8, 1.0]))
+    assert res["embedder_only"] == {"tp": 0, "fp": 2, "fn": 1, "tn": 0, "precision": 0.0, "recall": 0.0}
+    assert res["rules"]["tp"] == 1 and res["rules"]["fp"] == 0 and res["rules"]["recall"] == 1.0
+    assert res["rule_errors"] == [] and len(res["embedder_false_hits"]) == 2
