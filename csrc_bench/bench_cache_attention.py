@@ -2,8 +2,11 @@
 
 Providers (one setup factory, ``make_provider``), all on the same inputs, timed in the same run:
 
-- ``chai-triton``       the fused kernel (CUDA; on CPU only the interpreter smoke on the ``tiny`` shape)
-- ``chai-triton-int8``  the fused kernel with int8 cached K/V (``QuantizedKV``), dequantized in registers
+- ``chai-triton``       the fused kernel on a prepared cache (``chai_kernels.prepare_cache``: mask and key-block
+                        lists built once, as the model layer does per cache hit): one launch per call
+                        (CUDA; on CPU only the interpreter smoke on the ``tiny`` shape)
+- ``chai-triton-unprepared``  the same op given raw k_cache / v_cache / cache_mask (block lists built per call)
+- ``chai-triton-int8``  the fused kernel with int8 cached K/V (``QuantizedKV``) on a prepared cache
 - ``chai-torch``        the op's torch backend (SDPA with an additive mask; the CPU fallback)
 - ``torch-eager``       explicit matmul / logsumexp / matmul (the reference's float64-oracle path in fp32)
 - ``sdpa-concat``       SDPA over [current ; cached] keys, no mask: the dense baseline (ratio denominator)
@@ -16,6 +19,10 @@ Work and traffic: ``tflops`` counts *useful* FLOPs, 4 * B * H * N * (N + frac * 
 baselines that compute masked keys anyway show a lower effective rate. ``ratio_to_baseline`` is
 time / time(sdpa-concat) at the same shape, dtype and fraction. The sweep covers selected-cached
 fractions 100 / 50 / 25 / 0 % (contiguous, randomly rolled token runs per cache row: an entity region).
+
+After a sweep ``summarize`` prints, per case and fraction, chai-triton's time as a ratio to every baseline of the
+same run (sdpa-concat, sdpa-boolmask, flex, xformers-concat when present) and its % of the card's dense peak,
+and ``check_targets`` prints each GPU target of docs/benchmarks.md as met / not met.
 
 Run:  ``python -m csrc_bench.bench_cache_attention`` (prints a table, writes csrc_bench/results/<device>.csv)
 or    ``pytest csrc_bench/bench_cache_attention.py [--bench-results]`` (pytest-benchmark).
@@ -31,17 +38,18 @@ import pytest
 import torch
 
 from chai_kernels import _env
-from chai_kernels.ops.cache_attention import cache_attention
+from chai_kernels.ops.cache_attention import cache_attention, prepare_cache
 from chai_kernels.quant import quantize_kv
 from chai_kernels.reference.cache_attention import cache_attention_reference
 from csrc_bench import _harness as H
-from csrc_bench.shapes import CPU_SHAPES, FRACTIONS, GPU_SHAPES, TINY, AttnShape, get_shape
+from csrc_bench.shapes import CPU_SHAPES, FRACTIONS, GPU_SHAPES, TINY, TINY_SHAPES, AttnShape, get_shape
 
 __all__ = ["make_inputs", "make_provider", "PROVIDERS", "run_sweep", "main"]
 
 PROVIDERS = (
     "sdpa-concat",
     "chai-triton",
+    "chai-triton-unprepared",
     "chai-triton-int8",
     "chai-torch",
     "torch-eager",
@@ -96,13 +104,17 @@ def make_provider(provider: str, shape: AttnShape, frac: float, device, mode: st
     if provider.startswith("chai-triton"):
         if not _env.has_triton():
             raise RuntimeError("skip: triton not installed")
-        if device.type != "cuda" and not (_env.interpret_mode() and shape.name == TINY):
+        if device.type != "cuda" and not (_env.interpret_mode() and shape.name in TINY_SHAPES):
             raise RuntimeError("skip: chai-triton needs CUDA (or the interpreter, on the tiny smoke shape only)")
         kc, vc = x["k_cache"], x["v_cache"]
         if provider == "chai-triton-int8":
             kc, vc = quantize_kv(kc), quantize_kv(vc)
-        return lambda: cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], mode=mode,
-                                       cache_bias=CACHE_BIAS, backend="triton")  # fmt: skip
+        if provider == "chai-triton-unprepared":
+            return lambda: cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], mode=mode,
+                                           cache_bias=CACHE_BIAS, backend="triton")  # fmt: skip
+        prepared = prepare_cache(kc, vc, x["cache_mask"])  # once per hit in the model layer
+        return lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepared, mode=mode, cache_bias=CACHE_BIAS,
+                                       backend="triton")  # fmt: skip
     if provider == "chai-torch":
         return lambda: cache_attention(**x, mode=mode, cache_bias=CACHE_BIAS, backend="torch")
     if provider == "torch-eager":
@@ -169,6 +181,81 @@ def fill_ratios(rows: list[dict[str, Any]]) -> None:
             r["ratio_to_baseline"] = round(float(r["median_ms"]) / b, 4)
 
 
+BASELINES = ("sdpa-concat", "sdpa-boolmask", "flex", "xformers-concat")
+
+
+def _by_case(rows):
+    import json
+
+    table: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        if r["median_ms"] == "":
+            continue
+        frac = json.loads(r["extra"])["frac"]
+        table.setdefault((r["case"], r["dtype"], frac), {})[r["provider"]] = r
+    return table
+
+
+def summarize(rows: list[dict[str, Any]], provider: str = "chai-triton") -> str:
+    """One line per (case, dtype, frac): ``provider``'s ms, its ratio to each baseline of the same run, % of peak."""
+    lines = []
+    for (case, dtype, frac), prov in sorted(_by_case(rows).items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])):
+        me = prov.get(provider)
+        if me is None:
+            continue
+        t = float(me["median_ms"])
+        parts = [f"{case} {dtype} frac={frac:g}: {provider} {t:.4g} ms"]
+        for b in BASELINES:
+            if b in prov:
+                parts.append(f"{t / float(prov[b]['median_ms']):.2f}x {b}")
+        if me.get("pct_peak_flops") not in (None, "", "unknown"):
+            parts.append(f"{me['pct_peak_flops']}% of dense peak")
+        lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+def check_targets(rows: list[dict[str, Any]]) -> str:
+    """The GPU targets of docs/benchmarks.md evaluated on rows of one run: one 'met' / 'NOT met' line each."""
+    table = _by_case(rows)
+    out = []
+
+    def ms(case, dtype, frac, provider):
+        r = table.get((case, dtype, frac), {}).get(provider)
+        return None if r is None else float(r["median_ms"])
+
+    cases = sorted({(c, d) for c, d, _ in table})
+    for case, dtype in cases:
+        fracs = sorted({f for c, d, f in table if (c, d) == (case, dtype)})
+        dense = ms(case, dtype, 1.0, "chai-triton")
+        if "temporal" in case:
+            flex = ms(case, dtype, 1.0, "flex")
+            if dense is not None and flex:
+                ok = dense <= 1.2 * flex
+                out.append(f"{case}: temporal {dense / flex:.2f}x flex (target <= 1.2x): {'met' if ok else 'NOT met'}")
+            continue
+        base = ms(case, dtype, 1.0, "sdpa-concat")
+        if dense is not None and base:
+            ok = dense <= base
+            out.append(f"{case}: dense {dense / base:.2f}x sdpa-concat (target <= 1.0x): {'met' if ok else 'NOT met'}")
+        quarter = ms(case, dtype, 0.25, "chai-triton")
+        if dense and quarter is not None:
+            ok = quarter <= 0.6 * dense
+            out.append(f"{case}: 25 % at {quarter / dense:.2f}x dense (target <= 0.6x): {'met' if ok else 'NOT met'}")
+        slower = [f for f in fracs if ms(case, dtype, f, "chai-triton") is not None
+                  and ms(case, dtype, f, "sdpa-boolmask") is not None
+                  and ms(case, dtype, f, "chai-triton") >= ms(case, dtype, f, "sdpa-boolmask")]  # fmt: skip
+        if any(ms(case, dtype, f, "sdpa-boolmask") for f in fracs):
+            out.append(f"{case}: faster than sdpa-boolmask at every fraction: "
+                       f"{'met' if not slower else 'NOT met (slower at ' + str(slower) + ')'}")  # fmt: skip
+        ratios = [ms(case, dtype, f, "chai-triton-int8") / ms(case, dtype, f, "chai-triton") for f in fracs
+                  if ms(case, dtype, f, "chai-triton-int8") and ms(case, dtype, f, "chai-triton")]  # fmt: skip
+        if ratios:
+            ok = max(ratios) <= 1.05
+            out.append(f"{case}: int8 / bf16 cached K/V {min(ratios):.2f}x..{max(ratios):.2f}x (target <= 1.05x): "
+                       f"{'met' if ok else 'NOT met'}")  # fmt: skip
+    return "\n".join(out)
+
+
 def run_sweep(shape_names, fracs=FRACTIONS, providers=PROVIDERS, modes=("joint",), device=None,
               dtypes=None, verbose=True) -> list[dict[str, Any]]:  # fmt: skip
     device = torch.device(device) if device is not None else H.bench_device()
@@ -206,9 +293,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = run_sweep(args.shapes, args.fracs, args.providers, args.modes)
     if not on_gpu and _env.interpret_mode():
-        rows += run_sweep([TINY], (1.0, 0.25), ("sdpa-concat", "chai-triton", "chai-triton-int8", "chai-torch"))
+        rows += run_sweep(list(TINY_SHAPES), (1.0, 0.25), ("sdpa-concat", "chai-triton", "chai-triton-unprepared",
+                                                "chai-triton-int8", "chai-torch"))  # fmt: skip
     measured = [r for r in rows if r["median_ms"] != ""]
     print(H.format_table(measured))
+    print("\n== chai-triton against the baselines of this run")
+    print(summarize(rows))
+    print("\n== targets")
+    print(check_targets(rows))
     if not args.no_write:
         print("wrote", H.write_rows(rows))
     return 0
@@ -267,12 +359,37 @@ def test_bench_cache_attention(benchmark, case, frac, provider):
 
 @pytest.mark.benchmark
 @pytest.mark.interpret
-@pytest.mark.parametrize("provider", ["chai-triton", "chai-triton-int8"])
-def test_bench_interpreter_smoke(benchmark, provider):
-    """The real kernel on the tiny shape (interpreter on CPU): a smoke run, not a performance number."""
+@pytest.mark.parametrize("provider", ["chai-triton", "chai-triton-int8", "chai-triton-unprepared"])
+@pytest.mark.parametrize("case", TINY_SHAPES)
+def test_bench_interpreter_smoke(benchmark, provider, case):
+    """The real kernel on the tiny shapes (interpreter on CPU): a smoke run, not a performance number."""
     if not (torch.cuda.is_available() or _env.interpret_mode()):
         pytest.skip("needs CUDA or TRITON_INTERPRET=1")
-    _bench(benchmark, get_shape(TINY), 0.5, provider, rounds=1)
+    _bench(benchmark, get_shape(case), 0.5, provider, rounds=1)
+
+
+def test_summary_and_targets_read_rows_of_one_run():
+    """The report the GPU lease prints: ratios to every baseline and each target, met or not."""
+    import json
+
+    def row(case, provider, frac, ms, pct="unknown"):
+        return {"case": case, "dtype": "bfloat16", "provider": provider, "median_ms": ms,
+                "extra": json.dumps({"frac": frac}), "pct_peak_flops": pct}  # fmt: skip
+
+    rows = [row("240p-spatial", "sdpa-concat", 1.0, 0.2), row("240p-spatial", "sdpa-boolmask", 1.0, 0.3),
+            row("240p-spatial", "chai-triton", 1.0, 0.25, 20.5), row("240p-spatial", "chai-triton-int8", 1.0, 0.25),
+            row("240p-spatial", "sdpa-boolmask", 0.25, 0.3), row("240p-spatial", "chai-triton", 0.25, 0.1),
+            row("240p-temporal", "chai-triton", 1.0, 0.1), row("240p-temporal", "flex", 1.0, 0.1),
+            row("240p-spatial", "flex", 1.0, "")]  # fmt: skip
+    text = summarize(rows)
+    assert "240p-spatial bfloat16 frac=1: chai-triton 0.25 ms, 1.25x sdpa-concat, 0.83x sdpa-boolmask" in text
+    assert "20.5% of dense peak" in text and "flex" not in text.splitlines()[0]
+    targets = check_targets(rows)
+    assert "dense 1.25x sdpa-concat (target <= 1.0x): NOT met" in targets
+    assert "25 % at 0.40x dense (target <= 0.6x): met" in targets
+    assert "faster than sdpa-boolmask at every fraction: met" in targets
+    assert "int8 / bf16 cached K/V 1.00x..1.00x (target <= 1.05x): met" in targets
+    assert "240p-temporal: temporal 1.00x flex (target <= 1.2x): met" in targets
 
 
 @pytest.mark.benchmark

@@ -14,7 +14,7 @@ over (2S, T). A cached clip has the same T, so one cached row serves both CFG ha
 | 480p-temporal  | 3180 | 15    | 16 | 72 | 1590 | 480p 51 f: 2S rows of T 15               |
 
 CPU-sized cases (``cpu=True``) keep N, H and D of 240p but shrink the batch; ``tiny`` is the interpreter
-smoke shape.
+smoke shape (``tiny-temporal``: the packed short-sequence tiles).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-__all__ = ["AttnShape", "SHAPES", "GPU_SHAPES", "CPU_SHAPES", "TINY", "get_shape", "FRACTIONS"]
+__all__ = ["AttnShape", "SHAPES", "GPU_SHAPES", "CPU_SHAPES", "TINY", "TINY_SHAPES", "get_shape", "FRACTIONS"]
 
 # Fraction of cached keys selected by the keep-mask in the sweeps.
 FRACTIONS = (1.0, 0.5, 0.25, 0.0)
@@ -82,12 +82,15 @@ SHAPES: dict[str, AttnShape] = {
                   kind="temporal", cpu=True),
         # Interpreter smoke: one 128-wide query block, odd M.
         AttnShape("tiny", B=2, N=64, M=77, H=2, D=72, Bc=1, dtype=torch.float32, cpu=True),
+        # Interpreter smoke of the packed short-sequence tiles (temporal attention, N = M = 15).
+        AttnShape("tiny-temporal", B=6, N=15, M=15, H=2, D=72, Bc=3, dtype=torch.float32, kind="temporal", cpu=True),
     ]
 }
 
 GPU_SHAPES = ("240p-spatial", "360p-spatial", "480p-spatial", "240p-temporal", "480p-temporal")
 CPU_SHAPES = ("240p-spatial-cpu", "240p-temporal-cpu")
 TINY = "tiny"
+TINY_SHAPES = ("tiny", "tiny-temporal")
 
 
 def get_shape(name: str) -> AttnShape:
