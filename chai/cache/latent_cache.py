@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from chai.cache.embedder import MINILM_PACKAGE, Embedder, MiniLMEmbedder
-from chai.cache.entities import EntityExtractor, default_extractor
+from chai.cache.entities import MAX_PROMPT_CHARS, EntityExtractor, default_extractor
 from chai.cache.matcher import Matcher
 from chai.cache.record import EntryRecord, decode_record, encode_record, head_of, new_entry_id, record_nbytes
 from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location
@@ -57,9 +57,8 @@ __all__ = [
 DEFAULT_THRESHOLD = 0.72
 #: Default byte budget: 1 GB, the paper's cache-size anchor.
 DEFAULT_BUDGET_BYTES = 1 << 30
-#: Prompts longer than this are cut before extraction (spaCy on a 100k-character prompt costs seconds).
-MAX_PROMPT_CHARS = 2000
 MATCHING_MODES = ("entity", "prompt")
+MATCH_RULES = ("agreement", "embedding")
 #: At most this many distinct hit entities / pairs are counted in ``stats()`` (the rarest are dropped).
 MAX_HIT_COUNTERS = 256
 _CONFIG_KEYS = ("namespace", "embedder", "dim", "matching")
@@ -106,7 +105,7 @@ class Lookup:
     keys:      the keys the prompt is indexed / searched under (entities, or the normalised prompt);
                ``entity_masks`` of an insert use these keys.
     vectors:   (len(keys), dim) float32 unit vectors of ``keys`` (None when there were no keys).
-    truncated: True when the prompt was cut to ``MAX_PROMPT_CHARS`` before extraction.
+    truncated: True when the prompt was cut to ``chai.cache.entities.MAX_PROMPT_CHARS`` before extraction.
     timings:   seconds per phase (extract_s, embed_s, search_s, load_s).
     reason:    for a miss: "no_entities", "no_match", "store_unavailable" or "damaged" (every candidate
                was gone or damaged); "" for a hit.
@@ -247,6 +246,10 @@ class LatentCache:
         index:        "flat" (exact, default), "hnsw" (approximate, for very large caches) or "numpy".
         top_k:        initial neighbours searched per key (widened automatically to resolve ties).
         max_entities: at most this many entities per prompt are indexed / searched.
+        match_rule:   "agreement" (default with entity matching): a candidate pair must also pass
+                      :func:`chai.cache.agreement.decide` (head nouns agree, modifiers do not conflict; a less
+                      specific request may hit a more specific cached entity below the threshold; docs/matching.md);
+                      "embedding": the cosine threshold alone (the only rule with ``matching="prompt"``).
         file_mode:    permissions of the files a directory store creates (default 0o600: owner only, since
                       they hold prompts); folders get the matching search bits.
         redis_options: keyword arguments for :class:`~chai.cache.redis_store.RedisStore` (socket_timeout,
@@ -268,6 +271,7 @@ class LatentCache:
         index: str = "flat",
         top_k: int = 4,
         max_entities: int = 8,
+        match_rule: str | None = None,
         file_mode: int = 0o600,
         redis_options: dict | None = None,
     ):
@@ -296,6 +300,13 @@ class LatentCache:
             )
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"LatentCache: top_k must be an int >= 1; got {top_k!r}.")
+        if match_rule is None:
+            match_rule = "agreement" if matching == "entity" else "embedding"
+        if match_rule not in MATCH_RULES or (matching == "prompt" and match_rule != "embedding"):
+            raise ValueError(
+                f"LatentCache: match_rule={match_rule!r} with matching={matching!r} is not supported.\n"
+                "HINT: use match_rule='agreement' or 'embedding' with entity matching, 'embedding' with prompt matching."
+            )
         if directory is not None and location is not None:
             raise ValueError(
                 f"LatentCache: got both location={location!r} and directory={directory!r}.\n"
@@ -324,9 +335,16 @@ class LatentCache:
         if matching == "entity" and extractor is None:
             extractor = default_extractor(max_entities=self.max_entities)
         self.embedder, self.extractor = embedder, extractor
+        self.match_rule = match_rule
+        decide = floor = None
+        if match_rule == "agreement":
+            from chai.cache import agreement
+
+            decide, floor = agreement.decide, agreement.SEARCH_FLOOR
         self.matcher = Matcher(
             extractor=extractor, embedder=embedder, matching=matching, threshold=self.threshold, index_kind=index,
-            top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS,
+            top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS, decide=decide,
+            search_floor=floor,
         )
         self._dim = self.matcher.dim
         self._vec_nbytes = self.matcher.vector_nbytes
@@ -768,6 +786,7 @@ class LatentCache:
                 "namespace": self.namespace,
                 "matching": self.matching,
                 "threshold": self.threshold,
+                "match_rule": self.match_rule,
                 "index": self.matcher.kind,
                 "vectors": self.matcher.vectors,
                 "hit_entities": dict(self._hit_entities.top()),

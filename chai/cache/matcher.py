@@ -82,10 +82,13 @@ class Matcher:
 
     # -- keys and vectors ----------------------------------------------------------------------------------------
     def cap(self, prompt: str) -> tuple[str, bool]:
-        """The prompt as extraction sees it: at most ``max_prompt_chars`` characters (True when cut)."""
-        if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
-            return prompt[: self.max_prompt_chars], True
-        return prompt, False
+        """The prompt as extraction sees it: at most ``max_prompt_chars`` characters, cut at a word boundary
+        (``chai.cache.entities.cap_prompt``), and whether it was cut."""
+        if self.max_prompt_chars is None:
+            return prompt, False
+        from chai.cache.entities import cap_prompt
+
+        return cap_prompt(prompt, self.max_prompt_chars)
 
     def keys(self, prompt: str) -> tuple[list[str], bool]:
         """The keys ``prompt`` is indexed / searched under, and whether the prompt was truncated first:

@@ -211,7 +211,9 @@ def test_cache_ties_resolve_to_mru_among_many_sharing_one_string(index):
     emb = _SynonymEmbedder()
     words = ["tiger"] + [f"thing{i}" for i in range(50)] + [f"lamp{i}" for i in range(20)]
     assert len({int(np.argmax(np.abs(v))) for v in emb.embed(words)}) == len(words)  # no hashing collision
-    c = LatentCache(50_000_000, extractor=BuiltinExtractor(), embedder=emb, index=index, top_k=1)
+    # the embedder-only rule: this test is about index ties, "tigre" is a stand-in string with tiger's vector
+    c = LatentCache(50_000_000, extractor=BuiltinExtractor(), embedder=emb, index=index, top_k=1,
+                    match_rule="embedding")
     ids = [c.insert(f"a tiger and a thing{i}", lat(i)) for i in range(50)]
     for i in range(20):
         c.insert(f"a lamp{i}", lat(100 + i))

@@ -96,15 +96,24 @@ def test_best_score_wins_and_threshold():
     c.lookup("a red car", shape=SHAPE).match  # make e_red the MRU: the exact match must still win below
     m = c.lookup("a car", shape=SHAPE).match
     assert m.entry_id == e_car and m.score == pytest.approx(1.0, abs=1e-5)
-    # hashing: cos("red car", "car") = 1/sqrt(2) ~ 0.707, below 0.9
-    c2 = make(threshold=0.9)
+    # hashing: cos("red car", "car") = 1/sqrt(2) ~ 0.707, below 0.9: the embedder-only rule misses ...
+    c2 = make(threshold=0.9, match_rule="embedding")
     c2.insert("a red car", lats(1))
     assert c2.lookup("a car", shape=SHAPE).match is None
-    c3 = make(threshold=0.7)
+    c3 = make(threshold=0.7, match_rule="embedding")
     e = c3.insert("a red car", lats(1))
     m3 = c3.lookup("a car", shape=SHAPE).match
-    assert m3.entry_id == e and m3.score == pytest.approx(1 / math.sqrt(2), abs=1e-5)
+    assert m3.entry_id == e and m3.score == pytest.approx(1 / math.sqrt(2), abs=1e-5) and m3.kind == "embedding"
     assert e_red != e_car
+    # ... the agreement rule serves any car to a request for "a car" (less specific), but never the other way
+    c4 = make(threshold=0.9)
+    e4 = c4.insert("a red car", lats(1))
+    m4 = c4.lookup("a car", shape=SHAPE).match
+    assert m4.entry_id == e4 and m4.kind == "same_head" and m4.score == pytest.approx(1 / math.sqrt(2), abs=1e-5)
+    c5 = make(threshold=0.5)
+    c5.insert("a car", lats(1))
+    assert c5.lookup("a red car", shape=SHAPE).match is None  # the cached car's colour is unknown
+    assert c5.lookup("a blue bicycle", shape=SHAPE).match is None
 
 
 @pytest.mark.parametrize("top_k", [1, 4])
@@ -352,3 +361,15 @@ def test_many_tied_entries_still_pick_mru(index):
     assert c.lookup(f"kite{11}", shape=SHAPE).match.entry_id == ids[11]
     assert c.lookup("tiger", shape=SHAPE).match.entry_id == ids[11]
     check(c)
+
+
+def test_long_prompts_are_capped_before_extraction_and_counted():
+    from chai.cache.entities import MAX_PROMPT_CHARS
+
+    c = make()
+    long_prompt = "a tiger in a cave " + "and a very long description " * (MAX_PROMPT_CHARS // 10)
+    res = c.lookup(long_prompt, shape=SHAPE)
+    assert res.truncated and "tiger" in res.keys
+    c.insert(long_prompt, lats(1), lookup=res)
+    assert not c.lookup("a tiger", shape=SHAPE).truncated
+    assert c.stats()["truncated_prompts"] == 1

@@ -187,5 +187,5 @@ def test_sigkill_mid_insert_leaves_a_clean_cache(tmp_path):
             check(c)
             assert c.stats()["dropped"] == 0
             assert set(completed) <= set(c.entry_ids())
-            assert c.lookup("a tiger", shape=(1, 4, 16, 64, 64)).match is not None
+            assert c.lookup("a tiger number 0 and a lamp", shape=(1, 4, 16, 64, 64)).match is not None
     assert len(completed) >= 9

@@ -254,7 +254,7 @@ def test_sigkill_mid_insert_leaves_nothing_partial(server, tmp_path):
         consistency(server.client())
     with make(server.url, budget=1 << 40, quant_dtype=torch.float32) as c:
         assert set(completed) <= set(c.entry_ids())
-        assert c.lookup("a tiger", shape=(1, 4, 16, 64, 64)).match is not None
+        assert c.lookup("a tiger number 0 and a lamp", shape=(1, 4, 16, 64, 64)).match is not None
         c.check_consistency()
 
 
