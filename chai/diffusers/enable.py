@@ -391,7 +391,7 @@ class ChaiHandle:
         info.latent_shape = shape
         model_id = self.model_id(shape)
         info.model_id = model_id
-        nv = int(a.get("num_videos_per_prompt") or 1)
+        nv = int(a.get("num_videos_per_prompt") or a.get("num_images_per_prompt") or 1)  # Latte: "images"
         n = len(prompts) * nv
         t0 = time.perf_counter()
         results = [self.cache.lookup(p, shape=(1, *shape), model=model_id) for p in prompts]

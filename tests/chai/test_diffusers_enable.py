@@ -127,6 +127,17 @@ def test_batch_of_two_prompts_hits_with_one_cache_row_each(kind):
     handle.remove()
 
 
+def test_videos_per_prompt_share_their_prompt_cache_row():
+    pipe = tiny_pipeline("latte")
+    handle = enable_chai(pipe, cache=_cache())
+    _run(pipe, "latte", num_images_per_prompt=2)  # Latte names it "images"
+    assert not handle.last.hit and handle.last.inserted[0] is not None
+    out = _run(pipe, "latte", prompt=RELATED, num_images_per_prompt=2)
+    assert handle.last.hit and handle.last.cache_calls == 3 and out.shape[0] == 2
+    assert not torch.equal(out[0], out[1])  # two videos from different noise, both served by one entry
+    handle.remove()
+
+
 def test_other_resolution_or_frame_count_is_a_miss_not_an_error():
     pipe = tiny_pipeline("wan")
     cache = _cache()
@@ -251,8 +262,13 @@ def test_entity_tokens_come_from_the_pipeline_tokenizer():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_miss_then_hit(dtype):
-    pipe = tiny_pipeline("cogvideox").to(dtype)
-    handle = enable_chai(pipe, cache=_cache())
+    pipe = tiny_pipeline("cogvideox")
+    if dtype == torch.bfloat16:  # pipe.to(...) before or after enable_chai
+        pipe = pipe.to(dtype)
+        handle = enable_chai(pipe, cache=_cache())
+    else:
+        handle = enable_chai(pipe, cache=_cache())
+        pipe = pipe.to(dtype)
     _run(pipe, "cogvideox")
     out = _run(pipe, "cogvideox", prompt=RELATED)
     assert handle.last.hit and handle.last.cache_calls == 3
