@@ -479,6 +479,7 @@ def analyse(entity: str) -> Phrase:
         words.append(_SPELLING.get(w, w))
     if bad or not words:
         return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), bad or "no content word")
+    written = " ".join(words)
     tail: list[str] = []
     for i, w in enumerate(words):
         if w in _PREPOSITIONS and 0 < i < len(words) - 1:  # "cup of coffee": head "cup", tail modifies it
@@ -486,6 +487,11 @@ def analyse(entity: str) -> Phrase:
             words = words[:i]
             break
     words = words[:-1] + [_singular(words[-1])]
+    # The whole phrase ("golden hour" and "afternoon light" are framing, "northern lights" is not) and the part
+    # before a preposition ("corner of a room") must pass the extractors' salience rules.
+    if not is_subject(written) or (tail and not is_subject(" ".join(words))):
+        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(),
+                      f"'{text}' is not a subject")
     # Lexicalised compounds at the end ("teddy bear", "hot air balloon") become one head.
     for n in (3, 2):
         if len(words) >= n and " ".join(words[-n:]) in _COMPOUNDS:
@@ -500,9 +506,6 @@ def analyse(entity: str) -> Phrase:
             break
     raw_head = words[-1]
     head = _CANON.get(raw_head, raw_head)
-    if not is_subject(raw_head.replace("_", " ")):
-        return Phrase(text, head, raw_head, frozenset(), frozenset(), frozenset(), frozenset(),
-                      f"'{raw_head}' is not a subject")
     hard, soft, other, kind = set(), set(), set(), set()
     animate, vehicle = head in _ANIMATE, head in _VEHICLES
     for w in words[:-1] + tail:

@@ -52,7 +52,8 @@ def test_conflicting_modifiers_refuse(req, cached, cls):
 
 
 @pytest.mark.parametrize("word", ["time", "extreme", "backdrop", "corner", "reflection", "time-lapse", "close-up",
-                                  "same time", "city backdrop", "style", "footage", "anime"])
+                                  "same time", "city backdrop", "style", "footage", "anime", "golden hour",
+                                  "afternoon light", "corner of a room"])
 def test_non_subjects_never_match_even_themselves(word):
     v = explain(word, word, 1.0, THR)
     assert v.decision is None and v.code == "invalid", v
@@ -72,6 +73,11 @@ def test_bad_inputs():
         explain("car", b"car", 0.9, THR)  # type: ignore[arg-type]
     assert explain("large tiger", "tiger", float("nan"), THR).code == "below_threshold"  # NaN never passes
     assert explain("the", "the", 1.0, THR).code == "invalid"
+
+
+def test_subject_phrases_with_framing_words_inside_stay_valid():
+    for e in ["northern lights", "traffic light", "time machine", "cup of coffee", "hot air balloon"]:
+        assert decide(e, e, 1.0, THR).kind == "exact", e
 
 
 def test_emoji_inside_a_phrase_is_ignored_not_matched():

@@ -48,6 +48,7 @@ CLASSES: dict[str, tuple[int, list[tuple[str, str]]]] = {
         sunset|sunset; cherry blossom garden|cherry blossom garden; teddy bear|teddy bear; iron man|iron man
         panda|panda; frozen waterfall|frozen waterfall; neon-lit alley|neon-lit alley; steam train|steam train
         mangrove swamp|mangrove swamp; sea lion|sea lion; wooden sailboat|wooden sailboat; white horse|white horse
+        northern lights|northern lights; traffic light|traffic light
     """)),
     "less_specific": (P, _pairs("""
         car|red vintage car; car|classic vintage car; car|vintage red car; car|red sports car; car|blue car
@@ -197,6 +198,7 @@ CLASSES: dict[str, tuple[int, list[tuple[str, str]]]] = {
         silhouette|silhouette; distance|distance; fast motion|slow motion; seamless loop|loop; transition|transition
         background|background; white background|white wall; lens|camera; footage|video; close-up|close-up
         time-lapse|time-lapse; style|style; anime|anime; golden hour|sunset; lighting|light; view|view
+        golden hour|golden hour; afternoon light|morning light; corner of a room|room; fast motion|motion
     """)),
     "unknown_symbols": (N, _pairs("""
         🚗|🍕; 🍕|🚗; 🐯|🐶; 🌅|🌃; 🚀|⛵; 🔥|💧; ❤️|⭐; 🐱|🐱🐱; ✨|🌈; 🎸|🎹; 🦊|🐺; 🌲|🌴
