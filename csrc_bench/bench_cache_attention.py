@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from typing import Any, Callable
 
 import pytest
@@ -140,8 +141,17 @@ def make_provider(provider: str, shape: AttnShape, frac: float, device, mode: st
             return keep_rows[b, kv_idx]
 
         block_mask = create_block_mask(mask_mod, shape.B, None, shape.N, shape.N + shape.M, device=str(device))
-        fn = torch.compile(flex_attention, dynamic=False) if device.type == "cuda" else flex_attention
-        return lambda: fn(q, keys, vals, block_mask=block_mask)
+        if device.type == "cuda":
+            fn = torch.compile(flex_attention, dynamic=False)
+            return lambda: fn(q, keys, vals, block_mask=block_mask)
+
+        def eager_flex():
+            # on CPU the eager (unfused) flex is the baseline on purpose; its "use torch.compile" advice is noise
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="flex_attention called without torch.compile")
+                return flex_attention(q, keys, vals, block_mask=block_mask)
+
+        return eager_flex
     if provider == "xformers-concat":
         if device.type != "cuda":
             raise RuntimeError("skip: xformers has no CPU operator")

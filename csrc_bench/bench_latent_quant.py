@@ -119,7 +119,8 @@ def run_case(name: str, storage: torch.dtype, out_dtype: torch.dtype, device, *,
             extra={"storage": str(storage).replace("torch.", ""), "interpret": _env.interpret_mode()},
         )
         # Fraction of the copy bandwidth (the GPU target: >= 0.70 for chai-triton, docs/kernels/quantization.md).
-        row["bw_vs_copy"] = round(nbytes / t.median_ms / copy_gbps, 4) if copy_gbps else ""
+        # four significant digits (a fixed 4 decimals rounds the interpreter's ~1e-5 ratios to 0)
+        row["bw_vs_copy"] = float(f"{nbytes / t.median_ms / copy_gbps:.4g}") if copy_gbps else ""
         rows.append(row)
     return rows
 
