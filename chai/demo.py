@@ -215,7 +215,7 @@ def write_picture(
     max_rows: int = 4,
     max_hits: int = 3,
 ) -> Path | None:
-    """A PNG of misses and the hits that reused them, side by side; returns ``path`` (None: nothing to show).
+    """A PNG of misses and the hits that reused them, side by side; returns its absolute path (None: nothing to show).
 
     ``records`` are ``chai.run/1`` request records and ``frames`` maps a record's ``index`` to its
     :func:`clip_frames`. One row per reused miss (most reused first, at most ``max_rows``): the miss's
@@ -253,7 +253,7 @@ def write_picture(
     head = f"{title}: each row is a miss, then the hits that reused its latents{note}"
     fig.suptitle(textwrap.fill(head, int(width * 14)), fontsize=9)
     fig.tight_layout()
-    path = Path(path)
+    path = Path(path).resolve()  # the CLI prints it: an absolute path says where the picture went
     fig.savefig(path)
     plt.close(fig)
     return path
