@@ -108,15 +108,19 @@ def quantize_kv(x: torch.Tensor, *, dtype: torch.dtype = torch.int8) -> Quantize
     ``chai_kernels.reference.quant.absmax_quantize`` (float64 division, as for latents).
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"quantize_kv expects a floating-point tensor, got {type(x).__name__} "
-                        f"{getattr(x, 'dtype', '')}.\nHINT: pass the float K or V tensor (B, M, H, D).")
+        raise TypeError(
+            f"quantize_kv expects a floating-point tensor, got {type(x).__name__} "
+            f"{getattr(x, 'dtype', '')}.\nHINT: pass the float K or V tensor (B, M, H, D)."
+        )
     if x.dim() != 4:
         raise ValueError(f"quantize_kv expects x of shape (B, M, H, D); got {tuple(x.shape)}.")
     quant_max(dtype)  # raises a TypeError with a HINT for other dtypes
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).nonzero()[0].tolist()
-        raise ValueError(f"quantize_kv: x has a NaN or Inf at index {bad} (shape {tuple(x.shape)}).\n"
-                         "HINT: quantize finite keys / values only.")
+        raise ValueError(
+            f"quantize_kv: x has a NaN or Inf at index {bad} (shape {tuple(x.shape)}).\n"
+            "HINT: quantize finite keys / values only."
+        )
     data, scale = absmax_quantize(x.detach(), dtype, dims=(-1,))
     return QuantizedKV(data, scale)
 

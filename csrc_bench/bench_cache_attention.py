@@ -43,7 +43,7 @@ from chai_kernels.ops.cache_attention import cache_attention, prepare_cache
 from chai_kernels.quant import quantize_kv
 from chai_kernels.reference.cache_attention import cache_attention_reference
 from csrc_bench import _harness as H
-from csrc_bench.shapes import CPU_SHAPES, FRACTIONS, GPU_SHAPES, TINY, TINY_SHAPES, AttnShape, get_shape
+from csrc_bench.shapes import CPU_SHAPES, FRACTIONS, GPU_SHAPES, TINY_SHAPES, AttnShape, get_shape
 
 __all__ = ["make_inputs", "make_provider", "PROVIDERS", "run_sweep", "main"]
 

@@ -97,7 +97,7 @@ def run_case(name: str, storage: torch.dtype, out_dtype: torch.dtype, device, *,
         timings[prov] = H.time_fn(fns[prov], device=device, **timing)
     if "chai-triton" in timings:  # a benchmark of a wrong kernel is worthless: check the output it timed
         ref = eager_dequantize(qx, out_dtype).float()
-        tol = 2.0 ** -7 * ref.abs() if out_dtype == torch.bfloat16 else 1e-6 * ref.abs()
+        tol = 2.0**-7 * ref.abs() if out_dtype == torch.bfloat16 else 1e-6 * ref.abs()
         if not bool(((buf.float() - ref).abs() <= tol).all()):
             raise RuntimeError(f"chai-triton output differs from the eager dequantize on {name} {storage}->{out_dtype}")
     copy_ms = timings["copy"].median_ms if "copy" in timings else None
@@ -180,8 +180,11 @@ def main(argv=None) -> list[dict]:
             if device.type == "cpu" and _env.interpret_mode():
                 rows += run_case("tiny", storage, out_dtype, device, env=env, rep=3)
     print(f"device: {env['device']}  torch {env['torch']}  triton {env['triton']}")
-    print(H.format_table(rows, ["case", "extra", "dtype", "provider", "median_ms", "gbps", "bw_vs_copy",
-                                "ratio_to_baseline"]))
+    print(
+        H.format_table(
+            rows, ["case", "extra", "dtype", "provider", "median_ms", "gbps", "bw_vs_copy", "ratio_to_baseline"]
+        )
+    )
     print("\nbytes per cache entry (three latents, serialised with the 56-byte header):")
     print(_format(entry_bytes_table()))
     if args.write:

@@ -78,8 +78,9 @@ SHAPES: dict[str, AttnShape] = {
         AttnShape("480p-temporal", B=3180, N=15, M=15, H=16, D=72, Bc=1590, kind="temporal"),
         # CPU: the 240p token count and head layout with a 2-row batch (one frame, both CFG halves).
         AttnShape("240p-spatial-cpu", B=2, N=405, M=405, H=16, D=72, Bc=1, dtype=torch.float32, cpu=True),
-        AttnShape("240p-temporal-cpu", B=54, N=15, M=15, H=16, D=72, Bc=27, dtype=torch.float32,
-                  kind="temporal", cpu=True),
+        AttnShape(
+            "240p-temporal-cpu", B=54, N=15, M=15, H=16, D=72, Bc=27, dtype=torch.float32, kind="temporal", cpu=True
+        ),
         # Interpreter smoke: one 128-wide query block, odd M.
         AttnShape("tiny", B=2, N=64, M=77, H=2, D=72, Bc=1, dtype=torch.float32, cpu=True),
         # Interpreter smoke of the packed short-sequence tiles (temporal attention, N = M = 15).

@@ -317,7 +317,14 @@ def _make_attn_forward(model: nn.Module, block: nn.Module, idx: int, orig, ctx: 
         prepared = sess.prepared_mask(kc.shape[0], T, S, x.device)
         sess.cache_calls += 1
         return spatial_cache_attention(
-            attn, x, None, None, None, cache_rows=cache_rows, mode=cfg.mode, cache_bias=cfg.cache_bias,
+            attn,
+            x,
+            None,
+            None,
+            None,
+            cache_rows=cache_rows,
+            mode=cfg.mode,
+            cache_bias=cfg.cache_bias,
             cache=prepared.with_kv(kc, vc),
         )
 

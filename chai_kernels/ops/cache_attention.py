@@ -343,7 +343,7 @@ def cache_attention(
             )
         if k_cache is not None or v_cache is not None or cache_mask is not None:
             raise ValueError(
-                "cache= was given together with k_cache / v_cache / cache_mask; the prepared cache already holds them.\n"
+                "cache= was given together with k_cache / v_cache / cache_mask; the prepared cache holds them.\n"
                 "HINT: pass either cache=prepare_cache(k_cache, v_cache, cache_mask) or the three arguments."
             )
         if not cache.has_kv:

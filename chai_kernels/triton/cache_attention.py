@@ -207,7 +207,10 @@ def _cache_attn_fwd_inner(
     return acc_a, acc_b, l_i, m_new
 
 
-@triton.jit(do_not_specialize=["n_b", "n_q", "n_k", "m_c", "n_heads", "n_cache_rows", "key_nq", "key_nk", "key_mc", "key_tune"])
+# sizes and bucket keys are not specialised (a new batch or length must not recompile)
+@triton.jit(
+    do_not_specialize=["n_b", "n_q", "n_k", "m_c", "n_heads", "n_cache_rows", "key_nq", "key_nk", "key_mc", "key_tune"]
+)
 def _cache_attn_fwd_kernel(
     Out,
     stride_ob,

@@ -56,7 +56,8 @@ _SCRIPT = textwrap.dedent(
         mask = None if c.get("no_mask") else torch.rand(Bc, M, generator=g) < 0.5
         kw = dict(mode=c["mode"], compile_target=hopper())
         if c["quant"]:
-            kq, vq = quantize_kv(kc, dtype=getattr(torch, c["quant"])), quantize_kv(vc, dtype=getattr(torch, c["quant"]))
+            qdt = getattr(torch, c["quant"])
+            kq, vq = quantize_kv(kc, dtype=qdt), quantize_kv(vc, dtype=qdt)
             ck = cache_attention_fwd_triton(q, k, v, kq.data, vq.data, mask, k_scale=kq.scale, v_scale=vq.scale, **kw)
         else:
             ck = cache_attention_fwd_triton(q, k, v, kc, vc, mask, **kw)
@@ -66,7 +67,8 @@ _SCRIPT = textwrap.dedent(
         cfg = C.packed_config(pack, n_pad) if pack > 1 else C.cache_attention_config(d_a + d_b, dt)
         b16 = sum(1 for l in ptx.splitlines() if "ld.global" in l and (".b16" in l or ".u16" in l))
         out.append(dict(case=c, loads=ptx_load_widths(ptx), b16=b16, cp16=ptx.count("cp.async.cg.shared.global"),
-                        wgmma=ptx.count("wgmma.mma_async"), macs=ptx_mma_macs(ptx), regions=ttir_regions(ck.asm["ttir"]),
+                        wgmma=ptx.count("wgmma.mma_async"), macs=ptx_mma_macs(ptx),
+                        regions=ttir_regions(ck.asm["ttir"]),
                         chunks=[d_a, d_b], pack=pack, block=[cfg.BLOCK_M, cfg.BLOCK_N],
                         cubin=len(ck.asm["cubin"]), shared=ck.metadata.shared))
     quant = compile_quant_kernels_for_target(hopper())

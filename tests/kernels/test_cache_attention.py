@@ -223,12 +223,18 @@ _T = torch.randn
 VALIDATION_CASES = {
     "q not a tensor": (lambda: _replace(q=[[1.0]]), TypeError, "q must be a torch.Tensor"),
     "q 3-d": (lambda: _replace(q=_T(2, 8, 32)), ValueError, r"q must have 4 dimensions"),
-    "q int dtype": (lambda: _replace(q=torch.ones(2, 8, 2, 16, dtype=torch.int32)), TypeError,
-                    "q has dtype torch.int32"),
+    "q int dtype": (
+        lambda: _replace(q=torch.ones(2, 8, 2, 16, dtype=torch.int32)),
+        TypeError,
+        "q has dtype torch.int32",
+    ),
     "q float64": (lambda: _replace(q=_T(2, 8, 2, 16, dtype=torch.float64)), TypeError, "float64"),
     "k dtype differs": (lambda: _replace(k=_T(2, 8, 2, 16).half()), TypeError, "k has dtype torch.float16"),
-    "k batch differs": (lambda: _replace(k=_T(3, 8, 2, 16), v=_T(3, 8, 2, 16)), ValueError,
-                        r"k: shape=\(3, 8, 2, 16\)"),
+    "k batch differs": (
+        lambda: _replace(k=_T(3, 8, 2, 16), v=_T(3, 8, 2, 16)),
+        ValueError,
+        r"k: shape=\(3, 8, 2, 16\)",
+    ),
     "v shape differs": (lambda: _replace(v=_T(2, 7, 2, 16)), ValueError, r"v: shape=\(2, 7, 2, 16\)"),
     "heads differ": (lambda: _replace(k=_T(2, 8, 3, 16), v=_T(2, 8, 3, 16)), ValueError, "same B, H, D"),
     "empty N": (lambda: _replace(q=_T(2, 0, 2, 16)), ValueError, "N, N_k >= 1"),
@@ -239,24 +245,40 @@ VALIDATION_CASES = {
     "only k_cache": (lambda: _replace(v_cache=None, cache_mask=None), ValueError, "k_cache was given but v_cache"),
     "only v_cache": (lambda: _replace(k_cache=None, cache_mask=None), ValueError, "v_cache was given but k_cache"),
     "cache wrong type": (lambda: _replace(k_cache=1.0, v_cache=2.0), TypeError, "k_cache must be a torch.Tensor"),
-    "cache dtype differs": (lambda: _replace(k_cache=_T(1, 5, 2, 16).half(), v_cache=_T(1, 5, 2, 16).half()),
-                            TypeError, "k_cache has dtype torch.float16"),
-    "cache head dim differs": (lambda: _replace(k_cache=_T(1, 5, 2, 24), v_cache=_T(1, 5, 2, 24)), ValueError,
-                               r"k_cache: shape=\(1, 5, 2, 24\)"),
+    "cache dtype differs": (
+        lambda: _replace(k_cache=_T(1, 5, 2, 16).half(), v_cache=_T(1, 5, 2, 16).half()),
+        TypeError,
+        "k_cache has dtype torch.float16",
+    ),
+    "cache head dim differs": (
+        lambda: _replace(k_cache=_T(1, 5, 2, 24), v_cache=_T(1, 5, 2, 24)),
+        ValueError,
+        r"k_cache: shape=\(1, 5, 2, 24\)",
+    ),
     "cache k/v shapes differ": (lambda: _replace(v_cache=_T(1, 6, 2, 16)), ValueError, r"v_cache: shape=\(1, 6"),
     "Bc does not divide B": (lambda: make_cache_attention_inputs(4, 8, 2, 16, 5, 3), ValueError, "Bc=3"),
     "cache last dim strided": (lambda: _replace(k_cache=_T(1, 5, 2, 32)[..., ::2]), ValueError, "k_cache must have"),
     "mixed quantized": (lambda: _replace(k_cache=quantize_kv(_T(1, 5, 2, 16))), TypeError, "both QuantizedKV"),
-    "mixed quant dtypes": (lambda: _replace(k_cache=quantize_kv(_T(1, 5, 2, 16)),
-                                            v_cache=quantize_kv(_T(1, 5, 2, 16), dtype=torch.float8_e4m3fn)),
-                           TypeError, "same of"),
+    "mixed quant dtypes": (
+        lambda: _replace(
+            k_cache=quantize_kv(_T(1, 5, 2, 16)), v_cache=quantize_kv(_T(1, 5, 2, 16), dtype=torch.float8_e4m3fn)
+        ),
+        TypeError,
+        "same of",
+    ),
     "mask float": (lambda: _replace(cache_mask=torch.ones(1, 5)), TypeError, "cache_mask has dtype torch.float32"),
-    "mask shape": (lambda: _replace(cache_mask=torch.ones(2, 5, dtype=torch.bool)), ValueError,
-                   r"\(Bc, M\) = \(1, 5\)"),
+    "mask shape": (
+        lambda: _replace(cache_mask=torch.ones(2, 5, dtype=torch.bool)),
+        ValueError,
+        r"\(Bc, M\) = \(1, 5\)",
+    ),
     "mask not tensor": (lambda: _replace(cache_mask=[True] * 5), TypeError, "cache_mask must be a bool"),
     "mask without cache": (lambda: _replace(k_cache=None, v_cache=None), ValueError, "no k_cache/v_cache"),
-    "device differs": (lambda: _replace(k=_T(2, 8, 2, 16, device="meta"), v=_T(2, 8, 2, 16, device="meta")),
-                       ValueError, "k is on meta but q is on cpu"),
+    "device differs": (
+        lambda: _replace(k=_T(2, 8, 2, 16, device="meta"), v=_T(2, 8, 2, 16, device="meta")),
+        ValueError,
+        "k is on meta but q is on cpu",
+    ),
 }
 
 OPTION_CASES = {
@@ -357,8 +379,20 @@ def test_block_lists_put_full_blocks_first_then_partial():
     assert counts[v64].tolist() == [[1, 1]] and counts[v16].tolist() == [[4, 4]]
 
 
-@pytest.mark.parametrize("d,chunks", [(16, (16, 0)), (24, (16, 16)), (64, (64, 0)), (72, (64, 16)), (80, (64, 16)),
-                                      (96, (64, 32)), (120, (64, 64)), (136, (128, 16)), (256, (256, 0))])
+@pytest.mark.parametrize(
+    "d,chunks",
+    [
+        (16, (16, 0)),
+        (24, (16, 16)),
+        (64, (64, 0)),
+        (72, (64, 16)),
+        (80, (64, 16)),
+        (96, (64, 32)),
+        (120, (64, 64)),
+        (136, (128, 16)),
+        (256, (256, 0)),
+    ],
+)
 def test_head_dim_chunks_cover_the_head_dim_without_padding_to_the_next_power_of_two(d, chunks):
     pytest.importorskip("triton")
     from chai_kernels.triton.cache_attention import head_dim_chunks
@@ -516,7 +550,7 @@ def test_kernel_packed_tiles_for_short_sequences(shape, mask, mode, kernel_devic
 
 
 @pytest.mark.interpret
-@pytest.mark.parametrize("qdtype", QUANT_DTYPES if "QUANT_DTYPES" in globals() else (torch.int8,), ids=str)
+@pytest.mark.parametrize("qdtype", (torch.int8, torch.float8_e4m3fn), ids=str)
 def test_kernel_packed_tiles_quantized_and_nan_in_deselected_slots(qdtype, kernel_device):
     x = make_cache_attention_inputs(8, 15, 2, 72, 15, 4, dtype=torch.bfloat16, mask="random", device=kernel_device)
     x["cache_mask"][2] = False
@@ -582,13 +616,15 @@ def test_prepared_cache_call_is_one_kernel_launch(monkeypatch, kernel_device, qu
         kc, vc = quantize_kv(kc), quantize_kv(vc)
     prepared = prepare_cache(kc, vc, x["cache_mask"])
     launches, outside, _ = _count_launches_and_torch_ops(
-        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton"))
+        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton")
+    )
     assert launches == 1
     # nothing but allocations and views (no kernels) run as torch ops around the launch: no block summary, no copies
     assert all("empty" in op or op.startswith("aten.view") for op in outside), outside
     # without a prepared cache the block lists cost several small torch ops on every call
     launches, outside, _ = _count_launches_and_torch_ops(
-        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], backend="triton"))
+        monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], backend="triton")
+    )
     assert launches == 1 and len([op for op in outside if "empty" not in op and "view" not in op]) > 5
     out = cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton")
     want = cache_attention(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], backend="triton")
@@ -623,8 +659,11 @@ def test_prepared_cache_torch_backend_and_errors():
     cases = [
         (lambda: cache_attention(**x, cache=prepared), ValueError, "together with k_cache"),
         (lambda: cache_attention(x["q"], x["k"], x["v"], cache="no"), TypeError, "PreparedCache"),
-        (lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepare_cache(None, None, x["cache_mask"])),
-         ValueError, "no cached K/V"),
+        (
+            lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepare_cache(None, None, x["cache_mask"])),
+            ValueError,
+            "no cached K/V",
+        ),
         (lambda: prepared.with_kv(x["k_cache"][:, :5], x["v_cache"][:, :5]), ValueError, r"\(Bc, M\) = \(2, 5\)"),
         (lambda: prepare_cache(None, None), ValueError, "shape=\\(Bc, M\\)"),
         (lambda: prepare_cache(x["k_cache"], x["v_cache"], x["cache_mask"][:1]), ValueError, "cache_mask has shape"),
