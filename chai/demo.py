@@ -222,7 +222,6 @@ def write_picture(
     frames, then up to ``max_hits`` hits that reused its entry, each labelled with its prompt and the
     entity match. When no request hit, the first misses are shown alone.
     """
-    plt = _pyplot()
     by_entry = {r["inserted_entry"]: r for r in records if r.get("inserted_entry") is not None}
     reused: dict[Any, list[Mapping[str, Any]]] = {}
     for r in records:
@@ -236,7 +235,10 @@ def write_picture(
         return None
     ncols = max(len(row) for row in grid)
     width = max(6.4, 3.2 * ncols)
-    fig, axes = plt.subplots(len(grid), ncols, figsize=(width, 1.9 * len(grid) + 0.8), dpi=110, squeeze=False)
+    from chai.report import new_figure
+
+    fig = new_figure(figsize=(width, 1.9 * len(grid) + 0.8), dpi=110)
+    axes = fig.subplots(len(grid), ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, row in enumerate(grid):
@@ -255,11 +257,4 @@ def write_picture(
     fig.tight_layout()
     path = Path(path).resolve()  # the CLI prints it: an absolute path says where the picture went
     fig.savefig(path)
-    plt.close(fig)
     return path
-
-
-def _pyplot():
-    from chai.report import _pyplot as pyplot
-
-    return pyplot()

@@ -7,8 +7,8 @@ Two JSON schemas (documented field by field in ``docs/cli.md``):
 - ``chai.trace/1`` (``chai trace``): trace ``setup`` (resolution, latent shape, entry bytes, step cost)
   and one record per (budget, matching) in ``results``, plus ``entity_vs_prompt`` hit-rate ratios.
 
-Plots use matplotlib's non-interactive Agg backend (no display needed); matplotlib is imported only
-when a plot is written.
+Plots are drawn on bare matplotlib ``Figure`` objects (no pyplot, no backend switch, no display needed);
+matplotlib is imported only when a plot is written.
 """
 
 from __future__ import annotations
@@ -261,23 +261,23 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _pyplot():
-    import matplotlib
+def new_figure(*, figsize: tuple[float, float], dpi: int):
+    """A matplotlib ``Figure`` not registered with pyplot: no backend is selected and no global state is
+    touched, so writing a plot never changes the caller's matplotlib set-up (``Figure.savefig`` renders
+    PNG with Agg on its own)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=dpi)
 
 
 def plot_run(path: str | os.PathLike, requests: Sequence[Mapping[str, Any]], *, title: str = "chai run") -> Path:
     """Per-request latency bars, hits and misses in different colours, with the mean lines."""
-    plt = _pyplot()
     path = Path(path)
     xs = [int(r["index"]) for r in requests]
     ys = [float(r["timings"]["total"]) for r in requests]
     colors = ["tab:green" if r["hit"] else "tab:red" for r in requests]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(xs) + 2), 4.0), dpi=100)
+    fig = new_figure(figsize=(max(6.0, 0.25 * len(xs) + 2), 4.0), dpi=100)
+    ax = fig.subplots()
     ax.bar(xs, ys, color=colors, width=0.8)
     s = summarize_run(requests)
     if s["mean_miss_s"] is not None:
@@ -300,15 +300,14 @@ def plot_run(path: str | os.PathLike, requests: Sequence[Mapping[str, Any]], *, 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def plot_trace(path: str | os.PathLike, results: Sequence[Mapping[str, Any]], *, title: str = "chai trace") -> Path:
     """Two panels: hit rate against cache budget, and projected mean latency against budget, per matching."""
-    plt = _pyplot()
     path = Path(path)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig = new_figure(figsize=(10, 4), dpi=100)
+    ax1, ax2 = fig.subplots(1, 2)
     by_match: dict[str, list[Mapping[str, Any]]] = {}
     for r in results:
         by_match.setdefault(r["matching"], []).append(r)
@@ -338,7 +337,6 @@ def plot_trace(path: str | os.PathLike, results: Sequence[Mapping[str, Any]], *,
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

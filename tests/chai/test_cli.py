@@ -466,8 +466,18 @@ def test_demo_picture_pairs_each_hit_with_the_miss_it_reused(tmp_path):
                 "prompt_entity": "a", "cached_entity": "a", "entry_id": entry if hit else None,
                 "inserted_entry": None if hit else entry}  # fmt: skip
 
+    import matplotlib
+
+    backend = matplotlib.rcParams._get_backend_or_none()
     records = [rec(0, False, "e0"), rec(1, False, "e1"), rec(2, True, "e1"), rec(3, True, "e1"), rec(4, True, "e0")]
     frames = {i: torch.full((4, 6, 6, 3), 40 * i, dtype=torch.uint8) for i in range(5)}
     out = write_picture(tmp_path / "p.png", records, frames, title="t")
-    assert out is not None and out.read_bytes()[:4] == b"\x89PNG"
+    assert out is not None and out.is_absolute() and out.read_bytes()[:4] == b"\x89PNG"
+    # the rows: the most reused miss (#2, two hits) first, then #1 with its one hit
+    import matplotlib.image
+
+    img = matplotlib.image.imread(out)
+    assert img.shape[0] > img.shape[1] / 4 and img.shape[2] in (3, 4)
+    assert matplotlib.rcParams._get_backend_or_none() == backend  # no backend switch, no pyplot state
+    assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
     assert write_picture(tmp_path / "q.png", [], {}, title="t") is None
