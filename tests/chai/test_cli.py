@@ -411,6 +411,15 @@ def test_cache_dir_that_is_a_file(capsys, prompt_file, tmp_path):
         assert code == 2 and "is not a directory" in err and "HINT:" in err
 
 
+def test_cache_dir_with_a_tilde_lands_in_home(capsys, prompt_file, tmp_path, monkeypatch):
+    """docs/cache.md's `~/.cache/chai` example: `~` means the home folder, never a folder named `~`."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache-dir", "~/.cache/chai"])
+    assert code == 0, err
+    assert (tmp_path / "home" / ".cache" / "chai" / "default").is_dir() and not (tmp_path / "~").exists()
+
+
 def test_run_table_says_when_hit_entities_are_truncated():
     ents = {f"e{i}": 10 - i for i in range(9)}
     recs = [
