@@ -451,8 +451,13 @@ class LatentCache:
                 self._truncated += truncated
                 self._no_entity_lookups += 1
                 return miss("no_entities")
-        vecs = self.matcher.embed(keys)
+        keys, vecs = self.matcher.embed_keys(keys)
         t2 = time.perf_counter()
+        if not keys:
+            with self._lock:
+                self._truncated += truncated
+                self._no_entity_lookups += 1
+                return miss("no_entities")
         timings["embed_s"] = t2 - t1
         with self._lock:
             self._check_open()
@@ -626,7 +631,7 @@ class LatentCache:
             keys, truncated = self.matcher.keys(prompt)
             with self._lock:
                 self._truncated += truncated
-            return keys, (self.matcher.embed(keys) if keys else None)
+            return self.matcher.embed_keys(keys) if keys else (keys, None)
         if not isinstance(lookup, Lookup):
             raise TypeError(
                 f"LatentCache.insert: lookup must be the Lookup returned by lookup(); got {type(lookup).__name__}.\n"

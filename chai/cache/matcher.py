@@ -108,12 +108,16 @@ class Matcher:
                 f"for {len(keys)} texts; expected ({len(keys)}, {self.dim}) finite.\nHINT: check the Embedder."
             )
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        if (norms < 1e-6).any():
-            raise ValueError(
-                f"LatentCache: embedder {self.embedder.name!r} returned a zero vector for "
-                f"{[k for k, n in zip(keys, norms[:, 0]) if n < 1e-6][:3]}.\nHINT: check the Embedder."
-            )
-        return np.ascontiguousarray(vecs / norms, dtype=np.float32)
+        return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def embed_keys(self, keys: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """:meth:`embed`, dropping keys the embedder maps to (near) zero: such a key has no direction, could
+        never match anything meaningfully, and would not pass the store's unit-norm check."""
+        vecs = self.embed(keys)
+        keep = np.abs(np.linalg.norm(vecs, axis=1) - 1.0) < 1e-3
+        if keep.all():
+            return list(keys), vecs
+        return [k for k, ok in zip(keys, keep) if ok], np.ascontiguousarray(vecs[keep])
 
     # -- the mirror ----------------------------------------------------------------------------------------------
     def __len__(self) -> int:
