@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m chai.diffusers.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--kind", action="append", choices=sorted(SMALL), help="pipeline family (repeatable)")
     ap.add_argument("--steps", type=int, default=30, help="miss steps (default 30; hit = 8)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for kind in args.kind or sorted(SMALL):
         print(json.dumps(bench(kind, args.steps)), flush=True)
 

@@ -28,7 +28,7 @@ from chai_kernels import dequantize_latent
 KINDS = ("wan", "cogvideox", "latte")
 PROMPT = "a corgi surfing a wave at sunset"
 RELATED = "a corgi running on the beach"
-STEPS = 15  # hit: 4 steps, Cache Attention at 2, 3, 4
+STEPS = 8  # hit: 4 steps, Cache Attention at 2, 3, 4
 
 
 def _run(pipe, kind, prompt, steps=STEPS, seed=0):
