@@ -336,15 +336,15 @@ class LatentCache:
             extractor = default_extractor(max_entities=self.max_entities)
         self.embedder, self.extractor = embedder, extractor
         self.match_rule = match_rule
-        decide = floor = None
+        rule: dict = {}
         if match_rule == "agreement":
             from chai.cache import agreement
 
-            decide, floor = agreement.decide, agreement.SEARCH_FLOOR
+            rule = {"decide": agreement.decide, "search_floor": agreement.SEARCH_FLOOR,
+                    "rule_keys": agreement.index_keys, "request_key": agreement.head_key}
         self.matcher = Matcher(
             extractor=extractor, embedder=embedder, matching=matching, threshold=self.threshold, index_kind=index,
-            top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS, decide=decide,
-            search_floor=floor,
+            top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS, **rule,
         )
         self._dim = self.matcher.dim
         self._vec_nbytes = self.matcher.vector_nbytes

@@ -58,7 +58,8 @@ class Matcher:
 
     def __init__(self, *, extractor, embedder, matching: str, threshold: float, index_kind: str = "flat",
                  top_k: int = 4, max_entities: int = 8, max_prompt_chars: int | None = None,
-                 decide: Callable | None = None, search_floor: float | None = None):
+                 decide: Callable | None = None, search_floor: float | None = None,
+                 rule_keys: Callable[[str], frozenset] | None = None, request_key: Callable[[str], str] | None = None):
         self.extractor = extractor
         self.embedder = embedder
         self.matching = matching
@@ -79,6 +80,11 @@ class Matcher:
         self._recency: dict[str, int] = {}
         self._next_key = 0
         self._clock = 0
+        # Rule candidates: cached entities filed under their head and its hypernyms (``rule_keys``), so a request
+        # whose head (``request_key``) names them is judged by the rule whatever the cosine (e.g. `fish` -> `koi`).
+        self.rule_keys, self.request_key = rule_keys, request_key
+        self._by_head: dict[Partition, dict[str, dict[str, dict[str, np.ndarray]]]] = {}
+        self._filed: dict[str, list[tuple[Partition, str, str]]] = {}
 
     # -- keys and vectors ----------------------------------------------------------------------------------------
     def cap(self, prompt: str) -> tuple[str, bool]:
@@ -149,6 +155,13 @@ class Matcher:
         self._ids[key] = head.entry_id
         self._clock = max(self._clock + 1, int(head.last_used))
         self._recency[head.entry_id] = self._clock
+        if self.rule_keys is not None:
+            filed = self._filed[head.entry_id] = []
+            by_head = self._by_head.setdefault(part, {})
+            for entity, vec in zip(head.keys, head.vectors):
+                for hk in self.rule_keys(entity):
+                    by_head.setdefault(hk, {}).setdefault(head.entry_id, {})[entity] = vec
+                    filed.append((part, hk, entity))
         return True
 
     def remove(self, entry_id: str) -> bool:
@@ -163,6 +176,14 @@ class Matcher:
             del self._indexes[part]
         del self._ids[key]
         self._recency.pop(entry_id, None)
+        for fpart, hk, _ in self._filed.pop(entry_id, ()):
+            owners = self._by_head.get(fpart, {}).get(hk)
+            if owners is not None:
+                owners.pop(entry_id, None)
+                if not owners:
+                    del self._by_head[fpart][hk]
+                    if not self._by_head[fpart]:
+                        del self._by_head[fpart]
         return True
 
     def clear(self) -> None:
@@ -170,6 +191,8 @@ class Matcher:
         self._entries.clear()
         self._ids.clear()
         self._recency.clear()
+        self._by_head.clear()
+        self._filed.clear()
 
     def touch(self, entry_id: str) -> None:
         """Mark an entry most recently used for tie-breaking."""
@@ -189,25 +212,40 @@ class Matcher:
         return out
 
     # -- search --------------------------------------------------------------------------------------------------
-    def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
-        """Indexes a request of latent ``shape`` ((B, C, T, H, W), (C, T, H, W) or None = any) by ``model``
+    def eligible_partitions(self, shape: Sequence[int] | None, model: str) -> list[Partition]:
+        """Partitions a request of latent ``shape`` ((B, C, T, H, W), (C, T, H, W) or None = any) by ``model``
         may match."""
-        out = []
         want = None if shape is None else tuple(int(s) for s in shape)
-        for (m, s), ix in self._indexes.items():
-            if m != model:
-                continue
-            if want is None or s == want or (len(want) == 4 and s[1:] == want):
-                out.append(ix)
-        return out
+        return [(m, s) for (m, s) in self._indexes
+                if m == model and (want is None or s == want or (len(want) == 4 and s[1:] == want))]
+
+    def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
+        return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
     def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "",
                 exclude: set[str] = frozenset()) -> Candidate | None:
         """The best acceptable (entry, key) pair for the request, or None (a miss)."""
-        indexes = self.eligible(shape, model)
+        parts = self.eligible_partitions(shape, model)
+        indexes = [self._indexes[p] for p in parts]
         if not indexes or len(keys) == 0:
             return None
         cands = []
+        seen: set[tuple[str, int, str]] = set()
+        if self.rule_keys is not None and self.decide is not None:
+            for qi, key in enumerate(keys):
+                hk = self.request_key(key)
+                if not hk:
+                    continue
+                for part in parts:
+                    for entry_id, ents in self._by_head.get(part, {}).get(hk, {}).items():
+                        if entry_id in exclude:
+                            continue
+                        for ent, vec in ents.items():
+                            score = float(np.dot(vecs[qi], vec))
+                            d = self.decide(key, ent, score, self.threshold)
+                            seen.add((entry_id, qi, ent))
+                            if d is not None:
+                                cands.append((d.rank, score, entry_id, qi, ent, d.kind))
         for ix in indexes:
             # Fetch more than top_k rows: owners of one row (entries sharing an entity string) come back together,
             # and the decision rule may refuse the nearest rows; a (k+1)-th row below the tie cut proves no tie hides.
@@ -222,7 +260,7 @@ class Matcher:
                     if h.score < self.search_floor:
                         continue
                     entry_id = self._ids[h.entry_key]
-                    if entry_id in exclude:
+                    if entry_id in exclude or (entry_id, qi, h.entity) in seen:
                         continue
                     if self.decide is None:
                         d = _EMBEDDING_ONLY if h.score >= self.threshold else None

@@ -373,3 +373,15 @@ def test_long_prompts_are_capped_before_extraction_and_counted():
     c.insert(long_prompt, lats(1), lookup=res)
     assert not c.lookup("a tiger", shape=SHAPE).truncated
     assert c.stats()["truncated_prompts"] == 1
+
+
+def test_rule_candidates_are_found_below_the_search_floor():
+    """A hypernym request is judged by the rule whatever the cosine: the head map finds what the index cannot."""
+    c = make()
+    e = c.insert("a golden retriever on a lawn", lats(1))
+    m = c.lookup("a dog running", shape=SHAPE).match
+    assert m is not None and m.entry_id == e and m.cached_entity == "golden retriever" and m.kind == "synonym"
+    assert m.score < 0.30  # the hashing embedder sees no similarity at all
+    assert c.lookup("a golden retriever", shape=SHAPE).match.kind == "exact"
+    c.remove(e)
+    assert c.lookup("a dog running", shape=SHAPE).match is None and not c.matcher._by_head
