@@ -791,6 +791,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     )
     print()
     print(report.trace_table(results))
+    for r in results:
+        if r["matching"] == "entity" and r["hits"]:
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["hit_kinds"].items(), key=lambda kv: -kv[1]))
+            print(f"entity hits by kind at {format_size(r['budget_bytes'])}: {kinds} (every pair in --report)")
     for b, r in ratios.items():
         print(f"entity / prompt hit rate at {format_size(int(b))}: " + ("-" if r is None else f"{r:.2f}x"))
     title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
