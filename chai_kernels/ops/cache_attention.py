@@ -223,6 +223,14 @@ class PreparedCache:
         return f"PreparedCache({kv}, {mask})"
 
 
+def _key_contiguous(scale: torch.Tensor) -> torch.Tensor:
+    """(Bc, M, H) scales as a view of a (Bc, H, ceil(M / 16) * 16) buffer: unit stride along M, aligned rows."""
+    bc, m, h = scale.shape
+    buf = torch.ones((bc, h, -(-m // 16) * 16), dtype=scale.dtype, device=scale.device)
+    buf[:, :, :m] = scale.transpose(1, 2)
+    return buf[:, :, :m].transpose(1, 2)
+
+
 def prepare_cache(
     k_cache: torch.Tensor | QuantizedKV | None,
     v_cache: torch.Tensor | QuantizedKV | None,
@@ -263,6 +271,11 @@ def prepare_cache(
         raise ValueError(
             f"cache_mask is on {cache_mask.device} but k_cache is on {kd.device}.\nHINT: move the mask with .to()."
         )
+    if ks is not None:
+        # int8 / fp8 K/V: lay the float32 scales out key-contiguous ((Bc, H, M) memory, rows padded to 16 keys,
+        # still indexed (Bc, M, H)), so a key block's scales are one coalesced read instead of BLOCK_N reads
+        # H * 4 bytes apart
+        ks, vs = (_key_contiguous(s) for s in (ks, vs))
     blocks, counts = block_lists(cache_mask, bc, m, dev)
     return PreparedCache(kd, vd, ks, vs, cache_mask, blocks, counts, bc, m)
 

@@ -615,6 +615,9 @@ def test_prepared_cache_call_is_one_kernel_launch(monkeypatch, kernel_device, qu
     if quantized:
         kc, vc = quantize_kv(kc), quantize_kv(vc)
     prepared = prepare_cache(kc, vc, x["cache_mask"])
+    if quantized:  # scales laid out key-contiguous once, at prepare time (coalesced per key block)
+        assert prepared.k_scale.stride(1) == 1 and prepared.v_scale.stride(1) == 1
+        assert torch.equal(prepared.k_scale, kc.scale) and torch.equal(prepared.v_scale, vc.scale)
     launches, outside, _ = _count_launches_and_torch_ops(
         monkeypatch, lambda: cache_attention(x["q"], x["k"], x["v"], cache=prepared, backend="triton")
     )
