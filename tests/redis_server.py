@@ -31,7 +31,8 @@ def _free_port() -> int:
 class RedisServer:
     """One redis-server process. ``persist=True`` turns on the append-only file (for restart tests)."""
 
-    def __init__(self, *, persist: bool = False, extra: tuple[str, ...] = (), workdir: str | None = None):
+    def __init__(self, *, persist: bool = False, extra: tuple[str, ...] = (), workdir: str | None = None,
+                 tls: bool = False):
         exe = redis_server_path()
         if exe is None:
             raise FileNotFoundError("redis-server is not installed (Debian: apt-get install -y redis-server)")
@@ -41,11 +42,23 @@ class RedisServer:
         self.sock = str(self.dir / "redis.sock")
         self.persist = persist
         self.extra = tuple(extra)
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
+        if tls:
+            self._make_certificate()
         self.start()
+
+    def _make_certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1 (openssl CLI), used as the server's and the client's CA."""
+        self.cert, self.key = str(self.dir / "cert.pem"), str(self.dir / "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out",
+                        self.cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
@@ -56,7 +69,11 @@ class RedisServer:
         return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.cert, "--tls-key-file",
+                     self.key, "--tls-ca-cert-file", self.cert, "--tls-auth-clients", "no"]
+        args = [self.exe, *ports, "--bind", "127.0.0.1", "--dir", str(self.dir),
                 "--unixsocket", self.sock, "--unixsocketperm", "700", "--save", "",
                 "--appendonly", "yes" if self.persist else "no", "--appendfsync", "always", *self.extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -64,15 +81,22 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {' '.join(args)}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
+            if self._answers():
+                return
             time.sleep(0.02)
         raise RuntimeError("redis-server did not answer PING within 10 s")
+
+    def _answers(self) -> bool:
+        try:
+            if self.tls:
+                import redis
+
+                return bool(redis.Redis.from_url(self.url, socket_timeout=0.5).ping())
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except Exception:
+            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -334,3 +334,46 @@ def test_acl_users_are_confined_to_their_namespace(server):
         a.store.get("x}:e:" + eb)
     a.close()
     b.close()
+
+
+def test_rediss_tls_location(tmp_path):
+    require_redis_server()
+    import shutil
+
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("openssl is needed to make the TLS test's certificate")
+        pytest.skip("openssl is not installed")
+    with RedisServer(tls=True) as srv:
+        assert srv.url.startswith("rediss://")
+        with make(srv.url) as c:
+            eid = c.insert("a tiger", lats(1))
+            assert c.lookup("a tiger", shape=SHAPE).match.entry_id == eid
+            assert c.stats()["backend"] == "redis" and c.stats()["store_errors"] == 0
+        # a plain-text client cannot talk to the TLS port: the cache degrades, it does not fail
+        with make(srv.url.replace("rediss://", "redis://").split("?")[0]) as plain:
+            assert plain.lookup("a tiger", shape=SHAPE).reason == "store_unavailable"
+
+
+def test_lookup_extracts_and_embeds_once_and_insert_reuses_it(server):
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+            self.name = inner.name
+            self.dim = getattr(inner, "dim", None)
+
+        def extract(self, prompt):
+            self.calls += 1
+            return self.inner.extract(prompt)
+
+        def embed(self, texts):
+            self.calls += 1
+            return self.inner.embed(texts)
+
+    ex, emb = Counting(BuiltinExtractor()), Counting(HashingEmbedder(64))
+    with LatentCache(200_000, server.url, extractor=ex, embedder=emb) as c:
+        res = c.lookup("a tiger in a cave", shape=SHAPE)
+        c.insert("a tiger in a cave", lats(1), lookup=res)
+        assert (ex.calls, emb.calls) == (1, 1)  # a miss: one extraction, one embedding
+        c.insert("a zebra", lats(2))  # without a Lookup, insert computes them itself
+        assert (ex.calls, emb.calls) == (2, 2)
