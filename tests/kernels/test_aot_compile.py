@@ -85,6 +85,11 @@ CASES = [
     dict(dtype="float16", mode="joint", quant=None, B=1, N=100, M=77, H=3, D=64),
     dict(dtype="bfloat16", mode="joint", quant=None, B=1, N=100, M=77, H=3, D=128, no_mask=True),
     dict(dtype="float32", mode="joint", quant=None, B=1, N=100, M=77, H=3, D=72),
+    # the other chunk layouts: 16 + 16 (8 real), 128 + 16 (8 real), 128 + 128 (72 real), one 256 chunk
+    dict(dtype="float16", mode="joint", quant=None, B=2, N=100, M=77, H=2, D=24),
+    dict(dtype="bfloat16", mode="replace", quant=None, B=2, N=100, M=77, H=2, D=136),
+    dict(dtype="float16", mode="joint", quant="int8", B=2, N=100, M=77, H=2, D=200),
+    dict(dtype="bfloat16", mode="joint", quant=None, B=2, N=100, M=77, H=2, D=256),
     # OpenSora's temporal attention: N = M = 15, packed tiles (several batch rows per program)
     dict(dtype="bfloat16", mode="joint", quant=None, B=30, N=15, M=15, H=16, D=72, Bc=15),
     dict(dtype="bfloat16", mode="replace", quant="int8", B=30, N=15, M=15, H=16, D=72, Bc=15),
