@@ -148,6 +148,14 @@ def test_head_dim_72_costs_the_mma_work_of_80_channels_not_128(compiled):
             assert r["macs"] < 4 * 2 * bm * bn * 128
 
 
+def test_every_dot_tile_is_at_least_16_wide(compiled):
+    """GPU MMA needs M, N, K >= 16 (the interpreter accepts less): the 8 real channels of 72's second chunk ride in
+    a 16-wide tile, and packed tiles have >= 16 rows."""
+    for r in compiled["cases"]:
+        dots = [d for g in r["regions"] for d in g["dots"]]
+        assert dots and min(min(d) for d in dots) >= 16, f"{r['case']}: {dots}"
+
+
 def test_interior_key_loops_have_no_bounds_masks_and_no_select(compiled):
     for r in compiled["cases"]:
         c = r["case"]
