@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import closing
 from urllib.parse import urlsplit, urlunsplit
 
 from chai.cache.dir_store import head_from_record
@@ -461,35 +462,28 @@ class RedisStore(EntryStore):
 
     @staticmethod
     def list_namespaces(url: str) -> list[str]:
-        r = RedisStore._client(url)
-        try:
-            names = set()
-            for k in r.scan_iter(match="chai:{*}:conf", count=1000):
-                k = k.decode()
-                names.add(k[len("chai:{"): -len("}:conf")])
-            return sorted(names)
-        finally:
-            r.close()
+        with closing(RedisStore._client(url)) as r:
+            keys = (k.decode() for k in r.scan_iter(match="chai:{*}:conf", count=1000))
+            return sorted({k[len("chai:{"): -len("}:conf")] for k in keys})
 
     @staticmethod
     def namespace_stats(url: str, ns: str) -> dict:
         p = key_prefix(ns)
-        r = RedisStore._client(url)
-        try:
+        with closing(RedisStore._client(url)) as r:
             conf = {k.decode(): v.decode() for k, v in r.hgetall(p + "conf").items()}
-            dim = int(conf["dim"]) if conf.get("dim", "").isdigit() else None
-            return {"entries": int(r.zcard(p + "lru")), "bytes_used": int(r.get(p + "bytes") or 0),
-                    "budget_bytes": int(conf["budget_bytes"]) if conf.get("budget_bytes", "").isdigit() else None,
-                    "embedder": conf.get("embedder"), "dim": dim, "matching": conf.get("matching")}
-        finally:
-            r.close()
+            entries, used = int(r.zcard(p + "lru")), int(r.get(p + "bytes") or 0)
+
+        def num(key):
+            return int(conf[key]) if conf.get(key, "").isdigit() else None
+
+        return {"entries": entries, "bytes_used": used, "budget_bytes": num("budget_bytes"),
+                "embedder": conf.get("embedder"), "dim": num("dim"), "matching": conf.get("matching")}
 
     @staticmethod
     def clear_namespace(url: str, ns: str) -> int:
         """Delete every key of namespace ``ns`` (entries and configuration); returns the entries removed."""
         p = key_prefix(ns)
-        r = RedisStore._client(url)
-        try:
+        with closing(RedisStore._client(url)) as r:
             n = int(r.zcard(p + "lru"))
             batch = []
             for k in r.scan_iter(match=p.replace("{", "\\{").replace("}", "\\}") + "*", count=1000):
@@ -500,5 +494,3 @@ class RedisStore(EntryStore):
             if batch:
                 r.delete(*batch)
             return n
-        finally:
-            r.close()
