@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
@@ -72,7 +70,7 @@ def index_lag(url: str, trials: int = 100) -> dict:
         c.insert(f"a lagword{k}", [q])
         t_ack = time.time()
         go.clear()
-        kk, t_hit = out.get(timeout=30)
+        _, t_hit = out.get(timeout=30)
         lags.append(max(0.0, t_hit - t_ack))
     proc.join(30)
     LatentCache.clear_location(url, "lag")

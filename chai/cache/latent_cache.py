@@ -29,7 +29,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -490,7 +490,7 @@ class LatentCache:
                 self._hit_pairs.bump((cand.prompt_entity, cand.cached_entity))
                 self._hit_kinds[cand.kind] += 1
                 self.last_timings = timings
-                match = Match(**{**match.__dict__, "timings": dict(timings)})
+                match = replace(match, timings=dict(timings))
                 return Lookup(match, prompt, tuple(keys), vecs, truncated, dict(timings), "", model)
             return miss("damaged", vecs)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import stat
 import struct
 import threading
@@ -20,7 +19,7 @@ import pytest
 import torch
 
 from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
-from chai.cache.record import RECORD_MAGIC, RECORD_VERSION, decode_record, encode_record
+from chai.cache.record import RECORD_MAGIC, RECORD_VERSION, decode_record
 from chai_kernels import quantize_latent
 
 SHAPE = (1, 4, 3, 6, 7)

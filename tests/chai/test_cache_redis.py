@@ -301,9 +301,8 @@ def test_one_namespace_one_cluster_hash_slot(server):
 
 
 def test_budget_must_agree_across_workers(server):
-    with make(server.url, budget=100_000):
-        with pytest.raises(ValueError, match="(?s)budget_bytes.*HINT"):
-            make(server.url, budget=200_000)
+    with make(server.url, budget=100_000), pytest.raises(ValueError, match="(?s)budget_bytes.*HINT"):
+        make(server.url, budget=200_000)
 
 
 # -- tenants -------------------------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ def test_corrupted_and_forged_values_are_dropped_not_served(shared_location):
 def _overwrite(location, entry_id, data: bytes) -> None:
     loc = parse_location(location)
     if loc.scheme == "dir":
-        (next((p for p in __import__("pathlib").Path(loc.target).rglob(f"{entry_id}.chce")))).write_bytes(data)
+        (next(p for p in __import__("pathlib").Path(loc.target).rglob(f"{entry_id}.chce"))).write_bytes(data)
     else:
         import redis
 

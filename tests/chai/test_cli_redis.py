@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from chai.cli import main
 from tests.chai.test_cli import FAST, run_cli
 from tests.redis_server import RedisServer, require_redis_server
 
@@ -59,7 +58,7 @@ def test_unreachable_redis_is_a_clear_error_for_cache_commands_and_misses_for_ru
     code, _, err = run_cli(capsys, ["cache", "stats", url])
     assert code != 0 and "cannot reach" in err and "HINT" in err and "Traceback" not in err
     rpt = tmp_path / "run.json"
-    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", url, "--quiet",
+    code, _, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", url, "--quiet",
                                       "--report", str(rpt)])
     assert code == 0, err  # a generation never fails because of the cache
     doc = json.loads(rpt.read_text())
