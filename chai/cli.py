@@ -170,6 +170,11 @@ _PRESET_HELP = (
 )
 
 
+#: ``--pipeline`` values: CHAI's own STDiT3 pipeline, then the diffusers families of ``chai.diffusers`` (a test
+#: keeps these equal to ``chai.diffusers.cli_run.PIPELINE_CLASSES``; spelled out so the parser imports nothing).
+PIPELINE_NAMES = ("stdit3", "wan", "cogvideox", "latte")
+
+
 def _preset_arg(text: str) -> str:
     if text not in PRESET_NAMES:
         raise argparse.ArgumentTypeError(f"unknown preset {text!r}. HINT: choose one of {', '.join(PRESET_NAMES)}.")
@@ -186,7 +191,28 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     g = p.add_argument_group("generation")
     default_preset = "synthetic" if demo else "mini"
     g.add_argument(
-        "--preset", type=_preset_arg, default=default_preset, help=f"{_PRESET_HELP} (default {default_preset})"
+        "--pipeline",
+        choices=PIPELINE_NAMES,
+        default="stdit3",
+        help="stdit3 (default: CHAI's own OpenSora 1.2 pipeline, model chosen by --preset), or a diffusers "
+        "pipeline through chai.diffusers.enable_chai: wan, cogvideox, latte (tiny random config unless --model)",
+    )
+    g.add_argument(
+        "--model",
+        metavar="ID_OR_PATH",
+        default=None,
+        help="with --pipeline wan|cogvideox|latte: a Hugging Face model id (already in the local cache) or a "
+        "local checkpoint directory, loaded with the pipeline class's from_pretrained, local files only "
+        "(default: a tiny random config built in code)",
+    )
+    g.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="diffusers pipelines: weight dtype (default auto: bfloat16 for --model on CUDA, else float32)",
+    )
+    g.add_argument(
+        "--preset", type=_preset_arg, default=None, help=f"{_PRESET_HELP} (default {default_preset}; stdit3 only)"
     )
     g.add_argument("--seed", type=int, default=0, help="weights seed; request i uses noise seed SEED+i (default 0)")
     g.add_argument("--device", type=_device_arg, default="cpu", help="torch device (default: cpu)")
@@ -202,7 +228,12 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     frames = "synthetic 8" + (", others 51" if demo else ", others 68")
     g.add_argument("--frames", type=_positive_int, default=None, help=f"frames per clip (default: {frames})")
     g.add_argument("--mode", choices=("joint", "replace"), default="joint", help="Cache Attention mode (default joint)")
-    g.add_argument("--cfg-scale", type=float, default=7.0, help="classifier-free guidance scale (default 7.0)")
+    g.add_argument(
+        "--cfg-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale (default 7.0; diffusers pipelines: the pipeline's own default)",
+    )
     g.add_argument(
         "--text-encoder",
         choices=("minilm", "hash"),
@@ -494,15 +525,10 @@ def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------- demo / run
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _check_generation_args(args: argparse.Namespace, picture: str | None, cache_steps: Sequence[int]) -> None:
+    """Checks shared by every ``run`` / ``demo`` pipeline, before anything is built."""
     import torch
 
-    from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
-    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes, token_grid
-
-    from chai import demo, report
-
-    picture = None if getattr(args, "no_picture", False) else args.picture
     for path, flag in ((args.report, "--report"), (args.plot, "--plot"), (picture, "--picture")):
         _check_output_path(path, flag)
     _check_cache_location(args.cache)
@@ -514,12 +540,41 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--steps-hit {args.steps_hit} exceeds --steps-full {args.steps_full}. HINT: e.g. 8 and 30.", EXIT_USAGE
         )
-    if max(PipelineConfig.cache_steps) > args.steps_hit:
+    if max(cache_steps) > args.steps_hit:
         raise CLIError(
-            f"--steps-hit {args.steps_hit} is below {max(PipelineConfig.cache_steps)}: "
-            f"Cache Attention runs at hit steps {', '.join(map(str, PipelineConfig.cache_steps))}.",
+            f"--steps-hit {args.steps_hit} is below {max(cache_steps)}: "
+            f"Cache Attention runs at hit steps {', '.join(map(str, cache_steps))}.",
             EXIT_USAGE,
         )
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
+    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes, token_grid
+
+    from chai import demo, report
+
+    if args.pipeline != "stdit3":
+        return _cmd_generate_diffusers(args)
+    if args.model is not None:
+        raise CLIError(
+            f"--model {args.model!r} needs a diffusers pipeline. HINT: add --pipeline wan, cogvideox or latte "
+            "(the stdit3 pipeline's model is --preset).",
+            EXIT_USAGE,
+        )
+    if args.dtype != "auto":
+        raise CLIError(
+            f"--dtype {args.dtype} applies to diffusers pipelines only. HINT: drop it, or add --pipeline wan.",
+            EXIT_USAGE,
+        )
+    if args.preset is None:
+        args.preset = "synthetic" if args.command == "demo" else "mini"
+    if args.cfg_scale is None:
+        args.cfg_scale = 7.0
+    picture = None if getattr(args, "no_picture", False) else args.picture
+    _check_generation_args(args, picture, PipelineConfig.cache_steps)
     quiet_bar = args.no_progress or not report.is_tty()
 
     if args.command == "demo" and args.prompts is None:
@@ -637,6 +692,144 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
     if picture:
         out = demo.write_picture(picture, records, clips, title=title, latent_note=dm.vae is None)
+        print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
+    return EXIT_OK
+
+
+def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
+    """``run`` / ``demo`` with ``--pipeline wan|cogvideox|latte``: the prompts go through the diffusers pipeline's
+    own ``pipe(prompt=...)`` with CHAI enabled (``chai.diffusers``); same lines, summary and report as stdit3."""
+    from chai import demo, report
+    from chai.diffusers import ChaiDiffusersConfig, cli_run, enable_chai
+    from chai.pipeline import image_size
+
+    kind = args.pipeline
+    if args.preset is not None:
+        raise CLIError(
+            f"--preset {args.preset} chooses an STDiT3 model; --pipeline {kind} takes --model instead. "
+            f"HINT: drop --preset (a tiny random {kind} config is the default) or pass --model ID_OR_PATH.",
+            EXIT_USAGE,
+        )
+    picture = None if getattr(args, "no_picture", False) else args.picture
+    _check_generation_args(args, picture, ChaiDiffusersConfig.cache_steps)
+    quiet_bar = args.no_progress or not report.is_tty()
+    if args.command == "demo" and args.prompts is None:
+        prompts = read_prompts(None, builtin=demo.builtin_prompts("mini"))
+    else:
+        prompts = read_prompts(args.prompts)
+    if args.limit:
+        prompts = prompts[: args.limit]
+    height = width = None
+    if args.resolution:
+        height, width = image_size(args.resolution)
+    t_setup = time.perf_counter()
+    dtype = cli_run.resolve_dtype(args.dtype, model=args.model, device=args.device)
+    try:
+        loaded = cli_run.load_pipeline(kind, args.model, seed=args.seed, device=args.device, dtype=dtype)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    except cli_run.PipelineUnavailableError as exc:
+        raise CLIError(str(exc), EXIT_RUNTIME) from None
+    call = cli_run.call_arguments(loaded, height=height, width=width, frames=args.frames, guidance_scale=args.cfg_scale)
+    cli_run.warm_up(loaded, call)
+    embedder = demo.build_embedder(args.embedder)
+    cache = open_cache(
+        args.budget,
+        location=args.cache,
+        namespace=args.namespace,
+        matching=args.matching,
+        threshold=args.threshold,
+        embedder=embedder,
+    )
+    config = ChaiDiffusersConfig(hit_steps=args.steps_hit, mode=args.mode)
+    cls_name = type(loaded.pipe).__name__
+    size = ", ".join(f"{k} {v}" for k, v in call.items() if k in ("height", "width", "num_frames", "video_length"))
+    setup_s = time.perf_counter() - t_setup
+    records: list[dict[str, Any]] = []
+    clips: dict[int, Any] = {}
+    n = len(prompts)
+    print(
+        f"chai {args.command}: {n} prompts, {cls_name} ({loaded.source}, {loaded.params / 1e6:.2f}M transformer "
+        f"params, {str(dtype).removeprefix('torch.')}), {size or 'the pipeline default size'}, {args.device}, "
+        f"cache {args.budget / 1e6:.0f}MB ({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; "
+        f"setup {setup_s:.1f}s",
+        flush=True,
+    )
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(cache)
+        try:
+            handle = enable_chai(loaded.pipe, cache=cache, config=config)
+        except (TypeError, RuntimeError) as exc:
+            raise CLIError(str(exc).replace("\n", " "), EXIT_RUNTIME) from None
+        stack.callback(handle.remove)
+        bar = stack.enter_context(_progress(n, "requests", quiet_bar, unit="req"))
+        step_bar = stack.enter_context(_progress(args.steps_full, "steps", quiet_bar, unit="step", position=1))
+
+        def on_step(step: int, total: int) -> None:
+            if step_bar is not None:
+                if step == 1:
+                    step_bar.reset(total=total)
+                step_bar.update(1)
+
+        runs = cli_run.generate(
+            handle, prompts, steps=args.steps_full, seed=args.seed, call_kwargs=call, keep_frames=bool(picture),
+            on_step=on_step,
+        )  # fmt: skip
+        for rec, frames in runs:
+            i = rec["index"]
+            records.append(rec)
+            if picture and frames is not None:
+                clips[i] = frames
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(hits=sum(r["hit"] for r in records))
+            if not args.quiet:
+                _emit(_request_line(i, n, rec), bar)
+        stats = cache.stats()
+    summary = report.summarize_run(records)
+    print()
+    print(report.run_table(summary))
+    doc = {
+        "schema": report.RUN_SCHEMA,
+        "command": args.command,
+        "created": report.now_iso(),
+        "environment": report.environment(args.device),
+        "config": {
+            "preset": None,
+            "seed": args.seed,
+            "resolution": args.resolution,
+            "height": call.get("height"),
+            "width": call.get("width"),
+            "num_frames": call.get("video_length" if kind == "latte" else "num_frames"),
+            "budget_bytes": args.budget,
+            "cache": _redacted(args.cache),
+            "namespace": args.namespace,
+            "matching": args.matching,
+            "threshold": args.threshold,
+            "text_encoder": f"{cls_name}'s own",
+            "embedder": getattr(embedder, "name", type(embedder).__name__),
+            "pipeline": {
+                "kind": kind,
+                "class": cls_name,
+                "model": loaded.source,
+                "tiny": loaded.tiny,
+                "dtype": str(dtype).removeprefix("torch."),
+                "transformer_params": loaded.params,
+                "call": _jsonable(call),
+                "full_steps": args.steps_full,
+                "hit_steps": args.steps_hit,
+                **config.to_dict(),
+            },
+            "setup_s": setup_s,
+        },
+        "requests": records,
+        "summary": summary,
+        "cache": _jsonable(stats),
+    }
+    title = f"chai {args.command} ({cls_name}, {'tiny random' if loaded.tiny else loaded.source})"
+    _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
+    if picture:
+        out = demo.write_picture(picture, records, clips, title=title)
         print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
     return EXIT_OK
 
