@@ -699,9 +699,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     """``run`` / ``demo`` with ``--pipeline wan|cogvideox|latte``: the prompts go through the diffusers pipeline's
     own ``pipe(prompt=...)`` with CHAI enabled (``chai.diffusers``); same lines, summary and report as stdit3."""
+    import torch
+
     from chai import demo, report
     from chai.diffusers import ChaiDiffusersConfig, cli_run, enable_chai
     from chai.pipeline import image_size
+    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes
 
     kind = args.pipeline
     if args.preset is not None:
@@ -731,8 +734,19 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     except cli_run.PipelineUnavailableError as exc:
         raise CLIError(str(exc), EXIT_RUNTIME) from None
     call = cli_run.call_arguments(loaded, height=height, width=width, frames=args.frames, guidance_scale=args.cfg_scale)
-    cli_run.warm_up(loaded, call)
     embedder = demo.build_embedder(args.embedder)
+    try:
+        shape, grid = cli_run.request_shape(loaded.pipe, call, args.steps_full)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--pipeline {kind}: {str(exc).replace(chr(10), ' ')}", EXIT_USAGE) from None
+    floor = entry_floor_bytes(
+        shape, quant_dtype=torch.int8, dim=int(embedder.dim), prompt_chars=min(map(len, prompts)), mask_shape=grid
+    )
+    try:
+        check_budget(args.budget, floor, flag="--budget", what=f"{type(loaded.pipe).__name__} latent {shape} x 3")
+    except BudgetTooSmallError as exc:
+        raise _budget_error(exc) from None
+    cli_run.warm_up(loaded, call)
     cache = open_cache(
         args.budget,
         location=args.cache,

@@ -16,6 +16,7 @@ Two kinds of pipeline:
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "call_arguments",
     "generate",
     "load_pipeline",
+    "request_shape",
     "resolve_dtype",
     "to_record",
     "warm_up",
@@ -208,6 +210,19 @@ def call_arguments(
         # Latte's caption cleaning needs both; without them the pipeline turns it off itself, warning every call
         kw.setdefault("clean_caption", False)
     return kw
+
+
+def request_shape(pipe: Any, call_kwargs: dict[str, Any], steps: int) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """The latent shape (C, T, H, W) and token grid (T', S) of a ``pipe(prompt=..., **call_kwargs)`` request, worked
+    out as ``enable_chai`` does at call time (so the CLI can check the cache budget before running anything)."""
+    from chai.diffusers.enable import _family_of
+
+    fam = _family_of(pipe)
+    cls = getattr(type(pipe), "_chai_original_class", type(pipe))
+    ba = inspect.signature(cls.__call__).bind(pipe, prompt="x", num_inference_steps=steps, **call_kwargs)
+    ba.apply_defaults()
+    shape = tuple(int(v) for v in fam.latent_shape(pipe, ba.arguments))
+    return shape, tuple(int(v) for v in fam.grid(pipe.transformer, shape))
 
 
 def warm_up(loaded: LoadedPipeline, call_kwargs: dict[str, Any]) -> float:

@@ -181,6 +181,16 @@ def test_flag_combinations_are_usage_errors(capsys, prompt_file, extra, needle):
     assert code == 2 and needle in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_budget_smaller_than_one_entry_is_refused_before_running(capsys, prompt_file, tmp_path, kind):
+    cache_dir = tmp_path / "cache"
+    argv = ["run", "--prompts", str(prompt_file), "--pipeline", kind, *FAST, "--budget", "1KB"]
+    code, out, err = run_cli(capsys, [*argv, "--cache", str(cache_dir)])
+    assert code == 2 and "--budget 1KB is smaller than one cache entry" in err and "HINT:" in err
+    assert "latent (" in err and not cache_dir.exists()  # refused before the cache was opened or a request ran
+    assert not [ln for ln in out.splitlines() if ln.startswith("[")]
+
+
 def test_unknown_pipeline_is_rejected_by_the_parser(capsys, prompt_file):
     with pytest.raises(SystemExit) as exc:
         main(["run", "--prompts", str(prompt_file), "--pipeline", "sdxl"])
