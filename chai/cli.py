@@ -5,6 +5,9 @@ Commands::
     chai demo  [options]                      built-in prompts on the trained synthetic STDiT3, 64MB cache,
                                               a picture of the misses and the hits that reused them
     chai run   --prompts FILE [options]       any prompt file (default: the mini STDiT3, random weights)
+    chai run|demo --pipeline wan|cogvideox|latte [--model ID_OR_PATH]
+                                              the same through a diffusers pipeline with CHAI enabled
+                                              (``chai.diffusers.cli_run``; tiny random config by default)
     chai trace [--prompts FILE] [--budgets 16MB,64MB,256MB,1GB] [--matching entity,prompt]
                                               hit rate against budget without running the model (it
                                               times one model step to project latency)
