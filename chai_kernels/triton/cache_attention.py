@@ -42,7 +42,8 @@ Row loads vectorise: the launcher passes ``STRIDE_ALIGN``, the rows' common alig
 row-offset tensors with ``tl.multiple_of`` (a head stride of 72 otherwise turns every row load into 2-byte
 scalar loads). Offsets are int64. Plain pointer arithmetic only (no block pointers, no TMA descriptors)
 so the kernel runs on every Triton the package declares. Every mask is a boolean comparison (Triton 3.9's
-interpreter refuses integer masks).
+interpreter refuses integer masks). The key loops with runtime bounds live in ``_key_loop``, which under
+Triton 3.6's interpreter only runs them as ``while`` loops (its ``range`` cannot take a runtime bound).
 """
 
 from __future__ import annotations
@@ -207,6 +208,92 @@ def _cache_attn_fwd_inner(
     return acc_a, acc_b, l_i, m_new
 
 
+@triton.jit
+def _key_loop(
+    acc_a,
+    acc_b,
+    l_i,
+    m_i,
+    qa,
+    qb,
+    K,
+    k_off,
+    stride_kn,
+    V,
+    v_off,
+    stride_vn,
+    KS,
+    stride_ksn,
+    VS,
+    stride_vsn,
+    Keep,
+    stride_keepm,
+    blk_row,
+    lo,
+    hi,
+    n_keys,
+    row_of_q,
+    qk_scale,
+    bias2,
+    STEP: tl.constexpr,
+    LISTED: tl.constexpr,
+    WHILE_LOOPS: tl.constexpr,
+    MASKED: tl.constexpr,
+    IS_CACHE: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    QUANT: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    ALIGN: tl.constexpr,
+    D_A: tl.constexpr,
+    D_B: tl.constexpr,
+    D_B_REAL: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PACK: tl.constexpr,
+    NP: tl.constexpr,
+):
+    """Run ``_cache_attn_fwd_inner`` over positions lo, lo + STEP, ... < hi (runtime bounds).
+
+    A position is the block's first key (LISTED=False) or an index into the block list ``blk_row`` (LISTED=True;
+    the list holds block ids). ``WHILE_LOOPS`` is for Triton 3.6's interpreter only: it turns a runtime ``range``
+    bound into an index with ``int()`` on a one-element array, which numpy >= 2.4 refuses, while a ``while``
+    condition goes through ``bool()``, which works. Compiled code always takes the ``for`` form (a ``while``
+    loop would not be software-pipelined).
+    """
+    if WHILE_LOOPS:
+        pos = lo
+        while pos < hi:
+            if LISTED:
+                start = tl.load(blk_row + pos).to(tl.int64) * BLOCK_N
+            else:
+                start = pos
+            acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
+                acc_a, acc_b, l_i, m_i, qa, qb,
+                K, k_off, stride_kn, V, v_off, stride_vn,
+                KS, stride_ksn, VS, stride_vsn, Keep, stride_keepm,
+                start, n_keys, row_of_q, qk_scale, bias2,
+                MASKED=MASKED, IS_CACHE=IS_CACHE, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=ALIGN,
+                D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
+            )  # fmt: skip
+            pos += STEP
+    else:
+        for pos in range(lo, hi, STEP):
+            if LISTED:
+                # int64 under its own name: the loop variable stays int32 (a loop-carried int32 -> int64
+                # change is rejected by the compiler; the interpreter does not notice)
+                start = tl.load(blk_row + pos).to(tl.int64) * BLOCK_N
+            else:
+                start = pos
+            acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
+                acc_a, acc_b, l_i, m_i, qa, qb,
+                K, k_off, stride_kn, V, v_off, stride_vn,
+                KS, stride_ksn, VS, stride_vsn, Keep, stride_keepm,
+                start, n_keys, row_of_q, qk_scale, bias2,
+                MASKED=MASKED, IS_CACHE=IS_CACHE, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=ALIGN,
+                D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
+            )  # fmt: skip
+    return acc_a, acc_b, l_i, m_i
+
+
 # sizes and bucket keys are not specialised (a new batch or length must not recompile)
 @triton.jit(
     do_not_specialize=["n_b", "n_q", "n_k", "m_c", "n_heads", "n_cache_rows", "key_nq", "key_nk", "key_mc", "key_tune"]
@@ -280,6 +367,7 @@ def _cache_attn_fwd_kernel(
     DOT_FP32: tl.constexpr,
     PACK: tl.constexpr,
     NP: tl.constexpr,
+    WHILE_LOOPS: tl.constexpr,
     BLK_VAR: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -390,15 +478,15 @@ def _cache_attn_fwd_kernel(
             if REPLACE:
                 cur_end = n_k * (n_sel == 0).to(tl.int32)
         cur_full = (cur_end // BLOCK_N) * BLOCK_N
-        for start_n in range(0, cur_full, BLOCK_N):
-            acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
-                acc_a, acc_b, l_i, m_i, qa, qb,
-                K, k_off, stride_kn, V, v_off, stride_vn,
-                K, 0, V, 0, K, 0,  # no scales, no keep-mask (QUANT=False, IS_CACHE=False)
-                start_n, n_k, row_of_q, qk_scale, bias2,
-                MASKED=False, IS_CACHE=False, HAS_MASK=False, QUANT=False, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
-                D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
-            )  # fmt: skip
+        acc_a, acc_b, l_i, m_i = _key_loop(
+            acc_a, acc_b, l_i, m_i, qa, qb,
+            K, k_off, stride_kn, V, v_off, stride_vn,
+            K, 0, V, 0, K, 0,  # no scales, no keep-mask (QUANT=False, IS_CACHE=False)
+            K, 0, cur_full, n_k, row_of_q, qk_scale, bias2,  # no block list: positions are key offsets
+            STEP=BLOCK_N, LISTED=False, WHILE_LOOPS=WHILE_LOOPS,
+            MASKED=False, IS_CACHE=False, HAS_MASK=False, QUANT=False, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
+            D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
+        )  # fmt: skip
         if cur_full < cur_end:  # the ragged last block, peeled
             acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
                 acc_a, acc_b, l_i, m_i, qa, qb,
@@ -412,28 +500,24 @@ def _cache_attn_fwd_kernel(
         # -- segment 2: cached blocks of cache row b % Bc: full ones (interior form), then partial ones --
         if HAS_CACHE:
             blk_row = Blocks + BLK_VAR * stride_blkv + bc * stride_blkb
-            for i in range(0, n_full):
-                # its own name: a loop variable shared with segment 1 would be loop-carried int32 -> int64,
-                # which the compiler rejects (the interpreter does not notice)
-                start_c = tl.load(blk_row + i).to(tl.int64) * BLOCK_N
-                acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
-                    acc_a, acc_b, l_i, m_i, qa, qb,
-                    KC, kc_off, stride_kcn, VC, vc_off, stride_vcn,
-                    ks_row, stride_ksn, vs_row, stride_vsn, keep_row, stride_keepm,
-                    start_c, m_c, row_of_q, qk_scale, bias2,
-                    MASKED=False, IS_CACHE=True, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
-                    D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
-                )  # fmt: skip
-            for j in range(n_full, n_sel):
-                start_p = tl.load(blk_row + j).to(tl.int64) * BLOCK_N
-                acc_a, acc_b, l_i, m_i = _cache_attn_fwd_inner(
-                    acc_a, acc_b, l_i, m_i, qa, qb,
-                    KC, kc_off, stride_kcn, VC, vc_off, stride_vcn,
-                    ks_row, stride_ksn, vs_row, stride_vsn, keep_row, stride_keepm,
-                    start_p, m_c, row_of_q, qk_scale, bias2,
-                    MASKED=True, IS_CACHE=True, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
-                    D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
-                )  # fmt: skip
+            acc_a, acc_b, l_i, m_i = _key_loop(
+                acc_a, acc_b, l_i, m_i, qa, qb,
+                KC, kc_off, stride_kcn, VC, vc_off, stride_vcn,
+                ks_row, stride_ksn, vs_row, stride_vsn, keep_row, stride_keepm,
+                blk_row, 0, n_full, m_c, row_of_q, qk_scale, bias2,
+                STEP=1, LISTED=True, WHILE_LOOPS=WHILE_LOOPS,
+                MASKED=False, IS_CACHE=True, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
+                D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
+            )  # fmt: skip
+            acc_a, acc_b, l_i, m_i = _key_loop(
+                acc_a, acc_b, l_i, m_i, qa, qb,
+                KC, kc_off, stride_kcn, VC, vc_off, stride_vcn,
+                ks_row, stride_ksn, vs_row, stride_vsn, keep_row, stride_keepm,
+                blk_row, n_full, n_sel, m_c, row_of_q, qk_scale, bias2,
+                STEP=1, LISTED=True, WHILE_LOOPS=WHILE_LOOPS,
+                MASKED=True, IS_CACHE=True, HAS_MASK=HAS_MASK, QUANT=QUANT, DOT_FP32=DOT_FP32, ALIGN=STRIDE_ALIGN,
+                D_A=D_A, D_B=D_B, D_B_REAL=D_B_REAL, BLOCK_N=BLOCK_N, PACK=PACK, NP=NP,
+            )  # fmt: skip
 
     # -- epilogue: normalise, store O (and the natural-log lse) --
     # l_i >= 1 for every row: at least one key block is always visited and its max term is exp2(0).
@@ -449,6 +533,17 @@ def _cache_attn_fwd_kernel(
             tl.store(Lse + b_q64 * stride_lb + h * stride_lh + offs_m, lse, mask=m_ok)
         else:
             tl.store(Lse + b * stride_lb + h * stride_lh + offs_m, lse, mask=m_ok)
+
+
+def _interpreter_needs_while_loops() -> bool:
+    """True under Triton 3.6's interpreter, whose ``range`` cannot take a runtime bound (see ``_key_loop``).
+
+    Triton 3.7 converts the bound correctly, so its interpreter runs the same ``for`` loops a GPU compiles.
+    """
+    if not _env.interpret_mode():
+        return False
+    major, minor = (int(x) for x in triton.__version__.split(".")[:2])
+    return (major, minor) < (3, 7)
 
 
 def _blk_var(block_n: int) -> int:
@@ -594,6 +689,7 @@ def cache_attention_fwd_triton(
         DOT_FP32=dot_fp32,
         PACK=pack,
         NP=n_pad,
+        WHILE_LOOPS=_interpreter_needs_while_loops(),
     )
     if pack > 1:
         config = _configs.packed_config(pack, n_pad)

@@ -523,6 +523,37 @@ def test_kernel_peeled_blocks_with_small_tiles(n_k, M, mode, kernel_device):
     _check(out.cpu(), clean, torch.float32, mode=mode, cache_bias=0.3)
 
 
+@pytest.mark.interpret
+@pytest.mark.parametrize("n_k,M", [(37, 70), (5, 3)])
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_key_loops_as_while_loops(n_k, M, mode, kernel_device, monkeypatch):
+    """The ``while`` form of the key loops (Triton 3.6's interpreter takes it by default) on every Triton:
+    interior, peeled, full, partial and empty blocks in one row."""
+    from chai_kernels.triton import cache_attention as tk
+    from chai_kernels.triton.configs import LaunchConfig
+
+    if kernel_device != "cpu":
+        pytest.skip("interpreter-only loop form")
+    monkeypatch.setattr(tk, "_interpreter_needs_while_loops", lambda: True)
+    x = make_cache_attention_inputs(4, 33, 2, 72, M, 2, dtype=torch.float32, mask="random", n_k=n_k)
+    x["cache_mask"][0, :16] = True
+    x["cache_mask"][0, 16:32] = False
+    x["cache_mask"][1] = False if mode == "replace" else x["cache_mask"][1]
+    out = poison_like(x["q"].shape, torch.float32, kernel_device)
+    tk.cache_attention_fwd_triton(x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"], x["cache_mask"], mode=mode,
+                                  cache_bias=0.3, out=out, config=LaunchConfig(16, 16, 4, 1))  # fmt: skip
+    _check(out, x, torch.float32, mode=mode, cache_bias=0.3)
+
+
+def test_compiled_kernels_never_take_the_while_loop_form(monkeypatch):
+    """``while`` loops are not software-pipelined: outside the interpreter the key loops are always ``for``."""
+    pytest.importorskip("triton")
+    from chai_kernels.triton import cache_attention as tk
+
+    monkeypatch.setattr(_env, "interpret_mode", lambda: False)
+    assert tk._interpreter_needs_while_loops() is False
+
+
 PACKED_SHAPES = [(6, 15, 15, 3, None), (5, 7, 9, 5, 11), (30, 15, 15, 15, None), (3, 1, 2, 1, 32)]
 
 
