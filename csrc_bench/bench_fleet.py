@@ -11,7 +11,8 @@ Measured in one run, on the same machine, with the same fill and the same query 
 * lookup latency, p50 / p95 / p99, at ``--entries`` entries: the embedded directory store and the Redis store
   filled alike and queried with the same prompts, interleaved so both see the same machine load (each lookup
   of the Redis store also reads the change log: one round trip); total and store side (search + load);
-* insert latency of real 240p 68-frame entries (three (1, 4, 20, 30, 53) latents -> int8), p50 / p99;
+* insert latency of real 240p 68-frame entries (three (1, 4, 20, 30, 53) latents -> int8), p50 / p99,
+  interleaved between the stores;
 * index lag: worker A inserts an entry, worker B (another process, polling lookups for that entity) hits it;
   the lag is B's first hit time minus A's insert return time, p50 / p99 over ``--lag-trials`` inserts.
 
@@ -33,7 +34,7 @@ from pathlib import Path
 import torch
 
 from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
-from csrc_bench.bench_lookup import RESULTS_DIR, _cpu_name, _pct, bench_insert
+from csrc_bench.bench_lookup import RESULTS_DIR, _cpu_name, _pct
 
 SHAPE = (1, 4, 1, 4, 4)
 
@@ -77,8 +78,12 @@ def index_lag(url: str, trials: int = 100) -> dict:
     LatentCache.clear_location(url, "lag")
     c.close()
     ms = [x * 1e3 for x in lags]
-    return {"trials": trials, "p50_ms": round(_pct(ms, 50), 3), "p99_ms": round(_pct(ms, 99), 3),
-            "max_ms": round(max(ms), 3)}
+    return {
+        "trials": trials,
+        "p50_ms": round(_pct(ms, 50), 3),
+        "p99_ms": round(_pct(ms, 99), 3),
+        "max_ms": round(max(ms), 3),
+    }
 
 
 def paired_lookups(locations: dict, entries: int, queries: int, *, extractor, embedder, seed: int = 0) -> dict:
@@ -93,8 +98,9 @@ def paired_lookups(locations: dict, entries: int, queries: int, *, extractor, em
 
     rng = random.Random(seed)
     vocab = vocabulary()
-    fills = [(f"entry {i}: " + " and ".join(ents), ents) for i, ents in
-             ((i, rng.sample(vocab, 2)) for i in range(entries))]
+    fills = [
+        (f"entry {i}: " + " and ".join(ents), ents) for i, ents in ((i, rng.sample(vocab, 2)) for i in range(entries))
+    ]
     qlat = quantize_latent(torch.randn(SHAPE) + 0.1)
     table: dict = {}
     caches = {}
@@ -118,7 +124,7 @@ def paired_lookups(locations: dict, entries: int, queries: int, *, extractor, em
     store = {n: [] for n in names}
     hits = {n: 0 for n in names}
     for qi, p in enumerate(prompts):
-        for n in names[qi % len(names):] + names[: qi % len(names)]:
+        for n in names[qi % len(names) :] + names[: qi % len(names)]:
             t = time.perf_counter()
             res = caches[n].lookup(p, shape=SHAPE)
             total[n].append(time.perf_counter() - t)
@@ -131,8 +137,43 @@ def paired_lookups(locations: dict, entries: int, queries: int, *, extractor, em
     return out
 
 
-def run(entries: int = 10_000, queries: int = 200, lag_trials: int = 100, redis_url: str | None = None,
-        write: bool = True) -> dict:
+def paired_inserts(locations: dict, n: int = 40, seed: int = 0) -> dict:
+    """Insert latency of real 240p 68-frame entries (three (1, 4, 20, 30, 53) float32 latents, int8 storage)
+    into every location, interleaved (the order rotates per insert) so that every store sees the same load."""
+    import random
+
+    from csrc_bench.bench_lookup import _summary, random_prompt
+
+    rng = random.Random(seed)
+    xs = [torch.randn(1, 4, 20, 30, 53) for _ in range(3)]
+    caches = {
+        k: LatentCache(1 << 34, loc, namespace="inserts", extractor=BuiltinExtractor(), embedder=HashingEmbedder(384))
+        for k, loc in locations.items()
+    }
+    names = list(caches)
+    for c in caches.values():
+        c.insert("a warm up entry", xs)
+    times = {k: [] for k in names}
+    for i in range(n):
+        prompt = random_prompt(rng)
+        for k in names[i % len(names) :] + names[: i % len(names)]:
+            t = time.perf_counter()
+            caches[k].insert(prompt, xs)
+            times[k].append(time.perf_counter() - t)
+    out = {}
+    for k, c in caches.items():
+        out[f"insert_{k}"] = {
+            "mode": c.backend,
+            "entry_bytes": int(c.stats()["bytes_used"] / len(c)),
+            **_summary(times[k]),
+        }
+        c.close()
+    return out
+
+
+def run(
+    entries: int = 10_000, queries: int = 200, lag_trials: int = 100, redis_url: str | None = None, write: bool = True
+) -> dict:
     from chai.cache import MiniLMEmbedder, default_extractor
 
     server = None
@@ -144,19 +185,27 @@ def run(entries: int = 10_000, queries: int = 200, lag_trials: int = 100, redis_
     try:
         extractor = default_extractor()
         embedder = MiniLMEmbedder(memo_size=0)
-        out: dict = {"cpu": _cpu_name(), "torch_threads": torch.get_num_threads(), "entries": entries,
-                     "queries": queries, "extractor": extractor.name, "embedder": embedder.name}
+        out: dict = {
+            "cpu": _cpu_name(),
+            "torch_threads": torch.get_num_threads(),
+            "entries": entries,
+            "queries": queries,
+            "extractor": extractor.name,
+            "embedder": embedder.name,
+        }
         with tempfile.TemporaryDirectory() as d:
             print(f"[lookup] filling {entries} entries per store, then {queries} lookups interleaved ...", flush=True)
-            out["lookup"] = paired_lookups({"directory": Path(d) / "cache", "redis": redis_url}, entries, queries,
-                                           extractor=extractor, embedder=embedder)
+            out["lookup"] = paired_lookups(
+                {"directory": Path(d) / "cache", "redis": redis_url},
+                entries,
+                queries,
+                extractor=extractor,
+                embedder=embedder,
+            )
             LatentCache.clear_location(redis_url)
-        print("[insert] 240p entries ...", flush=True)
+        print("[insert] 240p entries, interleaved ...", flush=True)
         with tempfile.TemporaryDirectory() as d:
-            out["insert_directory"] = bench_insert(extractor=BuiltinExtractor(), embedder=HashingEmbedder(384), n=30,
-                                                   location=str(Path(d) / "c"))
-        out["insert_redis"] = bench_insert(extractor=BuiltinExtractor(), embedder=HashingEmbedder(384), n=30,
-                                           location=redis_url)
+            out.update(paired_inserts({"directory": str(Path(d) / "c"), "redis": redis_url}, n=40))
         LatentCache.clear_location(redis_url)
         print("[lag] insert on one worker -> hit on another ...", flush=True)
         out["index_lag"] = index_lag(redis_url, lag_trials)
@@ -180,21 +229,32 @@ def write_results(res: dict) -> Path:
     slug = "".join(ch if ch.isalnum() else "-" for ch in res["cpu"].lower()).strip("-")[:40]
     js = RESULTS_DIR / f"fleet_{slug}.json"
     js.write_text(json.dumps(res, indent=1))
-    rows = ["| store | lookup p50 ms | p95 | p99 | store side (search + load) p50 | p99 | insert p50 ms | insert p99 |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| store | lookup p50 ms | p95 | p99 | store side (search + load) p50 | p99 | insert p50 ms | insert p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name in ("directory", "redis"):
         lk, ins = res["lookup"][name], res[f"insert_{name}"]
-        rows.append(f"| {name} | {lk['total']['p50_ms']:.2f} | {lk['total']['p95_ms']:.2f} | {lk['total']['p99_ms']:.2f} "
-                    f"| {lk['search_load']['p50_ms']:.2f} | {lk['search_load']['p99_ms']:.2f} "
-                    f"| {ins['p50_ms']:.2f} | {ins['p99_ms']:.2f} |")
+        rows.append(
+            f"| {name} | {lk['total']['p50_ms']:.2f} | {lk['total']['p95_ms']:.2f} | {lk['total']['p99_ms']:.2f} "
+            f"| {lk['search_load']['p50_ms']:.2f} | {lk['search_load']['p99_ms']:.2f} "
+            f"| {ins['p50_ms']:.2f} | {ins['p99_ms']:.2f} |"
+        )
     t, lag = res["targets"], res["index_lag"]
-    md = "\n".join([f"# Shared cache latency: {res['cpu']} ({res['entries']} entries, {res['queries']} queries)", "",
-                    *rows, "",
-                    f"Redis lookup p50 / embedded: {t['redis_lookup_p50_over_embedded']:.2f}x (target <= 1.5x: "
-                    f"{'met' if t['redis_lookup_p50_target_met'] else 'NOT met'}).",
-                    f"Index lag (insert on one worker to a hit on another): p50 {lag['p50_ms']:.2f} ms, p99 "
-                    f"{lag['p99_ms']:.2f} ms, max {lag['max_ms']:.2f} ms over {lag['trials']} inserts (target p99 < "
-                    f"100 ms: {'met' if t['index_lag_p99_target_met'] else 'NOT met'}).", ""])
+    md = "\n".join(
+        [
+            f"# Shared cache latency: {res['cpu']} ({res['entries']} entries, {res['queries']} queries)",
+            "",
+            *rows,
+            "",
+            f"Redis lookup p50 / embedded: {t['redis_lookup_p50_over_embedded']:.2f}x (target <= 1.5x: "
+            f"{'met' if t['redis_lookup_p50_target_met'] else 'NOT met'}).",
+            f"Index lag (insert on one worker to a hit on another): p50 {lag['p50_ms']:.2f} ms, p99 "
+            f"{lag['p99_ms']:.2f} ms, max {lag['max_ms']:.2f} ms over {lag['trials']} inserts (target p99 < "
+            f"100 ms: {'met' if t['index_lag_p99_target_met'] else 'NOT met'}).",
+            "",
+        ]
+    )
     (RESULTS_DIR / f"fleet_{slug}.md").write_text(md)
     print(md)
     return js
@@ -227,6 +287,8 @@ def test_bench_fleet_smoke(tmp_path):
         assert r["directory"]["hit_rate"] == r["redis"]["hit_rate"] > 0  # same fill, same queries, same answers
         lag = index_lag(srv.url, trials=3)
         assert lag["trials"] == 3 and 0 <= lag["p50_ms"] <= lag["max_ms"]
+        ins = paired_inserts({"directory": str(tmp_path / "i"), "redis": srv.url}, n=2)
+        assert ins["insert_redis"]["mode"] == "redis" and ins["insert_directory"]["entry_bytes"] > 3 * 4 * 20 * 30 * 53
 
 
 if __name__ == "__main__":
