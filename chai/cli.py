@@ -623,8 +623,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         use_timestep_transform=dm.use_timestep_transform,
     )
     setup_s = time.perf_counter() - t_setup
-    records: list[dict[str, Any]] = []
-    clips: dict[int, Any] = {}
     n = len(prompts)
     n_params = sum(p.numel() for p in dm.model.parameters())
     weights = "trained" if dm.trained else "random weights"
@@ -639,64 +637,37 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         pipe = stack.enter_context(
             CHAIPipeline(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device)
         )
-        bar = stack.enter_context(_progress(n, "requests", quiet_bar, unit="req"))
-        step_bar = stack.enter_context(_progress(args.steps_full, "steps", quiet_bar, unit="step", position=1))
 
-        def on_step(step: int, total: int) -> None:
-            if step_bar is not None:
-                if step == 1:
-                    step_bar.reset(total=total)
-                step_bar.update(1)
+        def requests(on_step):
+            for i, prompt in enumerate(prompts):
+                res = pipe.generate(
+                    prompt, seed=args.seed + i, num_frames=frames, height=height, width=width, on_step=on_step
+                )
+                yield res.to_record(index=i), (demo.clip_frames(res) if picture else None)
 
-        for i, prompt in enumerate(prompts):
-            res = pipe.generate(
-                prompt, seed=args.seed + i, num_frames=frames, height=height, width=width, on_step=on_step
-            )
-            rec = res.to_record(index=i)
-            records.append(rec)
-            if picture:
-                clips[i] = demo.clip_frames(res)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(hits=sum(r["hit"] for r in records))
-            if not args.quiet:
-                _emit(_request_line(i, n, rec), bar)
+        records, clips = _drive_requests(args, stack, n, quiet_bar, requests)
         stats = cache.stats()
-    summary = report.summarize_run(records)
-    print()
-    print(report.run_table(summary))
-    doc = {
-        "schema": report.RUN_SCHEMA,
-        "command": args.command,
-        "created": report.now_iso(),
-        "environment": report.environment(args.device),
-        "config": {
-            "preset": args.preset,
-            "seed": args.seed,
-            "resolution": resolution,
-            "height": height,
-            "width": width,
-            "num_frames": frames,
-            "budget_bytes": args.budget,
-            "cache": _redacted(args.cache),
-            "namespace": args.namespace,
-            "matching": args.matching,
-            "threshold": args.threshold,
-            "text_encoder": repr(dm.text_encoder),
-            "embedder": getattr(embedder, "name", type(embedder).__name__),
-            "pipeline": config.to_dict(),
-            "setup_s": setup_s,
-        },
-        "requests": records,
-        "summary": summary,
-        "cache": _jsonable(stats),
+    config_doc = {
+        "preset": args.preset,
+        "seed": args.seed,
+        "resolution": resolution,
+        "height": height,
+        "width": width,
+        "num_frames": frames,
+        "budget_bytes": args.budget,
+        "cache": _redacted(args.cache),
+        "namespace": args.namespace,
+        "matching": args.matching,
+        "threshold": args.threshold,
+        "text_encoder": repr(dm.text_encoder),
+        "embedder": getattr(embedder, "name", type(embedder).__name__),
+        "pipeline": config.to_dict(),
+        "setup_s": setup_s,
     }
     title = f"chai {args.command} ({args.preset}, {resolution})"
-    _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
-    if picture:
-        out = demo.write_picture(picture, records, clips, title=title, latent_note=dm.vae is None)
-        print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
-    return EXIT_OK
+    return _finish_run(
+        args, records, clips, stats, config_doc, title=title, picture=picture, latent_note=dm.vae is None
+    )
 
 
 def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
@@ -762,8 +733,6 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     cls_name = type(loaded.pipe).__name__
     size = ", ".join(f"{k} {v}" for k, v in call.items() if k in ("height", "width", "num_frames", "video_length"))
     setup_s = time.perf_counter() - t_setup
-    records: list[dict[str, Any]] = []
-    clips: dict[int, Any] = {}
     n = len(prompts)
     print(
         f"chai {args.command}: {n} prompts, {cls_name} ({loaded.source}, {loaded.params / 1e6:.2f}M transformer "
@@ -779,30 +748,94 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         except (TypeError, RuntimeError) as exc:
             raise CLIError(str(exc).replace("\n", " "), EXIT_RUNTIME) from None
         stack.callback(handle.remove)
-        bar = stack.enter_context(_progress(n, "requests", quiet_bar, unit="req"))
-        step_bar = stack.enter_context(_progress(args.steps_full, "steps", quiet_bar, unit="step", position=1))
 
-        def on_step(step: int, total: int) -> None:
-            if step_bar is not None:
-                if step == 1:
-                    step_bar.reset(total=total)
-                step_bar.update(1)
+        def requests(on_step):
+            return cli_run.generate(
+                handle, prompts, steps=args.steps_full, seed=args.seed, call_kwargs=call,
+                keep_frames=bool(picture), on_step=on_step,
+            )  # fmt: skip
 
-        runs = cli_run.generate(
-            handle, prompts, steps=args.steps_full, seed=args.seed, call_kwargs=call, keep_frames=bool(picture),
-            on_step=on_step,
-        )  # fmt: skip
-        for rec, frames in runs:
-            i = rec["index"]
-            records.append(rec)
-            if picture and frames is not None:
-                clips[i] = frames
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(hits=sum(r["hit"] for r in records))
-            if not args.quiet:
-                _emit(_request_line(i, n, rec), bar)
+        records, clips = _drive_requests(args, stack, n, quiet_bar, requests)
         stats = cache.stats()
+    config_doc = {
+        "preset": None,
+        "seed": args.seed,
+        "resolution": args.resolution,
+        "height": call.get("height"),
+        "width": call.get("width"),
+        "num_frames": call.get("video_length" if kind == "latte" else "num_frames"),
+        "budget_bytes": args.budget,
+        "cache": _redacted(args.cache),
+        "namespace": args.namespace,
+        "matching": args.matching,
+        "threshold": args.threshold,
+        "text_encoder": f"{cls_name}'s own",
+        "embedder": getattr(embedder, "name", type(embedder).__name__),
+        "pipeline": {
+            "kind": kind,
+            "class": cls_name,
+            "model": loaded.source,
+            "tiny": loaded.tiny,
+            "dtype": str(dtype).removeprefix("torch."),
+            "transformer_params": loaded.params,
+            "call": _jsonable(call),
+            "full_steps": args.steps_full,
+            "hit_steps": args.steps_hit,
+            **config.to_dict(),
+        },
+        "setup_s": setup_s,
+    }
+    title = f"chai {args.command} ({cls_name}, {'tiny random' if loaded.tiny else loaded.source})"
+    return _finish_run(args, records, clips, stats, config_doc, title=title, picture=picture)
+
+
+def _drive_requests(
+    args: argparse.Namespace,
+    stack: contextlib.ExitStack,
+    n: int,
+    quiet_bar: bool,
+    requests: Callable[[Callable[[int, int], None]], Any],
+) -> tuple[list[dict], dict[int, Any]]:
+    """Run ``requests(on_step)`` (an iterable of (record, frames or None)) with the progress bars and the
+    per-request lines of ``run`` / ``demo``; returns the records and the frames kept for the picture."""
+    records: list[dict[str, Any]] = []
+    clips: dict[int, Any] = {}
+    bar = stack.enter_context(_progress(n, "requests", quiet_bar, unit="req"))
+    step_bar = stack.enter_context(_progress(args.steps_full, "steps", quiet_bar, unit="step", position=1))
+
+    def on_step(step: int, total: int) -> None:
+        if step_bar is not None:
+            if step == 1:
+                step_bar.reset(total=total)
+            step_bar.update(1)
+
+    for rec, frames in requests(on_step):
+        i = rec["index"]
+        records.append(rec)
+        if frames is not None:
+            clips[i] = frames
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(hits=sum(r["hit"] for r in records))
+        if not args.quiet:
+            _emit(_request_line(i, n, rec), bar)
+    return records, clips
+
+
+def _finish_run(
+    args: argparse.Namespace,
+    records: list[dict],
+    clips: dict[int, Any],
+    stats: dict,
+    config: dict,
+    *,
+    title: str,
+    picture: str | None,
+    latent_note: bool = False,
+) -> int:
+    """The summary table, the ``chai.run/1`` report, the plot and the picture of ``run`` / ``demo``."""
+    from chai import demo, report
+
     summary = report.summarize_run(records)
     print()
     print(report.run_table(summary))
@@ -811,42 +844,14 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         "command": args.command,
         "created": report.now_iso(),
         "environment": report.environment(args.device),
-        "config": {
-            "preset": None,
-            "seed": args.seed,
-            "resolution": args.resolution,
-            "height": call.get("height"),
-            "width": call.get("width"),
-            "num_frames": call.get("video_length" if kind == "latte" else "num_frames"),
-            "budget_bytes": args.budget,
-            "cache": _redacted(args.cache),
-            "namespace": args.namespace,
-            "matching": args.matching,
-            "threshold": args.threshold,
-            "text_encoder": f"{cls_name}'s own",
-            "embedder": getattr(embedder, "name", type(embedder).__name__),
-            "pipeline": {
-                "kind": kind,
-                "class": cls_name,
-                "model": loaded.source,
-                "tiny": loaded.tiny,
-                "dtype": str(dtype).removeprefix("torch."),
-                "transformer_params": loaded.params,
-                "call": _jsonable(call),
-                "full_steps": args.steps_full,
-                "hit_steps": args.steps_hit,
-                **config.to_dict(),
-            },
-            "setup_s": setup_s,
-        },
+        "config": config,
         "requests": records,
         "summary": summary,
         "cache": _jsonable(stats),
     }
-    title = f"chai {args.command} ({cls_name}, {'tiny random' if loaded.tiny else loaded.source})"
     _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
     if picture:
-        out = demo.write_picture(picture, records, clips, title=title)
+        out = demo.write_picture(picture, records, clips, title=title, latent_note=latent_note)
         print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
     return EXIT_OK
 
@@ -1020,12 +1025,21 @@ def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedde
 
     if "prompt" in args.matching and args.matching != ["entity"]:
         print("chai trace --workers: entity matching only (the fleet comparison is about CHAI's cache)")
-    print(f"replaying {len(prompts)} prompts over {args.workers} worker processes at "
-          f"{', '.join(format_size(b) for b in args.budgets)} (single / shared {_redacted(args.cache)} / private) ...",
-          flush=True)
+    print(
+        f"replaying {len(prompts)} prompts over {args.workers} worker processes at "
+        f"{', '.join(format_size(b) for b in args.budgets)} (single / shared {_redacted(args.cache)} / private) ...",
+        flush=True,
+    )
     try:
-        out = run_fleet(prompts, cfg, location=args.cache, workers=args.workers, embedder=embedder,
-                        extractor=default_extractor(), embedder_kind=args.embedder)
+        out = run_fleet(
+            prompts,
+            cfg,
+            location=args.cache,
+            workers=args.workers,
+            embedder=embedder,
+            extractor=default_extractor(),
+            embedder_kind=args.embedder,
+        )
     except BudgetTooSmallError as exc:
         raise _budget_error(exc) from None
     except _connection_errors() as exc:
@@ -1033,22 +1047,49 @@ def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedde
     rows = []
     for r in out["results"]:
         sh, pr = r["shared"], r["private"]
-        rows.append([format_size(r["budget_bytes"]), f"{100 * r['single_hit_rate']:.1f}%",
-                     f"{100 * sh['hit_rate']:.1f}%", f"{100 * pr['hit_rate']:.1f}%",
-                     f"{sh['lookup_ms_p50']:.1f} / {sh['lookup_ms_p99']:.1f}",
-                     "-" if sh["insert_ms_p50"] is None else f"{sh['insert_ms_p50']:.1f} / {sh['insert_ms_p99']:.1f}",
-                     sh["store_errors"]])
-    print(report.format_table(["budget", "1 process", f"shared x{args.workers}", f"private x{args.workers}",
-                               "shared lookup ms p50/p99", "insert ms p50/p99", "errors"], rows, align="lrrrrrr"))
+        rows.append(
+            [
+                format_size(r["budget_bytes"]),
+                f"{100 * r['single_hit_rate']:.1f}%",
+                f"{100 * sh['hit_rate']:.1f}%",
+                f"{100 * pr['hit_rate']:.1f}%",
+                f"{sh['lookup_ms_p50']:.1f} / {sh['lookup_ms_p99']:.1f}",
+                "-" if sh["insert_ms_p50"] is None else f"{sh['insert_ms_p50']:.1f} / {sh['insert_ms_p99']:.1f}",
+                sh["store_errors"],
+            ]
+        )
+    print(
+        report.format_table(
+            [
+                "budget",
+                "1 process",
+                f"shared x{args.workers}",
+                f"private x{args.workers}",
+                "shared lookup ms p50/p99",
+                "insert ms p50/p99",
+                "errors",
+            ],
+            rows,
+            align="lrrrrrr",
+        )
+    )
     doc = {
         "schema": report.TRACE_SCHEMA,
         "command": "trace",
         "created": report.now_iso(),
         "environment": report.environment("cpu"),
-        "setup": {"prompts": len(prompts), "warmup": args.warmup, "workers": args.workers,
-                  "location": out["location"], "latent_shape": list(cfg.shape), "quant": args.quant,
-                  "embedder": getattr(embedder, "name", type(embedder).__name__), "threshold": args.threshold,
-                  "step_cost_s": cfg.step_cost, "step_cost_source": step_source},
+        "setup": {
+            "prompts": len(prompts),
+            "warmup": args.warmup,
+            "workers": args.workers,
+            "location": out["location"],
+            "latent_shape": list(cfg.shape),
+            "quant": args.quant,
+            "embedder": getattr(embedder, "name", type(embedder).__name__),
+            "threshold": args.threshold,
+            "step_cost_s": cfg.step_cost,
+            "step_cost_source": step_source,
+        },
         "fleet": out["results"],
     }
     if args.plot:
