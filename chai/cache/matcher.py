@@ -249,12 +249,14 @@ class Matcher:
         for ix in indexes:
             # Fetch more than top_k rows: owners of one row (entries sharing an entity string) come back together,
             # and the decision rule may refuse the nearest rows; a (k+1)-th row below the tie cut proves no tie hides.
+            # With the agreement rule every acceptable pair shares a head, and the head map above already holds
+            # all of those; the index adds the nearest rows (a safety net), never a range scan down to the floor.
             k = min(self.top_k * (4 if self.decide is not None else 1) + 1, ix.rows)
             rows = ix.search(vecs, k)
             best = max((h.score for r in rows for h in r), default=-math.inf)
-            if any(r and len({h.row_id for h in r}) == k and r[-1].score >= min(best - _TIE_EPS, self.search_floor)
-                   for r in rows) and k < ix.rows:
-                rows = ix.search_at_least(vecs, min(best - _TIE_EPS, self.search_floor))
+            if any(r and len({h.row_id for h in r}) == k and r[-1].score >= best - _TIE_EPS for r in rows) \
+                    and k < ix.rows:
+                rows = ix.search_at_least(vecs, best - _TIE_EPS)
             for qi, row in enumerate(rows):
                 for h in row:
                     if h.score < self.search_floor:
