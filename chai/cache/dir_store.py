@@ -109,6 +109,7 @@ class DirectoryStore(EntryStore):
         self._clock = _Clock()
         self._changes: list[Change] = []
         self._snapshotted = False  # changes() asks for a snapshot until the first one was taken
+        self._opened: dict[str, object] = {}  # heads decoded by the open, served by the first snapshot
         self._pid = os.getpid()
         self._lock_fd: int | None = None
         self.dropped = 0
@@ -246,11 +247,13 @@ class DirectoryStore(EntryStore):
                 continue
             # Charged as the cache charges an insert: the record plus the index's copy of each vector.
             found.append((st.st_mtime_ns, st.st_size + len(rec.keys) * self.vector_nbytes, path))
+            self._opened[path.stem] = rec
         found.sort(key=lambda f: f[0])
         for mtime, nbytes, path in found:
             self._clock.observe(mtime)
             slot = _Slot(nbytes=nbytes, last_used=mtime, path=path)
             if slot.nbytes > self.budget_bytes:
+                self._opened.pop(path.stem, None)
                 self._unlink(path)
                 self.evicted_on_open += 1
                 continue
@@ -281,9 +284,10 @@ class DirectoryStore(EntryStore):
     def snapshot(self) -> list[EntryHead]:
         self._check_process()
         heads = []
+        opened, self._opened = self._opened, {}  # the open already read and verified every file: not twice
         for entry_id, slot in list(self._slots.items()):
             try:
-                rec = decode_record(self._read(entry_id, slot), with_payload=False)
+                rec = opened.get(entry_id) or decode_record(self._read(entry_id, slot), with_payload=False)
             except (OSError, ValueError) as exc:  # damaged since open
                 self._remove(entry_id)
                 self._changes.clear()
@@ -301,7 +305,8 @@ class DirectoryStore(EntryStore):
         if not self._snapshotted:
             return None
         out, self._changes = self._changes, []
-        return out
+        # As in every store: an insert already gone again is reported by its "del" alone.
+        return [c for c in out if c.op != "add" or c.entry_id in self._slots]
 
     def put(self, entry_id: str, record: bytes, head: bytes, nbytes: int) -> list[str]:
         self._check_process()

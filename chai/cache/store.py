@@ -112,7 +112,8 @@ class EntryStore(ABC):
     @abstractmethod
     def changes(self) -> list[Change] | None:
         """Inserts and removals since the last snapshot / changes call, oldest first; None when they cannot
-        be known (the store was reset or restarted, or the change log was trimmed): call :meth:`snapshot`."""
+        be known (the store was reset or restarted, or the change log was trimmed): call :meth:`snapshot`.
+        An insert whose entry is gone again by the time of the call is reported by its "del" alone."""
 
     @abstractmethod
     def put(self, entry_id: str, record: bytes, head: bytes, nbytes: int) -> list[str]:

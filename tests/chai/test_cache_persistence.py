@@ -189,3 +189,19 @@ def test_sigkill_mid_insert_leaves_a_clean_cache(tmp_path):
             assert set(completed) <= set(c.entry_ids())
             assert c.lookup("a tiger number 0 and a lamp", shape=(1, 4, 16, 64, 64)).match is not None
     assert len(completed) >= 9
+
+
+def test_open_reads_each_entry_file_once(tmp_path, monkeypatch):
+    with make(tmp_path) as c:
+        ids = [c.insert(f"a {w}", lats(i)) for i, w in enumerate(["tiger", "zebra", "camel"])]
+    reads: list[str] = []
+    real = Path.read_bytes
+
+    def counting(self):
+        reads.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    with make(tmp_path) as c2:  # recovery verifies every file; the index is built from that same read
+        assert sorted(reads) == sorted(f"{i}.chce" for i in ids)
+        assert c2.lookup("a zebra", shape=SHAPE).match.entry_id == ids[1]
