@@ -696,15 +696,12 @@ class LatentCache:
         with self._lock:
             self._check_open()
             try:
-                self._sync()
                 evicted = self.store.put(rec.entry_id, buf, head, nbytes)
             except StoreUnavailable:
                 self._unavailable_inserts += 1
                 return None
-            for entry_id in evicted:
-                self.matcher.remove(entry_id)
             self._evictions += len(evicted)
-            self._sync()  # applies this insert (and anything else that happened) to the index mirror
+            self._sync()  # the store's change log brings this insert and its evictions to the index mirror
             self._inserts += 1
             return rec.entry_id
 
@@ -716,7 +713,6 @@ class LatentCache:
         with self._lock:
             self._check_open()
             found = self.store.remove(entry_id)
-            self.matcher.remove(entry_id)
             self._sync()
             return found
 
@@ -725,7 +721,6 @@ class LatentCache:
         with self._lock:
             self._check_open()
             self.store.clear()
-            self.matcher.clear()
             self._sync()
 
     # ------------------------------------------------------------------------------------------------------------

@@ -222,8 +222,7 @@ class Matcher:
     def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
         return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
-    def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "",
-                exclude: set[str] = frozenset()) -> Candidate | None:
+    def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "") -> Candidate | None:
         """The best acceptable (entry, key) pair for the request, or None (a miss)."""
         parts = self.eligible_partitions(shape, model)
         indexes = [self._indexes[p] for p in parts]
@@ -238,8 +237,6 @@ class Matcher:
                     continue
                 for part in parts:
                     for entry_id, ents in self._by_head.get(part, {}).get(hk, {}).items():
-                        if entry_id in exclude:
-                            continue
                         for ent, vec in ents.items():
                             score = float(np.dot(vecs[qi], vec))
                             d = self.decide(key, ent, score, self.threshold)
@@ -262,7 +259,7 @@ class Matcher:
                     if h.score < self.search_floor:
                         continue
                     entry_id = self._ids[h.entry_key]
-                    if entry_id in exclude or (entry_id, qi, h.entity) in seen:
+                    if (entry_id, qi, h.entity) in seen:
                         continue
                     if self.decide is None:
                         d = _EMBEDDING_ONLY if h.score >= self.threshold else None
