@@ -200,3 +200,18 @@ def test_library_code_writes_no_environment_variable():
                 if text:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_cache_imports_no_backend_client_until_a_store_needs_it():
+    """redis-py is imported by a Redis location only; an embedded cache never loads it."""
+    out = _run(
+        """
+        import json, sys
+        import chai.cache
+        from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
+        c = LatentCache(1 << 20, extractor=BuiltinExtractor(), embedder=HashingEmbedder(16))
+        c.lookup("a tiger")
+        print(json.dumps("redis" in sys.modules))
+        """
+    )
+    assert out is False

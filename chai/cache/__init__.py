@@ -33,19 +33,9 @@ from chai.cache.latent_cache import (
 )
 from chai.cache.matcher import Matcher
 from chai.cache.record import EntryRecord, decode_record, encode_record
+from chai.cache.dir_store import DirectoryStore
+from chai.cache.redis_store import RedisStore  # redis-py itself is imported only when a Redis store opens
 from chai.cache.store import EntryStore, StoreUnavailable, parse_location
-
-
-def __getattr__(name):  # the stores import their backends' clients lazily
-    if name == "DirectoryStore":
-        from chai.cache.dir_store import DirectoryStore
-
-        return DirectoryStore
-    if name == "RedisStore":
-        from chai.cache.redis_store import RedisStore
-
-        return RedisStore
-    raise AttributeError(f"module 'chai.cache' has no attribute {name!r}")
 
 
 __all__ = [
