@@ -20,6 +20,7 @@ pytest.importorskip("faiss")
 
 from chai import report
 from chai.cli import PIPELINE_NAMES, main
+from tests.chai.test_cli import run_cli
 
 KINDS = ("wan", "cogvideox", "latte")
 FAST = ["--embedder", "hash", "--steps-full", "8", "--steps-hit", "4", "--no-progress", "--threads", "1"]
@@ -34,12 +35,6 @@ def prompt_file(tmp_path):
         encoding="utf-8",
     )
     return p
-
-
-def run_cli(capsys, argv):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_pipeline_names_match_the_diffusers_module():
