@@ -237,6 +237,9 @@ class RedisStore(EntryStore):
             self.unavailable += 1
             raise StoreUnavailable(f"Redis at {self.location} is unreachable; next retry in {self._retry_at - now:.1f} s")
         exc_mod = self._errors_mod
+        recovering = self._down
+        if recovering:
+            self._need_resync = True  # whatever happened meanwhile, the mirror resyncs (a snapshot clears this)
         try:
             out = fn(*args)
         except exc_mod.NoPermissionError as exc:
@@ -255,11 +258,10 @@ class RedisStore(EntryStore):
             self._backoff = min(self._backoff * 2, self._max_backoff)
             self.unavailable += 1
             raise StoreUnavailable(f"Redis at {self.location} is unreachable: {exc}") from None
-        if self._down:
+        if recovering:
             self._down = False
             self._backoff = 0.25
             self.reconnects += 1
-            self._need_resync = True
             log.warning("chai cache: Redis at %s is reachable again; resynchronising.", self.location)
         return out
 
