@@ -21,6 +21,7 @@ its budget (a prompt with many entities) is counted in the ``refused`` column in
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections import Counter
@@ -389,16 +390,17 @@ def _fleet_worker(wid: int, n: int, prompts: Sequence[str], cfg: TraceConfig, bu
             done[i] = 1
 
 
-def _fleet_run(prompts, cfg: TraceConfig, budget: int, n: int, location: Any, namespaces: Sequence[str],
+def _fleet_run(prompts, cfg: TraceConfig, worker_budget: int, n: int, location: Any, namespaces: Sequence[str],
                embedder_kind: str) -> dict:
+    """``n`` worker processes, worker w on ``namespaces[w % len(namespaces)]`` with a cache of ``worker_budget``."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # no inherited locks, torch threads or connections
     done = ctx.Array("b", len(prompts), lock=False)
     barrier, out = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_fleet_worker, args=(w, n, list(prompts), cfg, budget if len(namespaces) == 1 else
-                                                     budget // n, location, namespaces[w % len(namespaces)],
-                                                     embedder_kind, done, barrier, out)) for w in range(n)]
+    procs = [ctx.Process(target=_fleet_worker, args=(w, n, list(prompts), cfg, worker_budget, location,
+                                                     namespaces[w % len(namespaces)], embedder_kind, done, barrier,
+                                                     out)) for w in range(n)]
     for p in procs:
         p.start()
     got = [out.get() for _ in procs]
@@ -450,9 +452,9 @@ def run_fleet(prompts: Sequence[str], cfg: TraceConfig, *, location: Any, worker
             f"{location!r}.\nHINT: start a redis-server and pass --cache redis://localhost:6379/0."
         )
     results = []
-    single_cfg = TraceConfig(**{**cfg.__dict__, "matchings": ["entity"]})
+    single_cfg = dataclasses.replace(cfg, matchings=["entity"])
     for budget in cfg.budgets:
-        one = run_trace(prompts, TraceConfig(**{**single_cfg.__dict__, "budgets": [budget]}), embedder=embedder,
+        one = run_trace(prompts, dataclasses.replace(single_cfg, budgets=[budget]), embedder=embedder,
                         extractor=extractor)["results"][0]
         row = {"budget_bytes": budget, "workers": workers, "single_hit_rate": one["hit_rate"]}
         ns = f"trace-{uuid.uuid4().hex[:12]}"
@@ -460,7 +462,8 @@ def run_fleet(prompts: Sequence[str], cfg: TraceConfig, *, location: Any, worker
             shared = _fleet_run(prompts, cfg, budget, workers, location, [ns], embedder_kind)
         finally:
             LatentCache.clear_location(location, ns)
-        private = _fleet_run(prompts, cfg, budget, workers, None, [f"p{w}" for w in range(workers)], embedder_kind)
+        private = _fleet_run(prompts, cfg, budget // workers, workers, None, [f"p{w}" for w in range(workers)],
+                             embedder_kind)
         row.update({"shared": shared, "private": private, "shared_hit_rate": shared["hit_rate"],
                     "private_hit_rate": private["hit_rate"],
                     "single_lookup_ms_p50": one["lookup_ms_p50"]})
