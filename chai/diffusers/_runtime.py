@@ -767,14 +767,6 @@ class LatteFamily(Family):
 FAMILIES: dict[str, Family] = {f.pipeline_class: f for f in (WanFamily(), CogVideoXFamily(), LatteFamily())}
 
 
-def entity_scores_to_mask(maps: list[torch.Tensor], rule: str, top_fraction: float) -> torch.Tensor:
-    """(T', S, K) score maps of one entity's K caption tokens per capture step -> (T', S) bool mask."""
-    from chai.pipeline import entity_token_mask
-
-    k = maps[0].shape[-1]
-    return entity_token_mask(maps, list(range(k)), rule=rule, top_fraction=top_fraction)
-
-
 __all__ = [
     "FAMILIES",
     "HOOK_BLOCK",
@@ -784,7 +776,6 @@ __all__ = [
     "Family",
     "Runtime",
     "TransformerHook",
-    "entity_scores_to_mask",
     "install_hook",
     "remove_hook",
     "text_probs_columns",

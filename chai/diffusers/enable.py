@@ -475,7 +475,7 @@ class ChaiHandle:
         return out
 
     def _insert(self, info, call, prompts, results, insertable, timings, model_id, grid) -> None:
-        from chai.diffusers._runtime import entity_scores_to_mask
+        from chai.pipeline import entity_token_mask
 
         cfg = self.config
         steps = sorted(call.capture_steps)
@@ -485,6 +485,7 @@ class ChaiHandle:
             info.notes.append("capture incomplete (interrupted or plain call): nothing inserted")
             return
         ordered = list(info.capture_steps)
+        scored = all(s in call.text_scores for s in steps)  # else every mask is all-True
         t0 = time.perf_counter()
         for j, (p, res) in enumerate(zip(prompts, results)):
             if not insertable[j]:
@@ -492,15 +493,15 @@ class ChaiHandle:
             latents = [call.captured[s][j : j + 1] for s in ordered]
             toks = info.entity_tokens[j] if j < len(info.entity_tokens) else {}
             union = call.token_idx.get(j, [])
+            # text_scores[s][j] holds the columns of ``union``; an entity's tokens are its positions in it.
+            maps = [call.text_scores[s][j] for s in ordered] if scored else []
             masks = {}
             for key in res.keys:
                 idx = toks.get(key)
-                if not idx or not all(s in call.text_scores for s in steps):
-                    masks[key] = torch.ones(grid, dtype=torch.bool)
-                    continue
-                cols = [union.index(i) for i in idx]
-                maps = [call.text_scores[s][j][..., cols] for s in ordered]
-                masks[key] = entity_scores_to_mask(maps, cfg.mask_rule, cfg.mask_top_fraction)
+                cols = [union.index(i) for i in idx] if idx else None
+                masks[key] = entity_token_mask(
+                    maps, cols, rule=cfg.mask_rule, top_fraction=cfg.mask_top_fraction, shape=grid
+                )
             info.entity_masks[j] = masks
             info.inserted[j] = self.cache.insert(p, latents, entity_masks=masks or None, model=model_id, lookup=res)
         timings["insert"] = time.perf_counter() - t0
