@@ -455,6 +455,30 @@ def open_cache(
         raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
 
 
+def _open_run_cache(args: argparse.Namespace, embedder: Any, prompts: Sequence[str], shape, grid, what: str):
+    """The cache of ``run`` / ``demo``, after refusing a ``--budget`` smaller than one entry of latent ``shape``
+    (C, T, H, W) with a (T, S) token ``grid`` (the same usage error for every model)."""
+    import torch
+
+    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes
+
+    floor = entry_floor_bytes(
+        shape, quant_dtype=torch.int8, dim=int(embedder.dim), prompt_chars=min(map(len, prompts)), mask_shape=grid
+    )
+    try:
+        check_budget(args.budget, floor, flag="--budget", what=what)
+    except BudgetTooSmallError as exc:
+        raise _budget_error(exc) from None
+    return open_cache(
+        args.budget,
+        location=args.cache,
+        namespace=args.namespace,
+        matching=args.matching,
+        threshold=args.threshold,
+        embedder=embedder,
+    )
+
+
 def _redacted(location: str | None) -> str | None:
     if location is None:
         return None
@@ -552,10 +576,9 @@ def _check_generation_args(args: argparse.Namespace, picture: str | None, cache_
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    import torch
 
     from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
-    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes, token_grid
+    from chai.trace import token_grid
 
     from chai import demo, report
 
@@ -599,21 +622,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"--resolution {resolution}: {exc}", EXIT_USAGE) from None
     embedder = demo.build_embedder(args.embedder)
     patch = tuple(getattr(dm.model.config, "patch_size", (1, 2, 2)))
-    floor = entry_floor_bytes(
-        shape, quant_dtype=torch.int8, dim=int(embedder.dim), prompt_chars=min(map(len, prompts)),
-        mask_shape=token_grid(shape, patch),
-    )  # fmt: skip
-    try:
-        check_budget(args.budget, floor, flag="--budget", what=f"{resolution} x {frames} frames (latent {shape} x 3)")
-    except BudgetTooSmallError as exc:
-        raise _budget_error(exc) from None
-    cache = open_cache(
-        args.budget,
-        location=args.cache,
-        namespace=args.namespace,
-        matching=args.matching,
-        threshold=args.threshold,
-        embedder=embedder,
+    cache = _open_run_cache(
+        args, embedder, prompts, shape, token_grid(shape, patch), f"{resolution} x {frames} frames (latent {shape} x 3)"
     )
     config = PipelineConfig(
         full_steps=args.steps_full,
@@ -673,12 +683,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     """``run`` / ``demo`` with ``--pipeline wan|cogvideox|latte``: the prompts go through the diffusers pipeline's
     own ``pipe(prompt=...)`` with CHAI enabled (``chai.diffusers``); same lines, summary and report as stdit3."""
-    import torch
 
     from chai import demo, report
     from chai.diffusers import ChaiDiffusersConfig, cli_run, enable_chai
     from chai.pipeline import image_size
-    from chai.trace import BudgetTooSmallError, check_budget, entry_floor_bytes
 
     kind = args.pipeline
     if args.preset is not None:
@@ -713,22 +721,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         shape, grid = cli_run.request_shape(loaded.pipe, call, args.steps_full)
     except (TypeError, ValueError) as exc:
         raise CLIError(f"--pipeline {kind}: {str(exc).replace(chr(10), ' ')}", EXIT_USAGE) from None
-    floor = entry_floor_bytes(
-        shape, quant_dtype=torch.int8, dim=int(embedder.dim), prompt_chars=min(map(len, prompts)), mask_shape=grid
-    )
-    try:
-        check_budget(args.budget, floor, flag="--budget", what=f"{type(loaded.pipe).__name__} latent {shape} x 3")
-    except BudgetTooSmallError as exc:
-        raise _budget_error(exc) from None
+    cache = _open_run_cache(args, embedder, prompts, shape, grid, f"{type(loaded.pipe).__name__} latent {shape} x 3")
     cli_run.warm_up(loaded, call)
-    cache = open_cache(
-        args.budget,
-        location=args.cache,
-        namespace=args.namespace,
-        matching=args.matching,
-        threshold=args.threshold,
-        embedder=embedder,
-    )
     config = ChaiDiffusersConfig(hit_steps=args.steps_hit, mode=args.mode)
     cls_name = type(loaded.pipe).__name__
     size = ", ".join(f"{k} {v}" for k, v in call.items() if k in ("height", "width", "num_frames", "video_length"))
