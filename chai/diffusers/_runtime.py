@@ -246,6 +246,13 @@ def rows_for_cache(temb: torch.Tensor, n: int, per_row: int = 1) -> tuple[torch.
 
 
 # --------------------------------------------------------------------------------------------- families
+def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
+    """{parameter name: value} of a forward call from its positional and keyword arguments."""
+    out = dict(zip(names, args))
+    out.update(kwargs)
+    return out
+
+
 class Family:
     """One supported pipeline design. Subclasses fill in the model-specific parts."""
 
@@ -286,14 +293,13 @@ class Family:
         return prompt
 
     # -- transformer inputs --
-    def bind_transformer(self, module, args, kwargs) -> dict:
-        names = self._forward_params
-        out = dict(zip(names, args))
-        out.update(kwargs)
-        return out
+    _forward_params: tuple[str, ...] = ()  # the transformer's forward parameters, in order
+    _block_params: tuple[str, ...] = ()  # block 0's forward parameters, in order
+    _block_temb = "temb"  # block 0's time-embedding parameter
+    _block_rotary: str | None = None  # block 0's rotary-table parameter (None: the block takes none)
 
-    _forward_params: tuple[str, ...] = ()
-    _block_params: tuple[str, ...] = ()
+    def bind_transformer(self, module, args, kwargs) -> dict:
+        return _bind(self._forward_params, args, kwargs)
 
     def latent_bcthw(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -302,7 +308,9 @@ class Family:
         raise NotImplementedError
 
     def block_inputs(self, block, args, kwargs):
-        raise NotImplementedError
+        """(time embedding, rotary table or None) of a block-0 call."""
+        d = _bind(self._block_params, args, kwargs)
+        return d.get(self._block_temb), None if self._block_rotary is None else d.get(self._block_rotary)
 
     # -- cached keys / values --
     def cached_kv(self, rt: Runtime, attn, z: torch.Tensor, fwd: ForwardInfo):
@@ -452,6 +460,7 @@ class WanFamily(Family):
     max_sequence_length_default = 512
     _forward_params = ("hidden_states", "timestep", "encoder_hidden_states")
     _block_params = ("hidden_states", "encoder_hidden_states", "temb", "rotary_emb")
+    _block_rotary = "rotary_emb"
 
     def unsupported(self, pipe):
         if getattr(pipe.config, "expand_timesteps", False):
@@ -485,11 +494,6 @@ class WanFamily(Family):
         p = transformer.config.patch_size
         _, t, h, w = shape
         return t // p[0], (h // p[1]) * (w // p[2])
-
-    def block_inputs(self, block, args, kwargs):
-        d = dict(zip(self._block_params, args))
-        d.update(kwargs)
-        return d.get("temb"), d.get("rotary_emb")
 
     def cached_kv(self, rt, attn, z, fwd):
         tr = rt.pipe.transformer
@@ -570,6 +574,7 @@ class CogVideoXFamily(Family):
     max_sequence_length_default = 226
     _forward_params = ("hidden_states", "encoder_hidden_states", "timestep")
     _block_params = ("hidden_states", "encoder_hidden_states", "temb", "image_rotary_emb")
+    _block_rotary = "image_rotary_emb"
 
     def block0(self, transformer):
         return transformer.transformer_blocks[0]
@@ -600,11 +605,6 @@ class CogVideoXFamily(Family):
         _, t, h, w = shape
         pt = cfg.patch_size_t or 1
         return t // pt, (h // cfg.patch_size) * (w // cfg.patch_size)
-
-    def block_inputs(self, block, args, kwargs):
-        d = dict(zip(self._block_params, args))
-        d.update(kwargs)
-        return d.get("temb"), d.get("image_rotary_emb")
 
     def cached_kv(self, rt, attn, z, fwd):
         tr = rt.pipe.transformer
@@ -704,6 +704,7 @@ class LatteFamily(Family):
     _block_params = (
         "hidden_states", "attention_mask", "encoder_hidden_states", "encoder_attention_mask", "timestep",
     )  # fmt: skip
+    _block_temb = "timestep"
 
     def block0(self, transformer):
         return transformer.transformer_blocks[0]
@@ -728,11 +729,6 @@ class LatteFamily(Family):
         p = transformer.config.patch_size
         _, t, h, w = shape
         return t, (h // p) * (w // p)
-
-    def block_inputs(self, block, args, kwargs):
-        d = dict(zip(self._block_params, args))
-        d.update(kwargs)
-        return d.get("timestep"), None
 
     def cached_kv(self, rt, attn, z, fwd):
         tr = rt.pipe.transformer
