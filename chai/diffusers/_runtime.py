@@ -40,10 +40,8 @@ class ForwardInfo:
     """What the transformer hook learned about the current transformer call."""
 
     step: int  # 1-based index of the call's timestep in the scheduler's timesteps
-    batch: int  # B
     cond: tuple[int, int] | None  # [start, end) rows of the conditional branch in this call; None: none
     grid: tuple[int, int]  # (T', S)
-    shape: tuple[int, ...]  # (C, T, H, W) latent of one row
     text: torch.Tensor | None  # the call's encoder_hidden_states (CogVideoX re-embeds cached latents with it)
     temb: torch.Tensor | None = None  # block 0's time embedding argument
     rotary: Any = None  # block 0's rotary table argument (Wan, CogVideoX 1.5)
@@ -66,7 +64,6 @@ class CallState:
     fwd: ForwardInfo | None = None
     kv_memo: dict = field(default_factory=dict)
     timesteps: torch.Tensor | None = None
-    steps_seen: set = field(default_factory=set)
     cache_calls: int = 0
     notes: list[str] = field(default_factory=list)
     t_cache_kv: float = 0.0
@@ -124,7 +121,6 @@ class TransformerHook(ModelHook):
         t = torch.as_tensor(timestep).detach().to("cpu", torch.float64).flatten()
         t = float(t.max()) if t.numel() else 0.0
         step = int(torch.argmin((call.timesteps - t).abs())) + 1
-        call.steps_seen.add(step)
         context = self.state._context
         name = getattr(context, "name", None)
         n = call.rows
@@ -137,7 +133,7 @@ class TransformerHook(ModelHook):
         else:
             cond = (0, B)
         shape = tuple(int(s) for s in x.shape[1:])
-        call.fwd = ForwardInfo(step, B, cond, fam.grid(module, shape), shape, bound.get("encoder_hidden_states"))
+        call.fwd = ForwardInfo(step, cond, fam.grid(module, shape), bound.get("encoder_hidden_states"))
         if shape != tuple(call.shape):
             # The latent is not the one the call was looked up (or captured) for: run as a plain call.
             call.notes.append(f"latent {shape} differs from the expected {tuple(call.shape)}; ran without CHAI")
@@ -264,15 +260,6 @@ class Family:
     # -- structure --
     def block0(self, transformer):
         raise NotImplementedError
-
-    def blocks(self, transformer) -> list:
-        raise NotImplementedError
-
-    def self_attn(self, block):
-        return block.attn1
-
-    def text_attn(self, block):
-        return block.attn2
 
     def cond_half(self, n: int) -> tuple[int, int]:
         """Rows of the conditional branch in a batched-CFG call (negative prompts first in all three)."""
@@ -470,9 +457,6 @@ class WanFamily(Family):
     def block0(self, transformer):
         return transformer.blocks[0]
 
-    def blocks(self, transformer):
-        return list(transformer.blocks)
-
     def latent_shape(self, pipe, args):
         vt, vs = int(pipe.vae_scale_factor_temporal), int(pipe.vae_scale_factor_spatial)
         f = int(args.get("num_frames") or 81)
@@ -578,12 +562,6 @@ class CogVideoXFamily(Family):
 
     def block0(self, transformer):
         return transformer.transformer_blocks[0]
-
-    def blocks(self, transformer):
-        return list(transformer.transformer_blocks)
-
-    def text_attn(self, block):
-        return block.attn1
 
     def latent_shape(self, pipe, args):
         cfg = pipe.transformer.config
@@ -708,9 +686,6 @@ class LatteFamily(Family):
 
     def block0(self, transformer):
         return transformer.transformer_blocks[0]
-
-    def blocks(self, transformer):
-        return list(transformer.transformer_blocks) + list(transformer.temporal_transformer_blocks)
 
     def latent_shape(self, pipe, args):
         cfg = pipe.transformer.config

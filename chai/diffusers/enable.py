@@ -308,7 +308,7 @@ class ChaiHandle:
             return f"{self.config.model_id}/" + "x".join(str(int(s)) for s in shape)
         return model_id_for(self.pipe, shape)
 
-    def _schedule(self, steps: int, device) -> torch.Tensor | None:
+    def _schedule(self, steps: int) -> torch.Tensor | None:
         """The pipeline scheduler's timesteps for ``steps`` steps, from a copy (the pipeline's is untouched)."""
         try:
             sch = copy.deepcopy(self.pipe.scheduler)
@@ -319,7 +319,7 @@ class ChaiHandle:
 
     def capture_steps(self, full: int, hit: int) -> tuple[int, ...]:
         """Miss-schedule steps (1-based) whose timesteps are nearest to the hit schedule's at ``cache_steps``."""
-        fs, hs = self._schedule(full, "cpu"), self._schedule(hit, "cpu")
+        fs, hs = self._schedule(full), self._schedule(hit)
         out = []
         for s in self.config.cache_steps:
             if fs is not None and hs is not None and len(fs) == full and len(hs) == hit:
