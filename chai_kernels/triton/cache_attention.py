@@ -657,7 +657,6 @@ def cache_attention_fwd_triton(
         blk_strides = (blocks.stride(0), blocks.stride(1))
         cnt_strides = (counts.stride(0), counts.stride(1))
     stride_align = _row_alignment([out, q, k, v] + ([k_cache, v_cache] if has_cache else []))
-    keys_max = max(n_k, m_c)
     args = (
         out, *_strides3(out),
         lse_arg, *lse_strides,
@@ -702,7 +701,7 @@ def cache_attention_fwd_triton(
     if compile_target is not None:  # ahead-of-time compile only (no launch): chai_kernels.triton.aot
         from chai_kernels.triton import aot
 
-        cfg = config or _configs.cache_attention_config(d_a + d_b, q.dtype, keys_max)
+        cfg = config or _configs.cache_attention_config(d_a + d_b, q.dtype)
         kwargs = dict(consts, **cfg.kwargs(), BLK_VAR=_blk_var(cfg.BLOCK_N))
         return aot.compile_for_target(_cache_attn_fwd_kernel, compile_target, args, kwargs)
 

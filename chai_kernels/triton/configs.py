@@ -105,9 +105,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def cache_attention_config(width: int, dtype: torch.dtype, keys: int | None = None) -> LaunchConfig:
+def cache_attention_config(width: int, dtype: torch.dtype) -> LaunchConfig:
     """Default GPU config for a chunk width D_A + D_B (16..256) and a float dtype (the tuned table)."""
-    del keys  # one config per width today; the argument keeps the call sites honest about what matters
     return CACHE_ATTN_CONFIGS[(min(256, max(16, next_pow2(width))), _dtype_name(dtype))]
 
 
@@ -170,7 +169,7 @@ def prune_cache_attention_configs(configs, named_args, **kwargs):
     if _env.interpret_mode():
         want = [interpreter_config(n_q, keys)]
     elif not autotune_enabled(False):
-        want = [cache_attention_config(width, dtype, keys)]
+        want = [cache_attention_config(width, dtype)]
     else:
         want = autotune_candidates(width, dtype, n_q)
     keep = [c for c in configs if _as_launch(c) in want]
