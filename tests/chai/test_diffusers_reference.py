@@ -1,8 +1,9 @@
 """Float64 references for chai.diffusers on the tiny Wan / CogVideoX / Latte pipelines.
 
-* The patched video self-attention of block 0 at a hit step equals joint attention, written out here in
-  float64, over the current tokens plus the cached latent's tokens (re-embedded by the model's own modules
-  and block 0's modulation for the current timestep) restricted to the matched entity's token mask.
+* The patched video self-attention of block 0 at a hit step equals joint attention (the op's float64 oracle,
+  ``cache_attention_reference``) over the current tokens plus the cached latent's tokens, re-embedded here in
+  float64 by the model's own modules and block 0's modulation for the current timestep, restricted to the
+  matched entity's token mask; at the step without Cache Attention it equals plain attention.
 * The entity masks stored on a miss are the mask rule applied to block 0's text-attention probabilities on
   the entity's caption tokens at the capture steps, recomputed here in float64 from the recorded inputs.
 
@@ -24,6 +25,7 @@ from chai.diffusers import enable_chai
 from chai.diffusers.tiny import TINY_CALL_KWARGS, tiny_pipeline
 from chai.pipeline import entity_token_mask
 from chai_kernels import dequantize_latent
+from chai_kernels.reference.cache_attention import cache_attention_reference
 
 KINDS = ("wan", "cogvideox", "latte")
 PROMPT = "a corgi surfing a wave at sunset"
@@ -78,16 +80,13 @@ def _rope(x, cos, sin):
 
 
 def _joint(q, k, v, kc, vc, keep, scale):
-    """Joint attention of one row: q (N, H, D) over [k | kc[keep]], values [v | vc[keep]], float64."""
-    keys = torch.cat([k, kc[keep]])
-    vals = torch.cat([v, vc[keep]])
-    p = (torch.einsum("nhd,mhd->hnm", q, keys) * scale).softmax(-1)
-    return torch.einsum("hnm,mhd->nhd", p, vals)
+    """Float64 joint attention: q, k, v (B, N, H, D) over their own keys and the cached keys kc, vc (Bc, M, H, D)
+    kept by ``keep`` (Bc, M); query row b uses cache row b % Bc."""
+    return cache_attention_reference(q, k, v, kc, vc, keep, scale=scale, compute_dtype=torch.float64)
 
 
 def _plain(q, k, v, scale):
-    p = (torch.einsum("nhd,mhd->hnm", q, k) * scale).softmax(-1)
-    return torch.einsum("hnm,mhd->nhd", p, v)
+    return cache_attention_reference(q, k, v, scale=scale, compute_dtype=torch.float64)
 
 
 def _heads(x, h):
@@ -109,14 +108,11 @@ def _reference_attention(kind, tr64, call, block_call, z, mask):
         h = tr64.patch_embedding(z.double()).flatten(2).transpose(1, 2)
         shift, scale = (blk.scale_shift_table.double() + temb[:1]).chunk(6, dim=1)[:2]
         a = blk.norm1(h) * (1 + scale) + shift
-        kc = _rope(_heads(at.norm_k(at.to_k(a)), H), cos, sin)[0]
-        vc = _heads(at.to_v(a), H)[0]
-        keep = mask.flatten()
+        kc = _rope(_heads(at.norm_k(at.to_k(a)), H), cos, sin)
+        vc = _heads(at.to_v(a), H)
         sc = q.shape[-1] ** -0.5
-        outs = [_joint(q[b], k[b], v[b], kc, vc, keep, sc) for b in range(x.shape[0])]
-        plain = [_plain(q[b], k[b], v[b], sc) for b in range(x.shape[0])]
-        proj = lambda o: at.to_out[0](torch.stack(o).flatten(2))
-        return proj(outs), proj(plain)
+        proj = lambda o: at.to_out[0](o.flatten(2))
+        return proj(_joint(q, k, v, kc, vc, mask.reshape(1, -1), sc)), proj(_plain(q, k, v, sc))
     if kind == "cogvideox":
         hid = _arg(call, 0, "hidden_states").double()
         enc = _arg(call, 1, "encoder_hidden_states").double()
@@ -129,18 +125,15 @@ def _reference_attention(kind, tr64, call, block_call, z, mask):
         emb = tr64.patch_embed(torch.zeros(1, L, tr64.config.text_embed_dim, dtype=torch.float64),
                                z.double().permute(0, 2, 1, 3, 4))  # fmt: skip
         a = blk.norm1(emb[:, L:], emb[:, :L], temb[:1])[0]
-        kc = at.norm_k(_heads(at.to_k(a), H))[0]
-        vc = _heads(at.to_v(a), H)[0]
-        keep = mask.flatten()
+        kc = at.norm_k(_heads(at.to_k(a), H))
+        vc = _heads(at.to_v(a), H)
         sc = q.shape[-1] ** -0.5
-        outs = [_joint(q[b], k[b], v[b], kc, vc, keep, sc) for b in range(x.shape[0])]
-        plain = [_plain(q[b], k[b], v[b], sc) for b in range(x.shape[0])]
 
         def proj(o):
-            o = at.to_out[0](torch.stack(o).flatten(2))
+            o = at.to_out[0](o.flatten(2))
             return o[:, L:], o[:, :L]
 
-        return proj(outs), proj(plain)
+        return proj(_joint(q, k, v, kc, vc, mask.reshape(1, -1), sc)), proj(_plain(q, k, v, sc))
     # latte: rows b*T + t (spatial attention), cached row t
     x = _arg(call, 0, "hidden_states").double()
     temb = _arg(block_call, 4, "timestep").double()
@@ -150,12 +143,10 @@ def _reference_attention(kind, tr64, call, block_call, z, mask):
     tok = tr64.pos_embed(frames)
     shift, scale = (blk.scale_shift_table.double()[None] + temb[:T].reshape(T, 6, -1)).chunk(6, dim=1)[:2]
     a = blk.norm1(tok) * (1 + scale) + shift
-    kc, vc = _heads(at.to_k(a), H), _heads(at.to_v(a), H)
+    kc, vc = _heads(at.to_k(a), H), _heads(at.to_v(a), H)  # (T, S, H, D): cache row t for query rows b*T + t
     sc = float(at.scale)
-    outs = [_joint(q[j], k[j], v[j], kc[j % T], vc[j % T], mask[j % T], sc) for j in range(x.shape[0])]
-    plain = [_plain(q[j], k[j], v[j], sc) for j in range(x.shape[0])]
-    proj = lambda o: at.to_out[0](torch.stack(o).flatten(2))
-    return proj(outs), proj(plain)
+    proj = lambda o: at.to_out[0](o.flatten(2))
+    return proj(_joint(q, k, v, kc, vc, mask, sc)), proj(_plain(q, k, v, sc))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -178,15 +169,17 @@ def test_patched_attention_at_a_hit_step_matches_float64_joint_reference(kind):
     assert mask is not None and not mask.all() and mask.any(dim=1).all()  # a real entity mask, not all-True
 
     calls_per_step = 2 if kind == "wan" else 1  # Wan runs cond / uncond as two transformer calls
-    for step in (1, 2, 4):
+    for step in (1, 2, 3, 4):
+        # Steps 2-4 attend to cached latents 0-2. Step 1 runs the stock processor: its output must be plain
+        # attention and differ from what the first cached latent would give (the roles of ref / plain swap).
+        z = dequantize_latent(match.latents[max(step - 2, 0)], dtype=torch.float32)
         for c in range(calls_per_step):
             i = (step - 1) * calls_per_step + c
             call, block_call = rec_attn.calls[i], rec_block.calls[i]
             got = call[2]
-            if step == 1:  # no Cache Attention at step 1: the stock processor's output
-                continue
-            z = dequantize_latent(match.latents[step - 2], dtype=torch.float32)
             ref, plain = _reference_attention(kind, tr64, call, block_call, z, mask)
+            if step == 1:
+                ref, plain = plain, ref
             gots = got if isinstance(got, tuple) else (got,)
             refs = ref if isinstance(ref, tuple) else (ref,)
             plains = plain if isinstance(plain, tuple) else (plain,)
