@@ -677,7 +677,7 @@ class LatteFamily(Family):
     name = "latte"
     pipeline_class = "LattePipeline"
     processor_classes = ("AttnProcessor2_0", "AttnProcessor")
-    max_sequence_length_default = 120
+    max_sequence_length_default = 120  # LattePipeline.encode_prompt always tokenizes to 120 tokens (no argument)
     _forward_params = ("hidden_states", "timestep", "encoder_hidden_states")
     _block_params = (
         "hidden_states", "attention_mask", "encoder_hidden_states", "encoder_attention_mask", "timestep",
@@ -693,9 +693,6 @@ class LatteFamily(Family):
         h = int(args.get("height") or cfg.sample_size * vs)
         w = int(args.get("width") or cfg.sample_size * vs)
         return int(cfg.in_channels), int(args.get("video_length") or 16), h // vs, w // vs
-
-    def max_text_tokens(self, pipe, args):
-        return 120  # LattePipeline.encode_prompt tokenizes to 120 tokens
 
     def clean_prompt(self, pipe, prompt, args):
         return pipe._text_preprocessing(prompt, clean_caption=bool(args.get("clean_caption", False)))[0]
