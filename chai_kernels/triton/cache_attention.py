@@ -387,17 +387,9 @@ def _cache_attn_fwd_kernel(
         b_q64 = b_q.to(tl.int64)
         q_rows = b_q64 * stride_qb + h * stride_qh + offs_m * stride_qn
         o_rows = b_q64 * stride_ob + h * stride_oh + offs_m * stride_on
-        # key column j of a packed block belongs to batch row b0 + j // NP (clamped inside the batch)
-        b_k64 = tl.minimum(b0 + tl.arange(0, BLOCK_N) // NP, n_b - 1).to(tl.int64)
-        k_off = b_k64 * stride_kb + h * stride_kh
-        v_off = b_k64 * stride_vb + h * stride_vh
-        # one cache row per key column
-        bc_k64 = b_k64 % n_cache_rows
-        kc_off = bc_k64 * stride_kcb + h * stride_kch
-        vc_off = bc_k64 * stride_vcb + h * stride_vch
-        ks_row = KS + bc_k64 * stride_ksb + h * stride_ksh
-        vs_row = VS + bc_k64 * stride_vsb + h * stride_vsh
-        keep_row = Keep + bc_k64 * stride_keepb
+        # key column j of a packed block belongs to batch row b0 + j // NP (clamped inside the batch), so the
+        # K/V and cache offsets below are per key column
+        b_k = tl.minimum(b0 + tl.arange(0, BLOCK_N) // NP, n_b - 1).to(tl.int64)
     else:
         num_m = tl.cdiv(n_q, BLOCK_M)
         pid_m = pid % num_m
@@ -409,14 +401,15 @@ def _cache_attn_fwd_kernel(
         m_ok = offs_m < n_q
         q_rows = b * stride_qb + h * stride_qh + offs_m * stride_qn
         o_rows = b * stride_ob + h * stride_oh + offs_m * stride_on
-        k_off = b * stride_kb + h * stride_kh
-        v_off = b * stride_vb + h * stride_vh
-        bc = b % n_cache_rows
-        kc_off = bc * stride_kcb + h * stride_kch
-        vc_off = bc * stride_vcb + h * stride_vch
-        ks_row = KS + bc * stride_ksb + h * stride_ksh
-        vs_row = VS + bc * stride_vsb + h * stride_vsh
-        keep_row = Keep + bc * stride_keepb
+        b_k = b  # one batch row per tile: scalar offsets
+    k_off = b_k * stride_kb + h * stride_kh
+    v_off = b_k * stride_vb + h * stride_vh
+    bc = b_k % n_cache_rows  # cache row b % Bc
+    kc_off = bc * stride_kcb + h * stride_kch
+    vc_off = bc * stride_vcb + h * stride_vch
+    ks_row = KS + bc * stride_ksb + h * stride_ksh
+    vs_row = VS + bc * stride_vsb + h * stride_vsh
+    keep_row = Keep + bc * stride_keepb
 
     q_rows = tl.multiple_of(q_rows, STRIDE_ALIGN)
     offs_a = tl.arange(0, D_A)
