@@ -370,6 +370,11 @@ class _Delegating:
         call.t_capture += time.perf_counter() - t0
 
 
+def _norm_qk(attn, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q, k through the module's norm_q / norm_k where it has them (diffusers leaves them None without qk norm)."""
+    return (q if attn.norm_q is None else attn.norm_q(q)), (k if attn.norm_k is None else attn.norm_k(k))
+
+
 def _flat_masks(call: CallState, rows_map: list[int] | None, per_frame_rows: bool) -> torch.Tensor | None:
     """Token masks for the cache rows: (n, T'*S) or, for per-frame rows (Latte), (n*T', S)."""
     if call.masks is None:
@@ -525,10 +530,7 @@ class CogVideoXJointProcessor(_Delegating):
         x = torch.cat([encoder_hidden_states, hidden_states], dim=1)
         B, N, _ = x.shape
         q, k, v = (proj(x).view(B, N, attn.heads, -1) for proj in (attn.to_q, attn.to_k, attn.to_v))
-        if attn.norm_q is not None:
-            q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
+        q, k = _norm_qk(attn, q, k)
         if image_rotary_emb is not None:
             q = torch.cat([q[:, :L], _cog_rope(q[:, L:], image_rotary_emb)], dim=1)
             if not attn.is_cross_attention:
@@ -633,10 +635,7 @@ class LatteSelfProcessor(_Delegating):
         q = _latte_heads(attn, attn.to_q(hidden_states))
         k = _latte_heads(attn, attn.to_k(hidden_states))
         v = _latte_heads(attn, attn.to_v(hidden_states))
-        if attn.norm_q is not None:
-            q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
+        q, k = _norm_qk(attn, q, k)
         T = fwd.grid[0]
         cond = None if fwd.cond is None else (fwd.cond[0] * T, fwd.cond[1] * T)
         out = run_cache_attention(self.rt, q, k, v, kc, vc, mask, cond, scale=float(attn.scale))
@@ -658,10 +657,7 @@ class LatteTextProcessor(_Delegating):
             T = fwd.grid[0]
             q = _latte_heads(attn, attn.to_q(hidden_states))
             k = _latte_heads(attn, attn.to_k(encoder_hidden_states))
-            if attn.norm_q is not None:
-                q = attn.norm_q(q)
-            if attn.norm_k is not None:
-                k = attn.norm_k(k)
+            q, k = _norm_qk(attn, q, k)
             scale = float(attn.scale)
 
             def probs(r, cols):  # rows r*T' .. r*T'+T'-1 are the frames of batch row r
