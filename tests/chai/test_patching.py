@@ -281,6 +281,7 @@ def test_sampler_hit_run_uses_cache_only_at_configured_steps_and_auto_steps_agre
             out_auto = sampler.sample(model, z, y, **args)
     plain = sampler.sample(model, z, y, **args)
     assert sess.cache_calls == 3 and auto.cache_calls == 3 and sess.step == 8 and auto.step == 8
+    assert sess.mask_preparations == 1 and auto.mask_preparations == 1  # the hit's mask is prepared once
     assert torch.equal(out, out_auto) and not torch.allclose(out, plain, atol=1e-4)
 
 
