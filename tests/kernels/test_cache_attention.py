@@ -501,14 +501,20 @@ def test_kernel_head_dim_chunks_16_to_256(D, kernel_device):
 
 
 @pytest.mark.interpret
+@pytest.mark.parametrize("loops", ["for", "while"])
 @pytest.mark.parametrize("n_k,M", [(37, 70), (32, 64), (16, 17), (5, 3)])
 @pytest.mark.parametrize("mode", MODES)
-def test_kernel_peeled_blocks_with_small_tiles(n_k, M, mode, kernel_device):
+def test_kernel_peeled_blocks_with_small_tiles(n_k, M, mode, loops, kernel_device, monkeypatch):
     """16-wide key blocks force several interior blocks, a peeled ragged block (when N_k % 16 != 0) and
-    full / partial / empty cached blocks in one row; NaN in every deselected cached slot."""
-    from chai_kernels.triton.cache_attention import cache_attention_fwd_triton
+    full / partial / empty cached blocks in one row; NaN in every deselected cached slot. Both forms of the
+    key loops: ``for``, and the ``while`` form Triton 3.6's interpreter takes (forced here on every Triton)."""
+    from chai_kernels.triton import cache_attention as tk
     from chai_kernels.triton.configs import LaunchConfig
 
+    if loops == "while":
+        if kernel_device != "cpu":
+            pytest.skip("interpreter-only loop form")
+        monkeypatch.setattr(tk, "_interpreter_needs_while_loops", lambda: True)
     x = make_cache_attention_inputs(4, 33, 2, 72, M, 2, dtype=torch.float32, mask="random", n_k=n_k,
                                     device=kernel_device)  # fmt: skip
     x["cache_mask"][0, :16] = True  # a full block
@@ -518,31 +524,9 @@ def test_kernel_peeled_blocks_with_small_tiles(n_k, M, mode, kernel_device):
     drop = ~x["cache_mask"][:, :, None, None].expand_as(x["k_cache"])
     kc, vc = x["k_cache"].masked_fill(drop, float("nan")), x["v_cache"].masked_fill(drop, float("nan"))
     out = poison_like(x["q"].shape, torch.float32, kernel_device)
-    cache_attention_fwd_triton(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], mode=mode, cache_bias=0.3,
-                               out=out, config=LaunchConfig(16, 16, 4, 1))  # fmt: skip
+    tk.cache_attention_fwd_triton(x["q"], x["k"], x["v"], kc, vc, x["cache_mask"], mode=mode, cache_bias=0.3,
+                                  out=out, config=LaunchConfig(16, 16, 4, 1))  # fmt: skip
     _check(out.cpu(), clean, torch.float32, mode=mode, cache_bias=0.3)
-
-
-@pytest.mark.interpret
-@pytest.mark.parametrize("n_k,M", [(37, 70), (5, 3)])
-@pytest.mark.parametrize("mode", MODES)
-def test_kernel_key_loops_as_while_loops(n_k, M, mode, kernel_device, monkeypatch):
-    """The ``while`` form of the key loops (Triton 3.6's interpreter takes it by default) on every Triton:
-    interior, peeled, full, partial and empty blocks in one row."""
-    from chai_kernels.triton import cache_attention as tk
-    from chai_kernels.triton.configs import LaunchConfig
-
-    if kernel_device != "cpu":
-        pytest.skip("interpreter-only loop form")
-    monkeypatch.setattr(tk, "_interpreter_needs_while_loops", lambda: True)
-    x = make_cache_attention_inputs(4, 33, 2, 72, M, 2, dtype=torch.float32, mask="random", n_k=n_k)
-    x["cache_mask"][0, :16] = True
-    x["cache_mask"][0, 16:32] = False
-    x["cache_mask"][1] = False if mode == "replace" else x["cache_mask"][1]
-    out = poison_like(x["q"].shape, torch.float32, kernel_device)
-    tk.cache_attention_fwd_triton(x["q"], x["k"], x["v"], x["k_cache"], x["v_cache"], x["cache_mask"], mode=mode,
-                                  cache_bias=0.3, out=out, config=LaunchConfig(16, 16, 4, 1))  # fmt: skip
-    _check(out, x, torch.float32, mode=mode, cache_bias=0.3)
 
 
 def test_compiled_kernels_never_take_the_while_loop_form(monkeypatch):
