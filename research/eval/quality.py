@@ -241,13 +241,13 @@ def _euler_from(model, z, y, mask, *, t_start: float, steps: int, cfg: float, fp
     """CFG Euler integration from ``t_start`` (in [0, 1]) to 0 in ``steps`` equal steps (the sampler's math)."""
     B = z.shape[0]
     y_null = model.y_embedder.y_embedding[None].repeat(B, 1, 1)[:, None]
-    kw = dict(
-        y=torch.cat([y, y_null.to(y.dtype)], 0),
-        mask=mask,
-        fps=torch.full((B,), float(fps)),
-        height=torch.full((B,), float(size)),
-        width=torch.full((B,), float(size)),
-    )
+    kw = {
+        "y": torch.cat([y, y_null.to(y.dtype)], 0),
+        "mask": mask,
+        "fps": torch.full((B,), float(fps)),
+        "height": torch.full((B,), float(size)),
+        "width": torch.full((B,), float(size)),
+    }
     ts = [t_start * (1.0 - i / steps) for i in range(steps)] + [0.0]
     for i in range(steps):
         t = torch.full((B,), ts[i] * 1000.0)
@@ -311,7 +311,7 @@ class _Bench:
         self.size = int(s.get("height", 32))
         self.fps = int(s.get("fps", 24))
         self.enc = MiniLMTextEncoder(model_max_length=int(model.config.model_max_length))
-        self.gen = dict(num_frames=self.frames, height=self.size, width=self.size)
+        self.gen = {"num_frames": self.frames, "height": self.size, "width": self.size}
         self.progress = progress
         _, ph, pw = model.config.patch_size
         lat = ae.get_latent_size([self.frames, self.size, self.size])
@@ -323,14 +323,14 @@ class _Bench:
     def pipeline(self, **cfg_kw):
         from chai.pipeline import CHAIPipeline, PipelineConfig
 
-        kw = dict(
-            full_steps=self.q.full_steps,
-            hit_steps=self.q.hit_steps,
-            cache_steps=self.q.cache_steps,
-            cfg_scale=self.cfg_scale,
-            fps=self.fps,
-            use_timestep_transform=False,
-        )
+        kw = {
+            "full_steps": self.q.full_steps,
+            "hit_steps": self.q.hit_steps,
+            "cache_steps": self.q.cache_steps,
+            "cfg_scale": self.cfg_scale,
+            "fps": self.fps,
+            "use_timestep_transform": False,
+        }
         kw.update(cfg_kw)
         sampler_cls = _recording_sampler_cls()
         sampler = sampler_cls(kw["full_steps"], kw["cfg_scale"], False)
@@ -554,12 +554,12 @@ def run_quality(
     knob_specs: list[tuple[str, dict]] = []
     if qcfg.knobs:
         knob_specs = [
-            ("joint bias=+1", dict(mode="joint", cache_bias=1.0)),
-            ("joint bias=+3", dict(mode="joint", cache_bias=3.0)),
-            ("joint no token mask", dict(mode="joint", cache_bias=qcfg.cache_bias, use_token_masks=False)),
-            ("joint cache steps 1,2,3", dict(mode="joint", cache_bias=qcfg.cache_bias, cache_steps=(1, 2, 3))),
-            ("joint 10 steps", dict(mode="joint", cache_bias=qcfg.cache_bias, hit_steps=10)),
-            ("replace bias=+1", dict(mode="replace", cache_bias=1.0)),
+            ("joint bias=+1", {"mode": "joint", "cache_bias": 1.0}),
+            ("joint bias=+3", {"mode": "joint", "cache_bias": 3.0}),
+            ("joint no token mask", {"mode": "joint", "cache_bias": qcfg.cache_bias, "use_token_masks": False}),
+            ("joint cache steps 1,2,3", {"mode": "joint", "cache_bias": qcfg.cache_bias, "cache_steps": (1, 2, 3)}),
+            ("joint 10 steps", {"mode": "joint", "cache_bias": qcfg.cache_bias, "hit_steps": 10}),
+            ("replace bias=+1", {"mode": "replace", "cache_bias": 1.0}),
         ]
         for name, kw in knob_specs:
             runs["knob:" + name] = b.run_chai(pairs, name, **kw)
