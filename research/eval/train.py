@@ -79,6 +79,9 @@ class TrainConfig:
     ae_factor: space-to-depth factor of the fixed autoencoder (2: 32 x 32 RGB -> 12 x 16 x 16 per frame).
     encoder: "minilm" (the pipeline's MiniLM text encoder) or "hash" (word-hash features, tests only).
     t_sampling: "logit-normal" or "uniform".
+    precision: "fp32", or "bf16" (autocast of the model's forward and backward; weights, optimizer, EMA and the
+        loss stay fp32): 1.7x faster steps on a CPU with AVX512-BF16, and the usual mixed precision on a GPU.
+    init_from: warm-start from a run's ``checkpoint.pt`` (its EMA) or from exported ``.safetensors`` weights.
     """
 
     preset: str = "synthetic"
@@ -106,6 +109,7 @@ class TrainConfig:
     log_every: int = 10
     max_minutes: float | None = None
     init_from: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -115,6 +119,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive int, got {v!r}. HINT: e.g. {name}=8.")
         if self.t_sampling not in ("logit-normal", "uniform"):
             raise ValueError(f"TrainConfig.t_sampling={self.t_sampling!r}. HINT: 'logit-normal' or 'uniform'.")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"TrainConfig.precision={self.precision!r}. HINT: 'fp32' or 'bf16' (autocast).")
         if self.encoder not in ("minilm", "hash"):
             raise ValueError(f"TrainConfig.encoder={self.encoder!r}. HINT: 'minilm' (default) or 'hash' (tests).")
         if not (0.0 <= self.ema_decay < 1.0):
@@ -224,6 +230,19 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -262,31 +281,56 @@ def _batch(cfg: TrainConfig, step: int, specs: list, bank: CaptionBank, ae: Any,
 
 
 def _warm_start(model: torch.nn.Module, path: str) -> dict[str, Any]:
-    """Copy every tensor of checkpoint ``path``'s EMA (or model) whose name and shape match; the rest keep
-    their fresh init (e.g. the per-head q/k norms after a change of num_heads). Returns what was copied."""
-    ck = torch.load(path, weights_only=False)
-    src = ck.get("ema", ck.get("model", ck))
+    """Copy every tensor of ``path`` whose name and shape match; the rest keep their fresh init (e.g. the
+    per-head q/k norms after a change of num_heads). ``path`` is a run's ``checkpoint.pt`` (its EMA, else its
+    model) or exported ``.safetensors`` weights (their step is read from the ``config.json`` beside them).
+    Returns what was copied."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"init_from={str(path)!r} is not a file. HINT: a run's checkpoint.pt or an exported .safetensors."
+        )
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        src = load_file(str(p))
+        cfg_path = p.with_name(CONFIG_NAME)
+        src_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+        from_step, from_train = int(src_cfg.get("total_steps", 0)), src_cfg.get("train_config")
+    else:
+        ck = torch.load(p, weights_only=False, map_location="cpu")
+        src = ck.get("ema", ck.get("model", ck))
+        from_step, from_train = int(ck.get("step", 0)), ck.get("train_config")
     own = model.state_dict()
     copied = [k for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)]
     model.load_state_dict({**own, **{k: src[k] for k in copied}})
+    # The source's training config says which captions the warm-started model has also seen (held-out evaluation
+    # prompts must avoid those too).
     return {
         "from": str(path),
-        "from_step": int(ck.get("step", 0)),
+        "from_step": from_step,
+        "from_train_config": from_train,
         "copied": len(copied),
         "skipped": sorted(set(own) - set(copied)),
     }
 
 
-def rflow_loss(model: torch.nn.Module, x0, y, mask, noise, t, *, fps: int, height: int, width: int) -> torch.Tensor:
-    """Rectified-flow MSE: x_t = (1 - t) x0 + t noise, target v = x0 - noise (the sampler's sign)."""
+def rflow_loss(
+    model: torch.nn.Module, x0, y, mask, noise, t, *, fps: int, height: int, width: int, precision: str = "fp32"
+) -> torch.Tensor:
+    """Rectified-flow MSE: x_t = (1 - t) x0 + t noise, target v = x0 - noise (the sampler's sign).
+    ``precision="bf16"`` autocasts the model; the loss is always reduced in fp32."""
     tt = t[:, None, None, None, None]
     x_t = (1.0 - tt) * x0 + tt * noise
     B = x0.shape[0]
-    kw = dict(
-        fps=torch.full((B,), float(fps)), height=torch.full((B,), float(height)), width=torch.full((B,), float(width))
-    )
-    pred = model(x_t, t * 1000.0, y, mask=mask, **kw)[:, : x0.shape[1]]
-    return torch.nn.functional.mse_loss(pred, x0 - noise)
+    kw = {
+        "fps": torch.full((B,), float(fps), device=x0.device),
+        "height": torch.full((B,), float(height), device=x0.device),
+        "width": torch.full((B,), float(width), device=x0.device),
+    }
+    with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        pred = model(x_t, t * 1000.0, y, mask=mask, **kw)[:, : x0.shape[1]]
+    return torch.nn.functional.mse_loss(pred.float(), x0 - noise)
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -335,8 +379,12 @@ def train(
     threads: int | None = 1,
     progress: bool = True,
     encoder: Any = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Run (or resume) a training run in ``out_dir``; returns a summary (step, final loss, wall time).
+
+    ``device`` ("cpu", "cuda", "cuda:1"): where the model trains; batches are still drawn on the CPU (every
+    random draw comes from CPU generators), so a step is the same function of ``(seed, step)`` anywhere.
 
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` when it exists (the saved TrainConfig must
     equal ``cfg`` apart from ``steps``, ``max_minutes``, ``ckpt_every`` and ``log_every``).
@@ -346,6 +394,9 @@ def train(
     from research.eval import synthetic
 
     _set_threads(threads)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA device. HINT: --device cpu.")
     out = Path(out_dir)
     mcfg = cfg.model_config()
     ae = SpaceToDepthAutoencoder(cfg.ae_factor)
@@ -376,13 +427,14 @@ def train(
     warm = None
     if cfg.init_from and not (resume and ckpt_path.exists()):
         warm = _warm_start(model, cfg.init_from)
-    ema = STDiT3(mcfg)
+    model.to(dev)
+    ema = STDiT3(mcfg).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     step, elapsed_before = 0, 0.0
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location=dev)
         saved = TrainConfig.from_dict(ck["train_config"])
         mutable = {"steps", "cooldown", "max_minutes", "ckpt_every", "log_every", "init_from"}
         diff = [k for k in cfg.to_dict() if k not in mutable and cfg.to_dict()[k] != saved.to_dict()[k]]
@@ -395,6 +447,10 @@ def train(
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_before = int(ck["step"]), float(ck.get("elapsed_s", 0.0))
+        # the run's warm start is part of its record (export needs it); checkpoints of older code lack it
+        warm = ck.get("warm_start")
+        if warm is None and saved.init_from and Path(saved.init_from).is_file():
+            warm = _warm_start(STDiT3(mcfg), saved.init_from)  # a throwaway model: only the record is kept
         # drop log lines past the checkpoint (written after it, before a kill)
         rows = [r for r in _read_log(log_path) if r["step"] <= step]
         log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -413,6 +469,7 @@ def train(
                 "train_config": cfg.to_dict(),
                 "model_config": mcfg.to_dict(),
                 "autoencoder": ae.to_dict(),
+                "warm_start": warm,
             },
             ckpt_path,
         )
@@ -457,7 +514,10 @@ def train(
                 for group in opt.param_groups:
                     group["lr"] = lr
                 torch.manual_seed(drop_seed)  # caption dropout inside the model
-                loss = rflow_loss(model, x0, y, mask, noise, t, fps=cfg.fps, height=cfg.size, width=cfg.size)
+                x0, y, mask, noise, t = (v.to(dev) for v in (x0, y, mask, noise, t))
+                loss = rflow_loss(
+                    model, x0, y, mask, noise, t, fps=cfg.fps, height=cfg.size, width=cfg.size, precision=cfg.precision
+                )
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss {loss.item()} at step {step}. HINT: lower --lr or raise --warmup."
@@ -510,6 +570,7 @@ def train(
         "setup_s": round(setup_s, 2),
         "distinct_captions": len(bank.captions),
         "num_params": sum(p.numel() for p in model.parameters()),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
     }
     if warm is not None:
         summary["warm_start"] = warm
@@ -528,11 +589,15 @@ def export_model(run_dir: str | Path, dest_dir: str | Path, *, use_ema: bool = T
     and ``synthetic.json`` (file name, byte size and sha256 of the weights). Returns the weights path."""
     from safetensors.torch import save_file
 
+    from chai.models.stdit3 import STDiT3, STDiT3Config
+
     run, dest = Path(run_dir), Path(dest_dir)
     ck_path = run / "checkpoint.pt"
     if not ck_path.exists():
-        raise FileNotFoundError(f"{ck_path} does not exist. HINT: run `python -m research.eval train --out {run}` first.")
-    ck = torch.load(ck_path, weights_only=False)
+        raise FileNotFoundError(
+            f"{ck_path} does not exist. HINT: run `python -m research.eval train --out {run}` first."
+        )
+    ck = torch.load(ck_path, weights_only=False, map_location="cpu")
     state = ck["ema" if use_ema else "model"]
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
     dest.mkdir(parents=True, exist_ok=True)
@@ -547,8 +612,15 @@ def export_model(run_dir: str | Path, dest_dir: str | Path, *, use_ema: bool = T
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
     tcfg = TrainConfig.from_dict(ck["train_config"])
     warm = summary.get("warm_start")
-    if warm is not None and "from_step" not in warm and Path(warm["from"]).exists():
-        warm["from_step"] = int(torch.load(warm["from"], weights_only=False).get("step", 0))
+    if (
+        warm is not None
+        and ("from_step" not in warm or "from_train_config" not in warm)
+        and Path(warm["from"]).exists()
+    ):
+        # summaries of older runs lack these: read them from the warm-start source while it is still there
+        info = _warm_start(STDiT3(STDiT3Config.from_dict(ck["model_config"])), warm["from"])
+        warm.setdefault("from_step", info["from_step"])
+        warm.setdefault("from_train_config", info["from_train_config"])
     config = {
         "model_config": ck["model_config"],
         "autoencoder": ck["autoencoder"],

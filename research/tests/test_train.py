@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -16,22 +18,22 @@ from research.eval.train import TrainConfig, export_model, rflow_loss, train
 
 def _tiny_cfg(**kw) -> TrainConfig:
     """The 'tiny' preset on 16x16 clips (4 tokens per frame), word-hash captions: seconds on one core."""
-    base = dict(
-        preset="tiny",
-        model_overrides={"in_channels": 48},
-        ae_factor=4,
-        steps=6,
-        batch_size=3,
-        frames=4,
-        size=16,
-        num_clips=12,
-        encoder="hash",
-        warmup=2,
-        cooldown=0,  # a constant tail: interrupting via `steps` (below) must not change the schedule
-        ckpt_every=3,
-        log_every=1,
-        lr=1e-3,
-    )
+    base = {
+        "preset": "tiny",
+        "model_overrides": {"in_channels": 48},
+        "ae_factor": 4,
+        "steps": 6,
+        "batch_size": 3,
+        "frames": 4,
+        "size": 16,
+        "num_clips": 12,
+        "encoder": "hash",
+        "warmup": 2,
+        "cooldown": 0,  # a constant tail: interrupting via `steps` (below) must not change the schedule
+        "ckpt_every": 3,
+        "log_every": 1,
+        "lr": 1e-3,
+    }
     base.update(kw)
     return TrainConfig(**base)
 
@@ -128,7 +130,7 @@ def test_lr_schedule_warmup_constant_cooldown():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)  # warm-up reaches lr
     assert all(v == pytest.approx(1e-3) for v in lrs[10:80])  # constant
     assert lrs[80] == pytest.approx(1e-3) and lrs[90] == pytest.approx(5e-4) and lrs[99] == pytest.approx(5e-5)
-    assert all(a >= b for a, b in zip(lrs[80:], lrs[81:], strict=False))  # decays monotonically to ~0
+    assert all(a >= b for a, b in itertools.pairwise(lrs[80:]))  # decays monotonically to ~0
     assert all(
         _lr_at(TrainConfig(lr=1e-3, steps=100, warmup=0, cooldown=0), s) == 1e-3 for s in range(100)
     )  # no cooldown
@@ -195,3 +197,52 @@ def test_cli_export_needs_a_directory_and_every_option_has_help(capsys):
         missing += [f"{name}: description"] if not p.description else []
         missing += [f"{name} {a.dest}" for a in p._actions if not a.help and a.dest != "help"]
     assert not missing, missing
+
+
+def test_warm_start_from_exported_weights_and_resume_keep_the_record(tmp_path):
+    """Warm start from an export (.safetensors): the source's step and training config are recorded, kept by a
+    resumed run (the checkpoint carries them) and written to the export, which adds the source's steps."""
+    src = _tiny_cfg(steps=2, ckpt_every=2)
+    train(src, tmp_path / "a", threads=1, progress=False)
+    wpath = export_model(tmp_path / "a", tmp_path / "a_export")
+    cfg = _tiny_cfg(steps=4, ckpt_every=2, init_from=str(wpath))
+    first = train(dataclasses.replace(cfg, steps=2), tmp_path / "b", threads=1, progress=False)
+    assert first["warm_start"]["from_step"] == 2
+    assert first["warm_start"]["from_train_config"] == src.to_dict()
+    # the copied tensors are the export's
+    model = load_synthetic_model(tmp_path / "a_export")[0]
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["warm_start"]["copied"] == len(model.state_dict())
+    resumed = train(cfg, tmp_path / "b", threads=1, progress=False)  # resumes at step 2, runs to 4
+    assert resumed["step"] == 4 and resumed["warm_start"] == first["warm_start"]
+    export_model(tmp_path / "b", tmp_path / "b_export")
+    config = json.loads((tmp_path / "b_export" / "config.json").read_text())
+    assert config["total_steps"] == 6 and config["warm_start"]["from_train_config"]["num_clips"] == src.num_clips
+
+
+def test_warm_start_from_a_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
+        train(_tiny_cfg(steps=1, init_from=str(tmp_path / "nowhere.safetensors")), tmp_path / "r", progress=False)
+
+
+def test_bf16_precision_trains_with_fp32_weights_and_loss(tmp_path):
+    """bf16 autocasts the model only: the checkpoint's weights stay fp32, the loss falls like fp32's and its
+    first step's loss is within bf16 rounding of fp32's."""
+    base = _tiny_cfg(steps=40, num_clips=2, batch_size=4, ckpt_every=40, log_every=1, warmup=1, lr=2e-3)
+    runs = {}
+    for prec in ("fp32", "bf16"):
+        train(dataclasses.replace(base, precision=prec), tmp_path / prec, threads=1, progress=False)
+        runs[prec] = [json.loads(x)["loss"] for x in (tmp_path / prec / "train_log.jsonl").read_text().splitlines()]
+        ck = torch.load(tmp_path / prec / "checkpoint.pt", weights_only=False)
+        assert {v.dtype for v in ck["model"].values() if v.is_floating_point()} == {torch.float32}
+    assert runs["bf16"][0] == pytest.approx(runs["fp32"][0], rel=0.05) and runs["bf16"][0] != runs["fp32"][0]
+    # the same criterion as the fp32 run of test_training_reduces_the_loss
+    assert np.mean(runs["bf16"][-8:]) < 0.8 * np.mean(runs["bf16"][:8])
+
+
+def test_precision_and_device_are_checked():
+    with pytest.raises(ValueError, match="precision='fp16'.*HINT"):
+        TrainConfig(precision="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device.*HINT"):
+            train(_tiny_cfg(), "/nonexistent-run-dir", device="cuda", progress=False)
