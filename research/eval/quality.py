@@ -72,6 +72,7 @@ VARIANT_KEYS = (
     "adherence",
     "adherence_by_attribute",
     "psnr_db",
+    "psnr_vs_a_db",
     "ssim",
     "temporal_consistency",
     "wall_s",
@@ -350,7 +351,11 @@ class _Bench:
     def frames_of(self, latents: torch.Tensor) -> np.ndarray:
         return self.ae.decode_to_frames(latents)[0].numpy()
 
-    def metrics(self, video: np.ndarray, spec, ref: np.ndarray | None) -> dict[str, Any]:
+    def metrics(
+        self, video: np.ndarray, spec, ref: np.ndarray | None, a_clip: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Adherence to ``spec``; with ``ref``: PSNR / SSIM against it; with ``a_clip`` (A's generated clip): PSNR
+        against it, which measures how far a variant copies A instead of drawing B."""
         from research.eval import analyzer
 
         adh = analyzer.adherence(video, spec)
@@ -363,6 +368,9 @@ class _Bench:
             p = analyzer.psnr(video, ref)
             out["psnr_db"] = float(p) if math.isfinite(p) else 99.0
             out["ssim"] = float(analyzer.ssim(video, ref))
+        if a_clip is not None:
+            p = analyzer.psnr(video, a_clip)
+            out["psnr_vs_a_db"] = float(p) if math.isfinite(p) else 99.0
         return out
 
     def teacher_forced_mask(self, pipe, pair: Pair, entity: str) -> float | None:
@@ -428,14 +436,26 @@ class _Bench:
         return out
 
     def run_chai(
-        self, pairs: list[Pair], name: str, *, keep_a: bool = False, teacher: bool = False, **cfg_kw
+        self,
+        pairs: list[Pair],
+        name: str,
+        *,
+        keep_a: bool = False,
+        teacher: bool = False,
+        stored_masks: dict[int, torch.Tensor] | None = None,
+        **cfg_kw,
     ) -> dict[int, dict]:
+        """A as a 30-step miss into a fresh cache, then B as a hit. ``stored_masks[i]`` (a (T, S) token mask)
+        replaces the mask stored for pair ``i``'s entities (an experiment on mask quality); pairs without one
+        keep the pipeline's cross-attention mask."""
         from chai.cache.latent_cache import DEFAULT_THRESHOLD
 
         out = {}
         with self.pipeline(**cfg_kw) as pipe:
             for i, p in enumerate(self._iter(pairs, name)):
                 cache = self.cache()
+                if stored_masks is not None and i in stored_masks:
+                    cache = _StoredMaskOverride(cache, stored_masks[i])
                 pipe.cache = cache
                 ra = pipe.generate(p.prompt_a, seed=p.seed_a, **self.gen)
                 traj = dict(pipe.sampler.trajectory) if keep_a else None
@@ -500,6 +520,36 @@ class _Bench:
         return tqdm(pairs, desc=name, file=sys.stderr, leave=False)
 
 
+class _StoredMaskOverride:
+    """A :class:`chai.cache.LatentCache` whose inserts store ``mask`` for every entity instead of the masks the
+    pipeline derived from cross-attention; everything else goes to the wrapped cache."""
+
+    def __init__(self, cache, mask: torch.Tensor):
+        self._cache, self._mask = cache, mask
+
+    def insert(self, prompt, latents, *, entity_masks=None, **kw):
+        masks = {e: self._mask.clone() for e in entity_masks} if entity_masks else None
+        return self._cache.insert(prompt, latents, entity_masks=masks, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+def _analyzer_token_masks(b: _Bench, pairs: list[Pair], chai_runs: dict[int, dict]) -> dict[int, torch.Tensor]:
+    """Per pair, the token mask of A's object as the analyzer segments A's generated clip ((T, S) bool; tokens
+    holding any of its pixels); pairs where the analyzer finds no object of A's colour are left out."""
+    from research.eval import analyzer
+
+    out = {}
+    for i, p in enumerate(pairs):
+        an = analyzer.analyze(b.frames_of(chai_runs[i]["a_latents"]))
+        obj = next((o for o in an.objects if o.colour == p.spec_a.objects[0].colour), None)
+        if obj is not None:
+            tm = _pixel_mask_to_tokens(obj.mask, b.token_px)
+            out[i] = torch.from_numpy(tm.reshape(tm.shape[0], -1))
+    return out
+
+
 def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from research.eval.analyzer import ATTRIBUTES
 
@@ -508,6 +558,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "adherence": _mean([r["adherence"] for r in rows]),
         "adherence_by_attribute": {a: _mean([r["adherence_by_attribute"][a] for r in rows]) for a in ATTRIBUTES},
         "psnr_db": _mean([r.get("psnr_db") for r in rows]),
+        "psnr_vs_a_db": _mean([r.get("psnr_vs_a_db") for r in rows]),
         "ssim": _mean([r.get("ssim") for r in rows]),
         "temporal_consistency": _mean([r["temporal_consistency"] for r in rows]),
         "wall_s": _mean([r["wall_s"] for r in rows]),
@@ -560,8 +611,18 @@ def run_quality(
             ("joint cache steps 1,2,3", {"mode": "joint", "cache_bias": qcfg.cache_bias, "cache_steps": (1, 2, 3)}),
             ("joint 10 steps", {"mode": "joint", "cache_bias": qcfg.cache_bias, "hit_steps": 10}),
             ("replace bias=+1", {"mode": "replace", "cache_bias": 1.0}),
+            # one experiment per hypothesis of where CHAI loses (docs/quality.md, "Where CHAI loses")
+            ("joint bias=-2", {"mode": "joint", "cache_bias": -2.0}),
+            ("joint cache steps 3,4,5", {"mode": "joint", "cache_bias": qcfg.cache_bias, "cache_steps": (3, 4, 5)}),
+            ("joint block 1", {"mode": "joint", "cache_bias": qcfg.cache_bias, "blocks": (1,)}),
+            ("joint block 2", {"mode": "joint", "cache_bias": qcfg.cache_bias, "blocks": (2,)}),
+            ("joint cond-only cache", {"mode": "joint", "cache_bias": qcfg.cache_bias, "uncond_uses_cache": False}),
+            ("joint top-25% mask", {"mode": "joint", "cache_bias": qcfg.cache_bias, "mask_rule": "top"}),
+            ("joint analyzer mask of A", {"mode": "joint", "cache_bias": qcfg.cache_bias, "stored_masks": "analyzer"}),
         ]
         for name, kw in knob_specs:
+            if kw.get("stored_masks") == "analyzer":
+                kw = {**kw, "stored_masks": _analyzer_token_masks(b, pairs, runs["chai-joint"])}
             runs["knob:" + name] = b.run_chai(pairs, name, **kw)
         runs["knob:plain-10"] = b.run_plain(pairs, "plain-10", 10)
 
@@ -570,6 +631,7 @@ def run_quality(
     videos: dict[str, dict[int, np.ndarray]] = {k: {} for k in runs}
     for i, p in enumerate(pairs):
         ref = b.frames_of(runs["baseline-30"][i]["latents"])
+        a_clip = b.frames_of(runs["chai-joint"][i]["a_latents"])
         truth = syn.render(p.spec_b, frames=b.frames, size=b.size).video
         rec: dict[str, Any] = {
             "index": i,
@@ -584,7 +646,7 @@ def run_quality(
         for name, rr in runs.items():
             v = b.frames_of(rr[i]["latents"])
             videos[name][i] = v
-            m = b.metrics(v, p.spec_b, ref)
+            m = b.metrics(v, p.spec_b, ref, a_clip)
             m["wall_s"], m["steps"] = float(rr[i]["wall_s"]), int(rr[i]["steps"])
             for k in ("hit", "score", "prompt_entity", "cached_entity", "natural_hit"):
                 if k in rr[i]:
@@ -592,7 +654,7 @@ def run_quality(
             rec["variants"][name] = m
         cj = runs["chai-joint"][i]
         rec["mask_iou"] = _mask_iou_pair(b, p, cj)
-        videos.setdefault("_a", {})[i] = b.frames_of(cj["a_latents"])
+        videos.setdefault("_a", {})[i] = a_clip
         videos.setdefault("_truth", {})[i] = truth
         pair_recs.append(rec)
 
@@ -846,8 +908,11 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
         lines += [
             f"**{kind} pairs** (n = {vk['baseline-30']['n']})",
             "",
-            "| variant | steps | adherence | PSNR vs 30-step (dB) | SSIM vs 30-step | temporal consistency | wall s |",
-            "|---|---|---|---|---|---|---|",
+            (
+                "| variant | steps | adherence | PSNR vs 30-step (dB) | SSIM vs 30-step | PSNR vs A (dB) "
+                "| temporal consistency | wall s |"
+            ),
+            "|---|---|---|---|---|---|---|---|",
         ]
         for n in MAIN_VARIANTS:
             v = vk[n]
@@ -855,7 +920,7 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
             ss = "ref" if n == "baseline-30" else _fmt(v["ssim"])
             lines.append(
                 f"| {n} | {_fmt(v['steps'], 0)} | {_fmt(v['adherence'])} | {psnr} | {ss} | "
-                f"{_fmt(v['temporal_consistency'])} | {_fmt(v['wall_s'], 2)} |"
+                f"{_fmt(v.get('psnr_vs_a_db'), 2)} | {_fmt(v['temporal_consistency'])} | {_fmt(v['wall_s'], 2)} |"
             )
         lines.append("")
     from research.eval.analyzer import ATTRIBUTES
@@ -919,16 +984,16 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
     lines.append("")
     if report["knobs"]:
         lines += [
-            "**Knobs** (related pairs; adherence / PSNR vs 30-step; unrelated adherence)",
+            "**Knobs** (related pairs: adherence, PSNR vs B's 30-step clip and vs A's clip; unrelated adherence)",
             "",
-            "| setting | steps | adherence (related) | PSNR dB (related) | adherence (unrelated) |",
-            "|---|---|---|---|---|",
+            "| setting | steps | adherence (related) | PSNR dB (related) | PSNR vs A dB (related) | adherence (unrelated) |",
+            "|---|---|---|---|---|---|",
         ]
         for k in report["knobs"]:
             r, u2 = k["related"] or {}, k["unrelated"] or {}
             lines.append(
                 f"| {k['name']} | {_fmt(r.get('steps'), 0)} | {_fmt(r.get('adherence'))} | "
-                f"{_fmt(r.get('psnr_db'), 2)} | {_fmt(u2.get('adherence'))} |"
+                f"{_fmt(r.get('psnr_db'), 2)} | {_fmt(r.get('psnr_vs_a_db'), 2)} | {_fmt(u2.get('adherence'))} |"
             )
         lines.append("")
     if report_path or grid_path:

