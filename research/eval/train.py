@@ -24,9 +24,10 @@ Outputs in ``out_dir``: ``checkpoint.pt`` (model, EMA, optimizer, step; rewritte
 ``captions.pt`` (the caption feature cache) and, after :func:`export_model`, the committed artefacts
 (``stdit3_synthetic.safetensors``, ``config.json``, ``synthetic.json`` with the weights' sha256).
 
-CLI: ``python -m research.eval train --out runs/synthetic [--export DIR]``: the defaults are the recipe of the
-shipped weights (4500 steps, about 61 minutes on two cores; ``--minutes`` caps the wall time and a rerun of the
-same command resumes). ``--export`` writes where it is told, never into the package by default; a new
+CLI: ``python -m research.eval train --out runs/synthetic [--export DIR]``: the defaults are stage 1 of the shipped
+weights' recipe (4500 steps from scratch, about 61 minutes on two cores); ``research/reproduce_synthetic.sh`` runs
+both stages (stage 2 warm-starts from stage 1 with ``--init-from``). ``--minutes`` caps the wall time and a rerun of
+the same command resumes. ``--export`` writes where it is told, never into the package by default; a new
 model for ``chai demo`` is shipped by copying the three model files into ``chai/data/synthetic/`` of a
 source checkout (see ``research/README.md``).
 Shape legend: B batch, C = 12 latent channels, T frames, h = w = 16 latent rows/columns, L caption tokens.
