@@ -20,11 +20,18 @@ needs_model = pytest.mark.skipif(
 def test_training_artefacts_are_kept_beside_the_model():
     """The run behind the shipped weights: its log and loss curve, and the benchmark's report and grid."""
     results = Path(__file__).resolve().parent.parent / "results"
-    for name in ("loss_curve.png", "train_log.jsonl", "quality_report.json", "quality_grid.png"):
+    names = ("loss_curve.png", "train_log.jsonl", "competence_report.json", "quality_report.json", "quality_grid.png")
+    for name in (*names, "stage1_train_log.jsonl", "stage1_loss_curve.png"):
         assert (results / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (results / "train_log.jsonl").read_text().splitlines()]
     config = json.loads((MODEL_DIR / "config.json").read_text())
     assert rows[-1]["step"] == config["step"]  # the log is of the run the shipped weights come from
+    stage1 = [json.loads(x) for x in (results / "stage1_train_log.jsonl").read_text().splitlines()]
+    assert stage1[-1]["step"] == config["warm_start"]["from_step"]  # and it was warm-started from stage 1's end
+    # both reports measured the shipped weights
+    sha = json.loads((MODEL_DIR / MANIFEST_NAME).read_text())["sha256"]
+    for name in ("competence_report.json", "quality_report.json"):
+        assert json.loads((results / name).read_text())["model"]["sha256"] == sha, name
 
 
 def test_workload_pairs_share_or_avoid_the_entity():
