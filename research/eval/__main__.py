@@ -81,18 +81,17 @@ def _add_quality(sub: argparse._SubParsersAction) -> None:
         "consistency.",
     )
     p.add_argument("--pairs", type=int, default=12, help="prompt pairs per kind (related and unrelated; default 12)")
-    p.add_argument("--report", default=None, metavar="FILE.json", help="write the JSON report to FILE.json")
     p.add_argument("--grid", default=None, metavar="FILE.png", help="write a PNG grid of example clips to FILE.png")
-    p.add_argument("--doc", default=None, metavar="FILE.md", help="append/replace the results table in this file")
-    p.add_argument("--model-dir", default=None, help="synthetic model directory (default: the one chai ships)")
     p.add_argument("--full-steps", type=int, default=30, help="steps of the baseline and of A (default 30)")
     p.add_argument("--hit-steps", type=int, default=8, help="steps of the short variants of B (default 8)")
-    p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance (default: the benchmark's)")
     p.add_argument("--cache-bias", type=float, default=0.0, help="logit bias on cached keys (default 0)")
-    p.add_argument("--knobs", action="store_true", help="also sweep the CHAI knobs (bias, joint/replace, steps)")
+    p.add_argument(
+        "--knobs",
+        action="store_true",
+        help="also run one CHAI experiment per setting (bias, hit steps, block, CFG half, mask, replace; docs/quality.md)",
+    )
     p.add_argument("--seed", type=int, default=0, help="workload and noise seed (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_measurement_options(p, "results table")
 
 
 def _add_competence(sub: argparse._SubParsersAction) -> None:
@@ -105,13 +104,18 @@ def _add_competence(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--prompts", type=int, default=48, help="held-out prompts (default 48)")
     p.add_argument("--steps", type=int, nargs="+", default=[30, 8], help="step counts to sample (default 30 8)")
-    p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance (default: the benchmark's)")
     p.add_argument("--seed", type=int, default=0, help="prompt and noise seed (default 0)")
+    _add_measurement_options(p, "competence table")
+
+
+def _add_measurement_options(p: argparse.ArgumentParser, table: str) -> None:
+    """The options ``competence`` and ``quality`` share (read by :func:`_run_and_print`)."""
+    p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance (default: the benchmark's)")
     p.add_argument("--model-dir", default=None, help="synthetic model directory (default: the one chai ships)")
     p.add_argument("--report", default=None, metavar="FILE.json", help="write the JSON report to FILE.json")
-    p.add_argument("--doc", default=None, metavar="FILE.md", help="append/replace the competence table in this file")
+    p.add_argument("--doc", default=None, metavar="FILE.md", help=f"append/replace the {table} in this file")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
@@ -159,16 +163,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
         except ValueError as e:
             parser.error(str(e))
-        report = run_competence(
-            ccfg,
-            model_dir=args.model_dir,
-            report_path=args.report,
-            doc_path=args.doc,
-            threads=args.threads,
-            progress=not args.no_progress,
-        )
-        print(json.dumps(report["summary"], indent=2))
-        return 0
+        return _run_and_print(run_competence, ccfg, args)
 
     from research.eval.quality import QualityConfig, run_quality
 
@@ -181,14 +176,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         knobs=args.knobs,
         seed=args.seed,
     )
-    report = run_quality(
-        qcfg,
+    return _run_and_print(run_quality, qcfg, args, grid_path=args.grid)
+
+
+def _run_and_print(run, config, args: argparse.Namespace, **extra) -> int:
+    """Run a measurement (``run_competence`` / ``run_quality``) with the options both commands share; print its
+    summary."""
+    report = run(
+        config,
         model_dir=args.model_dir,
         report_path=args.report,
-        grid_path=args.grid,
         doc_path=args.doc,
         threads=args.threads,
         progress=not args.no_progress,
+        **extra,
     )
     print(json.dumps(report["summary"], indent=2))
     return 0

@@ -1000,13 +1000,17 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
         lines.append(f"Files: report `{report_path}`, grid `{grid_path}`.")
         lines.append("")
     lines.append(DOC_END)
-    section = "\n".join(lines)
+    replace_doc_section(doc_path, DOC_BEGIN, DOC_END, "\n".join(lines))
+
+
+def replace_doc_section(doc_path, begin: str, end: str, section: str) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) in place of the text between the first
+    ``begin`` / ``end`` markers of ``doc_path``, or append it when the file lacks them."""
     path = Path(doc_path)
     text = path.read_text() if path.exists() else ""
-    if DOC_BEGIN in text and DOC_END in text:
-        pre, rest = text.split(DOC_BEGIN, 1)
-        post = rest.split(DOC_END, 1)[1]
-        text = pre + section + post
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        text = pre + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
     path.write_text(text)
