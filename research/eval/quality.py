@@ -535,15 +535,12 @@ class _StoredMaskOverride:
         return getattr(self._cache, name)
 
 
-def _analyzer_token_masks(b: _Bench, pairs: list[Pair], chai_runs: dict[int, dict]) -> dict[int, torch.Tensor]:
-    """Per pair, the token mask of A's object as the analyzer segments A's generated clip ((T, S) bool; tokens
-    holding any of its pixels); pairs where the analyzer finds no object of A's colour are left out."""
-    from research.eval import analyzer
-
+def _analyzer_token_masks(b: _Bench, pairs: list[Pair], a_analyses: dict[int, Any]) -> dict[int, torch.Tensor]:
+    """Per pair, the token mask of A's object as the analyzer segmented A's generated clip (``a_analyses[i]``;
+    (T, S) bool, tokens holding any of its pixels); pairs where it found no object of A's colour are left out."""
     out = {}
     for i, p in enumerate(pairs):
-        an = analyzer.analyze(b.frames_of(chai_runs[i]["a_latents"]))
-        obj = next((o for o in an.objects if o.colour == p.spec_a.objects[0].colour), None)
+        obj = next((o for o in a_analyses[i].objects if o.colour == p.spec_a.objects[0].colour), None)
         if obj is not None:
             tm = _pixel_mask_to_tokens(obj.mask, b.token_px)
             out[i] = torch.from_numpy(tm.reshape(tm.shape[0], -1))
@@ -583,6 +580,7 @@ def run_quality(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark and write the requested outputs; returns the report dict (keys ``REPORT_KEYS``)."""
+    from research.eval import analyzer
     from research.eval import synthetic as syn
 
     qcfg = qcfg or QualityConfig()
@@ -599,6 +597,10 @@ def run_quality(
     runs["chai-joint"] = b.run_chai(
         pairs, "chai-joint", keep_a=True, teacher=qcfg.teacher_forced_masks, mode="joint", cache_bias=qcfg.cache_bias
     )
+    # A's generated clips and the analyzer's reading of them, once: the metrics, the mask IoUs and the mask
+    # experiment all use them
+    a_clips = [b.frames_of(runs["chai-joint"][i]["a_latents"]) for i in range(len(pairs))]
+    a_analyses = {i: analyzer.analyze(v) for i, v in enumerate(a_clips)}
     runs["chai-replace"] = b.run_chai(pairs, "chai-replace", mode="replace", cache_bias=qcfg.cache_bias)
     runs["reuse-8"] = b.run_reuse(pairs, runs["chai-joint"])
 
@@ -618,11 +620,16 @@ def run_quality(
             ("joint block 2", {"mode": "joint", "cache_bias": qcfg.cache_bias, "blocks": (2,)}),
             ("joint cond-only cache", {"mode": "joint", "cache_bias": qcfg.cache_bias, "uncond_uses_cache": False}),
             ("joint top-25% mask", {"mode": "joint", "cache_bias": qcfg.cache_bias, "mask_rule": "top"}),
-            ("joint analyzer mask of A", {"mode": "joint", "cache_bias": qcfg.cache_bias, "stored_masks": "analyzer"}),
+            (
+                "joint analyzer mask of A",
+                {
+                    "mode": "joint",
+                    "cache_bias": qcfg.cache_bias,
+                    "stored_masks": _analyzer_token_masks(b, pairs, a_analyses),
+                },
+            ),
         ]
         for name, kw in knob_specs:
-            if kw.get("stored_masks") == "analyzer":
-                kw = {**kw, "stored_masks": _analyzer_token_masks(b, pairs, runs["chai-joint"])}
             runs["knob:" + name] = b.run_chai(pairs, name, **kw)
         runs["knob:plain-10"] = b.run_plain(pairs, "plain-10", 10)
 
@@ -631,7 +638,7 @@ def run_quality(
     videos: dict[str, dict[int, np.ndarray]] = {k: {} for k in runs}
     for i, p in enumerate(pairs):
         ref = b.frames_of(runs["baseline-30"][i]["latents"])
-        a_clip = b.frames_of(runs["chai-joint"][i]["a_latents"])
+        a_clip = a_clips[i]
         truth = syn.render(p.spec_b, frames=b.frames, size=b.size).video
         rec: dict[str, Any] = {
             "index": i,
@@ -653,7 +660,7 @@ def run_quality(
                     m[k] = rr[i][k]
             rec["variants"][name] = m
         cj = runs["chai-joint"][i]
-        rec["mask_iou"] = _mask_iou_pair(b, p, cj)
+        rec["mask_iou"] = _mask_iou_pair(b, p, cj, a_analyses[i])
         videos.setdefault("_a", {})[i] = a_clip
         videos.setdefault("_truth", {})[i] = truth
         pair_recs.append(rec)
@@ -764,8 +771,8 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _mask_iou_pair(b: _Bench, p: Pair, cj: dict) -> dict[str, Any]:
-    from research.eval import analyzer
+def _mask_iou_pair(b: _Bench, p: Pair, cj: dict, an_a) -> dict[str, Any]:
+    """Mask IoUs of pair ``p``; ``an_a`` is the analyzer's reading of A's generated clip."""
     from research.eval import synthetic as syn
 
     out = {
@@ -786,9 +793,7 @@ def _mask_iou_pair(b: _Bench, p: Pair, cj: dict) -> dict[str, Any]:
     tm = masks[ent]
     out["mask_fraction"] = float(tm.float().mean())
     pred_px = _token_mask_to_pixels(tm, b.grid, b.token_px)
-    video_a = b.frames_of(cj["a_latents"])
-    an = analyzer.analyze(video_a)
-    obj = next((o for o in an.objects if o.colour == p.spec_a.objects[k].colour), None)
+    obj = next((o for o in an_a.objects if o.colour == p.spec_a.objects[k].colour), None)
     if obj is not None:
         out["object_found"] = True
         out["stored_vs_generated_pixel"] = _iou(pred_px, obj.mask)

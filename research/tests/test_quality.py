@@ -124,11 +124,13 @@ def test_mask_experiment_stores_the_given_mask_and_variants_report_their_distanc
     import torch
 
     from chai.synthetic import load_synthetic_model
+    from research.eval import analyzer
     from research.eval.quality import QualityConfig, _analyzer_token_masks, _Bench, build_workload
 
     model, ae, mconfig = load_synthetic_model()
-    b = _Bench(QualityConfig(pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2)), model, ae, mconfig, False)
-    pair = build_workload(1, seed=2)[0]
+    # A at 30 steps, so that the shipped model draws an object the analyzer finds (pair seed 3: a red one)
+    b = _Bench(QualityConfig(pairs=1, full_steps=30, hit_steps=2, cache_steps=(1, 2)), model, ae, mconfig, False)
+    pair = build_workload(1, seed=3)[0]
     T, S = b.frames, b.grid[0] * b.grid[1]
     override = torch.rand(T, S, generator=torch.Generator().manual_seed(1)) < 0.3
     runs = b.run_chai([pair], "x", keep_a=True, stored_masks={0: override})
@@ -139,6 +141,14 @@ def test_mask_experiment_stores_the_given_mask_and_variants_report_their_distanc
     m = b.metrics(b.frames_of(runs[0]["latents"]), pair.spec_b, None, a_clip)
     assert np.isfinite(m["psnr_vs_a_db"]) and m["psnr_vs_a_db"] < 99.0
     assert b.metrics(a_clip, pair.spec_b, None, a_clip)["psnr_vs_a_db"] == 99.0
-    # the analyzer's mask of A's clip: one (T, S) bool mask per pair whose object the analyzer found
-    masks = _analyzer_token_masks(b, [pair], runs)
-    assert all(v.shape == (T, S) and v.dtype == torch.bool for v in masks.values())
+    # the analyzer's mask of A's clip: the tokens holding any pixel of the object of A's colour it found
+    an = analyzer.analyze(a_clip)
+    obj = next((o for o in an.objects if o.colour == pair.spec_a.objects[0].colour), None)
+    masks = _analyzer_token_masks(b, [pair], {0: an})
+    assert obj is not None and set(masks) == {0}
+    assert masks[0].shape == (T, S) and masks[0].dtype == torch.bool
+    px = b.token_px
+    expected = obj.mask.reshape(T, b.grid[0], px, b.grid[1], px).any(axis=(2, 4)).reshape(T, S)
+    assert np.array_equal(masks[0].numpy(), expected) and masks[0].any()
+    # a pair whose object the analyzer did not find gets no mask (it keeps the pipeline's)
+    assert _analyzer_token_masks(b, [pair], {0: analyzer.analyze(np.zeros_like(a_clip))}) == {}
