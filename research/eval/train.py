@@ -231,19 +231,6 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _cpu_name() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -391,6 +378,7 @@ def train(
     equal ``cfg`` apart from ``steps``, ``max_minutes``, ``ckpt_every`` and ``log_every``).
     """
     from chai.models.stdit3 import STDiT3
+    from chai.report import environment
     from chai.synthetic import SpaceToDepthAutoencoder
     from research.eval import synthetic
 
@@ -448,10 +436,7 @@ def train(
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_before = int(ck["step"]), float(ck.get("elapsed_s", 0.0))
-        # the run's warm start is part of its record (export needs it); checkpoints of older code lack it
-        warm = ck.get("warm_start")
-        if warm is None and saved.init_from and Path(saved.init_from).is_file():
-            warm = _warm_start(STDiT3(mcfg), saved.init_from)  # a throwaway model: only the record is kept
+        warm = ck.get("warm_start")  # the run's warm start is part of its record (the export reads it)
         # drop log lines past the checkpoint (written after it, before a kill)
         rows = [r for r in _read_log(log_path) if r["step"] <= step]
         log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -571,7 +556,7 @@ def train(
         "setup_s": round(setup_s, 2),
         "distinct_captions": len(bank.captions),
         "num_params": sum(p.numel() for p in model.parameters()),
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+        "environment": environment(dev),
     }
     if warm is not None:
         summary["warm_start"] = warm
@@ -589,8 +574,6 @@ def export_model(run_dir: str | Path, dest_dir: str | Path, *, use_ema: bool = T
     ``config.json`` (model, autoencoder, text encoder, training config, summary), the log, the loss curve
     and ``synthetic.json`` (file name, byte size and sha256 of the weights). Returns the weights path."""
     from safetensors.torch import save_file
-
-    from chai.models.stdit3 import STDiT3, STDiT3Config
 
     run, dest = Path(run_dir), Path(dest_dir)
     ck_path = run / "checkpoint.pt"
@@ -612,16 +595,7 @@ def export_model(run_dir: str | Path, dest_dir: str | Path, *, use_ema: bool = T
         )
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
     tcfg = TrainConfig.from_dict(ck["train_config"])
-    warm = summary.get("warm_start")
-    if (
-        warm is not None
-        and ("from_step" not in warm or "from_train_config" not in warm)
-        and Path(warm["from"]).exists()
-    ):
-        # summaries of older runs lack these: read them from the warm-start source while it is still there
-        info = _warm_start(STDiT3(STDiT3Config.from_dict(ck["model_config"])), warm["from"])
-        warm.setdefault("from_step", info["from_step"])
-        warm.setdefault("from_train_config", info["from_train_config"])
+    warm = ck.get("warm_start")  # from the checkpoint: a run exported mid-way has no summary yet
     config = {
         "model_config": ck["model_config"],
         "autoencoder": ck["autoencoder"],

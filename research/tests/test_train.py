@@ -213,6 +213,11 @@ def test_warm_start_from_exported_weights_and_resume_keep_the_record(tmp_path):
     model = load_synthetic_model(tmp_path / "a_export")[0]
     ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert ck["warm_start"]["copied"] == len(model.state_dict())
+    # an export taken mid-way (before the run writes its summary) carries the record too: it is in the checkpoint
+    (tmp_path / "b" / "summary.json").unlink()
+    export_model(tmp_path / "b", tmp_path / "b_mid")
+    mid = json.loads((tmp_path / "b_mid" / "config.json").read_text())
+    assert mid["warm_start"]["from_train_config"] == src.to_dict() and mid["total_steps"] == 4
     resumed = train(cfg, tmp_path / "b", threads=1, progress=False)  # resumes at step 2, runs to 4
     assert resumed["step"] == 4 and resumed["warm_start"] == first["warm_start"]
     export_model(tmp_path / "b", tmp_path / "b_export")
