@@ -67,17 +67,21 @@ class CompetenceConfig:
 
 def training_captions(model_config: dict[str, Any]) -> set[str]:
     """Every caption the model behind ``model_config`` (an exported ``config.json``) was trained on: its run's
-    clip stream, plus the stream of the run it was warm-started from when the config records it."""
+    clip stream, plus the stream of every run in its warm-start chain (each record's ``from_warm_start`` names
+    the run before it)."""
     from research.eval import synthetic as syn
 
     configs = [model_config.get("train_config")]
-    warm = model_config.get("warm_start") or {}
-    configs.append(warm.get("from_train_config"))
-    if warm and warm.get("from_train_config") is None:
-        raise ValueError(
-            f"the model was warm-started from {warm.get('from')!r} but its config.json does not record that run's "
-            "training config, so held-out prompts cannot be chosen. HINT: re-export it with research.eval.train."
-        )
+    warm = model_config.get("warm_start")
+    while warm:
+        if warm.get("from_train_config") is None:
+            raise ValueError(
+                f"the model was warm-started from {warm.get('from')!r} but its config.json does not record that "
+                "run's training config, so held-out prompts cannot be chosen. HINT: re-export it with "
+                "research.eval.train."
+            )
+        configs.append(warm["from_train_config"])
+        warm = warm.get("from_warm_start")
     out: set[str] = set()
     for tc in configs:
         if not tc:

@@ -285,19 +285,24 @@ def _warm_start(model: torch.nn.Module, path: str) -> dict[str, Any]:
         cfg_path = p.with_name(CONFIG_NAME)
         src_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
         from_step, from_train = int(src_cfg.get("total_steps", 0)), src_cfg.get("train_config")
+        from_warm = src_cfg.get("warm_start")
     else:
         ck = torch.load(p, weights_only=False, map_location="cpu")
         src = ck.get("ema", ck.get("model", ck))
         from_step, from_train = int(ck.get("step", 0)), ck.get("train_config")
+        from_warm = ck.get("warm_start")
+        # a checkpoint counts its own run's steps only; its source's steps come on top
+        from_step += int((from_warm or {}).get("from_step", 0))
     own = model.state_dict()
     copied = [k for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)]
     model.load_state_dict({**own, **{k: src[k] for k in copied}})
     # The source's training config says which captions the warm-started model has also seen (held-out evaluation
-    # prompts must avoid those too).
+    # prompts must avoid those too); the source's own warm-start record chains back to the first stage.
     return {
         "from": str(path),
         "from_step": from_step,
         "from_train_config": from_train,
+        "from_warm_start": from_warm,
         "copied": len(copied),
         "skipped": sorted(set(own) - set(copied)),
     }

@@ -223,6 +223,11 @@ def test_warm_start_from_exported_weights_and_resume_keep_the_record(tmp_path):
     export_model(tmp_path / "b", tmp_path / "b_export")
     config = json.loads((tmp_path / "b_export" / "config.json").read_text())
     assert config["total_steps"] == 6 and config["warm_start"]["from_train_config"]["num_clips"] == src.num_clips
+    # a third stage chains back: from the export or from the checkpoint, the same steps and the same chain
+    for source in (tmp_path / "b_export" / wpath.name, tmp_path / "b" / "checkpoint.pt"):
+        third = train(_tiny_cfg(steps=1, init_from=str(source)), tmp_path / f"c_{source.suffix[1:]}", progress=False)
+        assert third["warm_start"]["from_step"] == 6, source
+        assert third["warm_start"]["from_warm_start"]["from_train_config"] == src.to_dict(), source
 
 
 def test_warm_start_from_a_missing_file_names_it(tmp_path):
