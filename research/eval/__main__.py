@@ -105,6 +105,12 @@ def _add_competence(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", type=int, default=48, help="held-out prompts (default 48)")
     p.add_argument("--steps", type=int, nargs="+", default=[30, 8], help="step counts to sample (default 30 8)")
     p.add_argument("--seed", type=int, default=0, help="prompt and noise seed (default 0)")
+    p.add_argument(
+        "--seen",
+        action="store_true",
+        help="draw the prompts from the model's training captions instead (memorisation vs composition; "
+        "report only, no --doc)",
+    )
     _add_measurement_options(p, "competence table")
 
 
@@ -159,7 +165,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         try:
             ccfg = CompetenceConfig(
-                prompts=args.prompts, seed=args.seed, steps=tuple(args.steps), cfg_scale=args.cfg_scale
+                prompts=args.prompts, seed=args.seed, steps=tuple(args.steps), cfg_scale=args.cfg_scale,
+                seen=args.seen,
             )
         except ValueError as e:
             parser.error(str(e))

@@ -13,6 +13,7 @@ from research.eval.competence import (
     TARGET_ATTRIBUTES,
     CompetenceConfig,
     held_out_specs,
+    seen_specs,
     training_captions,
 )
 
@@ -60,6 +61,21 @@ def test_held_out_specs_avoid_the_excluded_captions_and_cover_every_shape_and_mo
     ]
 
 
+def test_seen_specs_are_training_captions_and_cover_every_shape_and_motion():
+    tc = _train_config(num_clips=3000)
+    trained = training_captions({"train_config": tc})
+    seen = seen_specs(36, seed=1, train_config=tc)
+    assert seen_specs(36, seed=1, train_config=tc) == seen  # deterministic
+    assert {s.caption for s in seen} <= trained and len({s.caption for s in seen}) == 36
+    assert all(len(s.objects) == 1 for s in seen)
+    assert {(s.objects[0].shape, s.objects[0].motion) for s in seen} == {
+        (a, m) for a in syn.SHAPES for m in syn.MOTIONS
+    }
+    assert seen_specs(36, seed=2, train_config=tc) != seen  # the seed shuffles within each shape and motion
+    with pytest.raises(ValueError, match="only .* one-object captions with shape .*HINT"):
+        seen_specs(36 * 10, seed=1, train_config=_train_config(num_clips=300))
+
+
 def test_config_is_checked():
     with pytest.raises(ValueError, match="prompts=0.*HINT"):
         CompetenceConfig(prompts=0)
@@ -92,3 +108,6 @@ def test_competence_smoke_run_writes_report_and_doc_section(tmp_path):
     text = doc.read_text()
     assert "old" not in text and text.count("chai-competence:begin") == 1 and "before" in text and "after" in text
     assert "| 3-step |" in text and "| generator |" in text
+    with pytest.raises(ValueError, match="doc_path.*seen.*HINT"):  # a seen run never replaces the held-out table
+        run_competence(CompetenceConfig(prompts=1, steps=(2,), seen=True), doc_path=doc, progress=False)
+    assert doc.read_text() == text

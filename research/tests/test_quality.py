@@ -21,13 +21,22 @@ def test_training_artefacts_are_kept_beside_the_model():
     """The run behind the shipped weights: its log and loss curve, and the benchmark's report and grid."""
     results = Path(__file__).resolve().parent.parent / "results"
     names = ("loss_curve.png", "train_log.jsonl", "competence_report.json", "quality_report.json", "quality_grid.png")
-    for name in (*names, "stage1_train_log.jsonl", "stage1_loss_curve.png"):
+    for name in names:
         assert (results / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (results / "train_log.jsonl").read_text().splitlines()]
     config = json.loads((MODEL_DIR / "config.json").read_text())
     assert rows[-1]["step"] == config["step"]  # the log is of the run the shipped weights come from
-    stage1 = [json.loads(x) for x in (results / "stage1_train_log.jsonl").read_text().splitlines()]
-    assert stage1[-1]["step"] == config["warm_start"]["from_step"]  # and it was warm-started from stage 1's end
+    # and each earlier stage's log (stageN_*) ends where the next stage was warm-started from
+    chain, warm = [], config.get("warm_start")
+    while warm:
+        chain.append(warm)
+        warm = warm.get("from_warm_start")
+    for i, warm in enumerate(chain):
+        stage = len(chain) - i
+        assert (results / f"stage{stage}_loss_curve.png").stat().st_size > 0, stage
+        log = (results / f"stage{stage}_train_log.jsonl").read_text().splitlines()
+        before = (warm.get("from_warm_start") or {}).get("from_step", 0)
+        assert json.loads(log[-1])["step"] + before == warm["from_step"], stage
     # both reports measured the shipped weights
     sha = json.loads((MODEL_DIR / MANIFEST_NAME).read_text())["sha256"]
     for name in ("competence_report.json", "quality_report.json"):
