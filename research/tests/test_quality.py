@@ -41,6 +41,15 @@ def test_training_artefacts_are_kept_beside_the_model():
     sha = json.loads((MODEL_DIR / MANIFEST_NAME).read_text())["sha256"]
     for name in ("competence_report.json", "quality_report.json"):
         assert json.loads((results / name).read_text())["model"]["sha256"] == sha, name
+    # the stage-3 trial (not shipped): stage 2's extra checks measured the shipped weights, stage 3's reports all
+    # measured one other model, warm-started from the shipped one, whose log ends at its own step count
+    trial = results / "stage3_trial"
+    for f in trial.glob("stage2_*.json"):
+        assert json.loads(f.read_text())["model"]["sha256"] == sha, f.name
+    stage3 = [json.loads(f.read_text())["model"] for f in trial.glob("stage3_*.json") if "step5000" not in f.name]
+    assert len(stage3) == 4 and len({m["sha256"] for m in stage3}) == 1 and stage3[0]["sha256"] != sha
+    log = (trial / "stage3_train_log.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["step"] + config["total_steps"] == stage3[0]["step"]
 
 
 def test_workload_pairs_share_or_avoid_the_entity():
