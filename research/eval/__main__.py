@@ -165,7 +165,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         try:
             ccfg = CompetenceConfig(
-                prompts=args.prompts, seed=args.seed, steps=tuple(args.steps), cfg_scale=args.cfg_scale,
+                prompts=args.prompts,
+                seed=args.seed,
+                steps=tuple(args.steps),
+                cfg_scale=args.cfg_scale,
                 seen=args.seen,
             )
         except ValueError as e:

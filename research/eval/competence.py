@@ -34,8 +34,8 @@ __all__ = [
     "TARGET_ATTRIBUTES",
     "CompetenceConfig",
     "held_out_specs",
-    "seen_specs",
     "run_competence",
+    "seen_specs",
     "training_captions",
 ]
 
@@ -73,8 +73,6 @@ def training_captions(model_config: dict[str, Any]) -> set[str]:
     """Every caption the model behind ``model_config`` (an exported ``config.json``) was trained on: its run's
     clip stream, plus the stream of every run in its warm-start chain (each record's ``from_warm_start`` names
     the run before it)."""
-    from research.eval import synthetic as syn
-
     configs = [model_config.get("train_config")]
     warm = model_config.get("warm_start")
     while warm:
@@ -86,19 +84,20 @@ def training_captions(model_config: dict[str, Any]) -> set[str]:
             )
         configs.append(warm["from_train_config"])
         warm = warm.get("from_warm_start")
-    out: set[str] = set()
-    for tc in configs:
-        if not tc:
-            continue
-        for i in range(int(tc["num_clips"])):
-            spec = syn.sample_spec(
-                syn._clip_rng(int(tc["data_seed"]), i),
-                p_two=float(tc["p_two"]),
-                frames=int(tc["frames"]),
-                size=int(tc["size"]),
-            )
-            out.add(spec.caption)
-    return out
+    return {spec.caption for tc in configs if tc for spec in _training_stream(tc)}
+
+
+def _training_stream(tc: dict[str, Any]):
+    """The specs of a run's clip stream, in order, rebuilt from its training config (``TrainConfig.to_dict()``)."""
+    from research.eval import synthetic as syn
+
+    for i in range(int(tc["num_clips"])):
+        yield syn.sample_spec(
+            syn._clip_rng(int(tc["data_seed"]), i),
+            p_two=float(tc["p_two"]),
+            frames=int(tc["frames"]),
+            size=int(tc["size"]),
+        )
 
 
 def seen_specs(n: int, seed: int, train_config: dict[str, Any]) -> list:
@@ -107,14 +106,9 @@ def seen_specs(n: int, seed: int, train_config: dict[str, Any]) -> list:
     are shuffled by ``default_rng([seed, 0x5E])`` (deterministic)."""
     from research.eval import synthetic as syn
 
-    tc = train_config
     groups: dict[tuple[str, str], list] = {}
     captions: set[str] = set()
-    for i in range(int(tc["num_clips"])):
-        spec = syn.sample_spec(
-            syn._clip_rng(int(tc["data_seed"]), i), p_two=float(tc["p_two"]), frames=int(tc["frames"]),
-            size=int(tc["size"]),
-        )
+    for spec in _training_stream(train_config):
         if len(spec.objects) == 1 and spec.caption not in captions:
             captions.add(spec.caption)
             groups.setdefault((spec.objects[0].shape, spec.objects[0].motion), []).append(spec)

@@ -41,9 +41,7 @@ def test_training_captions_are_the_runs_streams_including_the_warm_start_source(
     with pytest.raises(ValueError, match="warm-started from 'x'.*HINT"):
         training_captions({"train_config": _train_config(), "warm_start": {"from": "x"}})
     with pytest.raises(ValueError, match="warm-started from 's0'.*HINT"):  # a broken link deeper in the chain
-        training_captions(
-            {"train_config": _train_config(), "warm_start": {**first, "from_warm_start": {"from": "s0"}}}
-        )
+        training_captions({"train_config": _train_config(), "warm_start": {**first, "from_warm_start": {"from": "s0"}}})
 
 
 def test_held_out_specs_avoid_the_excluded_captions_and_cover_every_shape_and_motion():
