@@ -191,10 +191,11 @@ def run_competence(
     s = mconfig.get("sampling", {})
     frames, size, fps = int(s.get("num_frames", 8)), int(s.get("height", 32)), int(s.get("fps", 24))
     cfg_scale = float(DEFAULT_CFG if ccfg.cfg_scale is None else ccfg.cfg_scale)
-    trained = training_captions(mconfig)
-    if ccfg.seen:
+    if ccfg.seen:  # the last stage's stream only: no need to rebuild the whole chain's captions
+        trained = None
         specs = seen_specs(ccfg.prompts, ccfg.seed, mconfig["train_config"])
     else:
+        trained = training_captions(mconfig)
         specs = held_out_specs(ccfg.prompts, ccfg.seed, exclude=trained, frames=frames, size=size)
     seeds = [int(hashlib.sha256(f"{ccfg.seed}:{i}".encode()).hexdigest()[:8], 16) for i in range(len(specs))]
     enc = MiniLMTextEncoder(model_max_length=int(model.config.model_max_length))
@@ -257,7 +258,7 @@ def run_competence(
             "dir": str(mdir),
             "sha256": manifest["sha256"],
             "step": int(mconfig.get("total_steps", mconfig.get("step", 0))),
-            "held_out_from_captions": len(trained),
+            "held_out_from_captions": None if trained is None else len(trained),
             "prompt_set": "seen" if ccfg.seen else "held-out",
         },
         "rows": rows,

@@ -109,3 +109,10 @@ def test_competence_smoke_run_writes_report_and_doc_section(tmp_path):
     with pytest.raises(ValueError, match="doc_path.*seen.*HINT"):  # a seen run never replaces the held-out table
         run_competence(CompetenceConfig(prompts=1, steps=(2,), seen=True), doc_path=doc, progress=False)
     assert doc.read_text() == text
+    # a seen run samples a caption the model was trained on and judges no target
+    seen = run_competence(CompetenceConfig(prompts=2, steps=(2,), seen=True), progress=False)
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    trained = training_captions({"train_config": config["train_config"]})
+    assert seen["model"]["prompt_set"] == "seen" and seen["target"]["met"] is None
+    assert all(p["caption"] in trained for p in seen["prompts"]) and len(seen["prompts"]) == 2
+    assert report["model"]["prompt_set"] == "held-out" and not {p["caption"] for p in report["prompts"]} & trained
