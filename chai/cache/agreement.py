@@ -48,13 +48,14 @@ import functools
 import re
 from dataclasses import dataclass
 
-from chai.cache.entities import MAX_WORD_CHARS, is_subject
+from chai.cache.entities import MAX_WORD_CHARS, NON_SUBJECT_HEADS, is_subject
 from chai.cache.entities import _singular as _singular_word
 
 __all__ = [
     "KINDS",
     "MAX_WORD_CHARS",
     "REFUSALS",
+    "VETO_FLOOR",
     "SEARCH_FLOOR",
     "UNSTATED_REFUSED",
     "Decision",
@@ -74,6 +75,17 @@ __all__ = [
 #: rule candidates up by :func:`index_keys` finds those too.
 SEARCH_FLOOR: float = 0.30
 
+#: The embedder's veto where the heads differ: a synonym or a more general kind ("dog" -> cached "golden
+#: retriever", "insect" -> "cockroach") is accepted only when the two full phrases reach this cosine. WordNet says
+#: what a thing *is* in one of its senses; the cosine says whether the two phrases still describe a similar picture
+#: ("turtle" shares a sense with "turtleneck"). Chosen on the dev split of the labelled prompts (docs/matching.md).
+VETO_FLOOR: float = 0.30
+
+#: A synonym through a word's second sense, where WordNet has no corpus evidence for its sense order ("bike" is
+#: listed first as a motorcycle, then as a bicycle; "toilet", whose first sense is attested, is not a bathroom):
+#: accepted from this cosine on, where the two words are used alike (chosen on the dev split).
+SENSE_FLOOR: float = 0.60
+
 #: Attribute classes of the request that the cached entity must state too: a request `red car` is not served by a
 #: cached `car` (its colour is unknown and shows in the latent). All hard classes: colour, number, material,
 #: pattern, age (and era), setting, weather (and season, time of day). See docs/matching.md for the trade-off.
@@ -92,6 +104,7 @@ REFUSALS: tuple[str, ...] = (
     "unverified",  # the request states a colour / material / ... the cached entity does not
     "diverging",  # each side has modifiers the other lacks
     "below_threshold",  # request more specific than the cached entity and the cosine is below the threshold
+    "vetoed",  # a hypernym or less specific request whose phrases' cosine is below its floor (the embedder's veto)
 )
 
 
@@ -122,7 +135,8 @@ class Verdict:
 
 
 # --------------------------------------------------------------------------------------------------
-# Lexicon (curated; see docs/matching.md for the sources and the reasons)
+# Closed classes (general lists of a scale: numbers, patterns, age, settings, size, shade, mood, and the
+# markers of a representation rather than the thing). Open classes come from the lexicon.
 # --------------------------------------------------------------------------------------------------
 
 
@@ -135,56 +149,12 @@ def _groups(spec: dict[str, str]) -> dict[str, str]:
     return {w: value for value, words in spec.items() for w in words.split()}
 
 
-# Attribute classes. HARD classes must be shown concretely by a latent: stated by the request only -> refused.
-_COLOUR = _groups({
-    "red": "red crimson scarlet maroon auburn burgundy ruby-red cherry-red",
-    "orange": "orange amber ginger tangerine",
-    "yellow": "yellow lemon-yellow mustard",
-    "green": "green emerald lime-green olive-green",
-    "blue": "blue navy azure cobalt indigo sky-blue royal-blue",
-    "teal": "teal turquoise cyan aqua",
-    "purple": "purple violet lilac mauve lavender-colored plum",
-    "pink": "pink magenta fuchsia rose-colored",
-    "brown": "brown chocolate-brown chestnut bronze-colored",
-    "black": "black jet-black ebony",
-    "white": "white snow-white ivory cream-colored",
-    "gray": "gray grey silvery ash-gray",
-    "silver": "silver",
-    "gold": "gold golden gilded",
-    "beige": "beige tan khaki",
-    "blond": "blond blonde",
-    "multi": "colorful colourful multicolored multicoloured multi-colored rainbow rainbow-colored",
-})
 _NUMBER = _groups({
     "one": "lone single solitary one alone",
     "two": "two twin twins pair double couple",
     "few": "three four five few several handful",
     "many": "many multiple numerous dozen dozens hundred hundreds thousand thousands countless",
 })
-_MATERIAL = _groups({
-    "wood": "wooden wood timber oak-wood bamboo",
-    "stone": "stone rock granite",
-    "marble": "marble",
-    "metal": "metal metallic steel iron aluminum aluminium tin chrome",
-    "bronze": "bronze brass copper",
-    "glass": "glass",
-    "crystal": "crystal",
-    "plastic": "plastic",
-    "paper": "paper cardboard",
-    "ceramic": "ceramic porcelain clay terracotta",
-    "leather": "leather",
-    "fabric": "wool woolen woollen knitted knit cotton silk velvet denim felt",
-    "rubber": "rubber",
-    "brick": "brick",
-    "concrete": "concrete",
-    "straw": "straw wicker",
-    "wax": "wax",
-    "sand": "sand",
-    "ice": "ice",
-})
-#: Materials a real vehicle is never made of: on a vehicle they make a model or a toy (`paper boat`).
-_UNREAL_FOR_VEHICLE = frozenset({"stone", "marble", "glass", "crystal", "paper", "ceramic", "fabric", "wax",
-                                 "straw", "brick", "concrete", "plastic", "rubber", "sand", "ice"})
 _PATTERN = _groups({
     "striped": "striped stripy stripes pinstriped zebra-striped",
     "spotted": "spotted spotty dotted polka-dot polka-dotted speckled dappled",
@@ -194,7 +164,7 @@ _PATTERN = _groups({
     "paisley": "paisley",
 })
 _AGE = _groups({
-    "young": "young baby newborn juvenile teenage teen youthful infant",
+    "young": "young baby newborn juvenile teenage teen youthful infant toddler child kid",
     "old": "old elderly aged senior ancient antique vintage classic retro historic historical medieval victorian "
            "old-fashioned",
     "new": "new modern futuristic contemporary sci-fi high-tech brand-new space-age",
@@ -247,11 +217,6 @@ _MOOD = _groups({
 _MOOD_CONFLICTS = frozenset({frozenset({"happy", "sad"}), frozenset({"happy", "angry"}), frozenset({"calm", "angry"}),
                              frozenset({"calm", "busy"})})
 
-_HARD_CLASSES: dict[str, dict[str, str]] = {"colour": _COLOUR, "number": _NUMBER, "material": _MATERIAL,
-                                             "pattern": _PATTERN, "age": _AGE, "setting": _SETTING,
-                                             "weather": _WEATHER}
-_SOFT_CLASSES: dict[str, dict[str, str]] = {"size": _SIZE, "shade": _SHADE, "mood": _MOOD}
-
 #: Modifiers that make a different kind of thing on any head: a `toy car` is not a car, a `robot dog` not a dog.
 _KIND_WORDS = frozenset(_words(
     "toy toys teddy stuffed plush plushie origami lego legos papier-mache paper-mache plasticine claymation "
@@ -261,106 +226,10 @@ _KIND_WORDS = frozenset(_words(
     "artificial carousel puppet doll drawing painted stained-glass mannequin"
 ))
 
-# Synonym groups: every word maps to the group's first word (the canonical head).
-_SYNONYM_GROUPS = [
-    "car automobile auto motorcar", "bicycle bike pushbike", "motorcycle motorbike", "airplane plane aeroplane",
-    "sea ocean", "spaceship spacecraft starship", "airship zeppelin blimp dirigible", "rabbit bunny",
-    "child kid", "puppy pup", "kitten kitty", "astronaut cosmonaut spaceman", "firefighter fireman",
-    "police_officer policeman policewoman cop", "chef cook", "woman lady", "man guy gentleman",
-    "person human individual", "grandmother grandma granny", "grandfather grandpa granddad",
-    "mother mom mum", "father dad", "television tv", "sofa couch settee", "forest woods woodland",
-    "jungle rainforest", "creek brook stream", "sunset sundown setting_sun", "sunrise daybreak rising_sun", "dusk twilight",
-    "night nighttime", "path pathway footpath trail", "truck lorry", "taxi cab taxicab", "hamburger burger",
-    "french_fries fries", "phone telephone", "smartphone cellphone", "elevator lift",
-    "railway railroad", "subway metro", "autumn fall", "fortress citadel stronghold",
-    "seashore shore shoreline", "kangaroo roo", "hippopotamus hippo", "rhinoceros rhino",
-    "orca killer_whale", "spider_man spiderman", "skyscraper high-rise", "lamp lampshade",
-    "new_york_city nyc new_york", "los_angeles la", "san_francisco sf", "firework firework_display fireworks_display",
-]
-# Hypernyms: child -> parent. A request naming the parent may hit a cached child, never the reverse.
-_HYPERNYMS_SPEC: dict[str, str] = {
-    "animal": "dog cat horse cattle cow pig sheep goat bird fish bear tiger lion leopard cheetah jaguar wolf fox "
-              "deer rabbit squirrel mouse rat hamster monkey ape elephant giraffe zebra hippopotamus rhinoceros "
-              "camel llama alpaca kangaroo koala panda red_panda sloth hedgehog meerkat quokka otter beaver raccoon "
-              "bat whale dolphin seal sea_lion walrus turtle tortoise snake lizard crocodile alligator frog toad "
-              "insect spider scorpion crab lobster octopus squid jellyfish snail dinosaur dragon unicorn reptile",
-    "dog": "puppy retriever labrador poodle corgi husky beagle dachshund bulldog terrier german_shepherd chihuahua "
-           "dalmatian spaniel pug collie greyhound rottweiler pitbull doberman shiba_inu samoyed schnauzer mastiff "
-           "hound sheepdog malamute",
-    "cat": "kitten tabby tomcat",
-    "bird": "pigeon dove sparrow eagle hawk falcon owl parrot hummingbird crow raven robin seagull gull swan duck "
-            "goose chicken hen rooster turkey flamingo penguin peacock toucan pelican heron stork ostrich emu "
-            "kingfisher woodpecker finch canary magpie vulture condor albatross puffin macaw cockatoo parakeet",
-    "parrot": "macaw cockatoo parakeet budgie",
-    "fish": "goldfish koi salmon trout tuna clownfish carp catfish swordfish pufferfish angelfish piranha",
-    "horse": "pony stallion mare foal colt",
-    "cattle": "cow bull ox calf",
-    "pig": "piglet hog",
-    "sheep": "lamb",
-    "bear": "grizzly polar_bear",
-    "ape": "gorilla chimpanzee chimp orangutan bonobo",
-    "monkey": "macaque baboon capuchin",
-    "deer": "stag fawn reindeer",
-    "whale": "orca humpback beluga narwhal",
-    "snake": "cobra python viper rattlesnake anaconda boa",
-    "lizard": "gecko iguana chameleon",
-    "insect": "butterfly moth bee bumblebee honeybee wasp ant beetle ladybug ladybird dragonfly firefly "
-              "grasshopper mosquito caterpillar mantis cicada",
-    "bee": "bumblebee honeybee",
-    "spider": "tarantula",
-    "dinosaur": "t-rex tyrannosaurus triceratops stegosaurus velociraptor brontosaurus diplodocus pterodactyl",
-    "person": "man woman child teenager adult",
-    "child": "boy girl toddler",
-    "warrior": "samurai knight viking gladiator ninja",
-    "musician": "guitarist violinist pianist drummer cellist singer",
-    "dancer": "ballerina",
-    "vehicle": "car truck bus van motorcycle bicycle tram train tractor scooter",
-    "car": "sedan convertible coupe hatchback suv limousine limo taxi roadster racecar supercar jeep",
-    "truck": "pickup",
-    "boat": "sailboat canoe kayak yacht rowboat speedboat houseboat tugboat lifeboat dinghy catamaran",
-    "ship": "steamship battleship warship galleon frigate",
-    "aircraft": "airplane helicopter glider airship",
-    "airplane": "jet airliner biplane seaplane",
-    "building": "house skyscraper cathedral church temple castle palace mansion cottage cabin barn warehouse "
-                "factory mosque pagoda hut",
-    "house": "cottage cabin bungalow mansion villa farmhouse chalet hut townhouse",
-    "church": "cathedral chapel basilica",
-    "road": "highway freeway motorway",
-    "field": "meadow pasture",
-    "flower": "rose tulip daisy sunflower lily orchid lotus poppy dandelion peony hibiscus daffodil marigold "
-              "blossom",
-    "tree": "oak pine palm willow birch maple redwood sequoia baobab bonsai fir spruce cedar cypress elm banyan "
-            "acacia eucalyptus aspen",
-    "instrument": "guitar piano violin cello drum flute saxophone trumpet harp accordion mandolin banjo ukulele "
-                  "organ harmonica",
-    "computer": "laptop",
-    "phone": "smartphone",
-    "robot": "droid android",
-    "toy": "teddy_bear doll puppet",
-}
-# Lexicalised compounds (one head): "modifier + head" names a different thing than the head alone.
-# Value: the compound's parent in the hypernym table, or "" for none.
-_COMPOUNDS: dict[str, str] = {
-    "teddy bear": "", "polar bear": "bear", "water bear": "", "gummy bear": "", "red panda": "", "sea lion": "",
-    "mountain lion": "", "sea horse": "", "seahorse": "", "snow leopard": "", "killer whale": "whale",
-    "hot dog": "", "guinea pig": "", "iron man": "", "tin man": "", "spider man": "", "bat man": "",
-    "snow man": "", "sand man": "", "pac man": "", "straw man": "", "gingerbread man": "", "black widow": "",
-    "hot air balloon": "aircraft", "weather balloon": "", "ferris wheel": "", "roller coaster": "",
-    "cable car": "", "subway car": "", "train car": "", "tram car": "", "railway car": "", "rail car": "",
-    "street car": "", "traffic light": "", "street light": "", "christmas tree": "", "family tree": "",
-    "komodo dragon": "lizard", "bearded dragon": "lizard", "sea star": "", "rock star": "", "movie star": "",
-    "pop star": "", "film star": "", "shooting star": "", "baseball bat": "", "cricket bat": "",
-    "computer mouse": "", "construction crane": "", "tower crane": "", "glass harmonica": "",
-    "german shepherd": "dog", "shiba inu": "dog", "french fries": "", "ice cream": "", "hot chocolate": "",
-    "dune buggy": "car", "dirt bike": "motorcycle", "fire truck": "truck", "fire engine": "truck",
-    "police officer": "person", "space shuttle": "aircraft", "space station": "", "trojan horse": "",
-    "rocking horse": "", "hobby horse": "", "dark horse": "", "horse fly": "insect", "fire ant": "insect",
-    "dragon fruit": "", "star fruit": "", "sea urchin": "", "sea turtle": "turtle", "sea cucumber": "",
-    "jelly fish": "", "cuttle fish": "", "new york city": "city", "new york": "city", "los angeles": "city",
-    "san francisco": "city", "killer bee": "bee", "setting sun": "", "rising sun": "", "firework display": "",
-    "fireworks display": "", "sand castle": "", "ice castle": "", "snow castle": "", "ice sculpture": "",
-    "sand sculpture": "",
-}
+_SOFT_CLASSES: dict[str, dict[str, str]] = {"size": _SIZE, "shade": _SHADE, "mood": _MOOD}
+#: Closed classes read from the word itself (colour, material, weather / time of day and containers come from the
+#: lexicon: :func:`_classify`).
+_CLOSED_HARD: dict[str, dict[str, str]] = {"number": _NUMBER, "pattern": _PATTERN, "age": _AGE, "setting": _SETTING}
 
 _PREPOSITIONS = frozenset(_words("of in on at with from under near by for inside beside above over behind"))
 _DROP = frozenset(_words("a an the and or its their his her"))
@@ -369,54 +238,20 @@ _SPELLING = {"colour": "color", "grey": "gray", "aeroplane": "airplane", "jewell
              "theatre": "theater", "centre": "center", "harbour": "harbor", "armour": "armor"}
 
 
-def _build_tables():
-    canon: dict[str, str] = {}
-    for group in _SYNONYM_GROUPS:
-        words = group.split()
-        for w in words:
-            canon[w] = words[0]
-    parents: dict[str, set[str]] = {}
-    for parent, children in _HYPERNYMS_SPEC.items():
-        p = canon.get(parent, parent)
-        for c in children.split():
-            parents.setdefault(canon.get(c, c), set()).add(p)
-    for compound, parent in _COMPOUNDS.items():
-        key = canon.get(compound.replace(" ", "_"), compound.replace(" ", "_"))
-        if parent:
-            parents.setdefault(key, set()).add(canon.get(parent, parent))
-    # Transitive closure (the table is small and acyclic).
-    closure: dict[str, frozenset[str]] = {}
-
-    def up(w: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
-        if w in closure:
-            return closure[w]
-        out: set[str] = set()
-        for p in parents.get(w, ()):
-            if p not in seen:
-                out.add(p)
-                out |= up(p, seen | {w})
-        closure[w] = frozenset(out)
-        return closure[w]
-
-    for w in list(parents):
-        up(w)
-    return canon, closure
+from chai.cache.lexicon import CONCRETE_LEXNAMES  # noqa: E402
 
 
-_CANON, _ANCESTORS = _build_tables()
-_ANIMATE = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"animal", "person"}) | {"animal", "person"} | \
-    frozenset(_words("surfer skateboarder snowboarder astronaut chef firefighter police_officer farmer dancer ballerina "
-              "musician warrior samurai knight robot_pilot pilot sailor soldier doctor nurse teacher student artist "
-              "painter sculptor magician juggler clown mime puppeteer beekeeper blacksmith lumberjack gondolier "
-              "falconer wrestler boxer athlete runner swimmer climber hiker skier diver fisherman hunter monk "
-              "priest king queen prince princess wizard witch fairy mermaid elf vampire"))
-_VEHICLES = frozenset(w for w, anc in _ANCESTORS.items() if anc & {"vehicle", "boat", "ship", "aircraft"}) | \
-    {"vehicle", "boat", "ship", "aircraft", "spaceship", "submarine", "rocket", "hovercraft", "rickshaw"}
+def _lex():
+    from chai.cache.lexicon import lexicon
+
+    return lexicon()
 
 
-def _singular(word: str) -> str:
-    """The extractors' own singulariser, except for words the tables list as written ("woods" is not "wood")."""
-    return word if word in _CANON or word in _ANCESTORS else _singular_word(word)
+def _lemma(word: str) -> str:
+    """WordNet base form of a noun ("geese" -> "goose"), else the extractors' singulariser."""
+    lex = _lex()
+    base = lex.noun_lemma(word)
+    return base if base != word or lex.is_noun(word) else _singular_word(word)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -426,16 +261,25 @@ def _singular(word: str) -> str:
 
 @dataclass(frozen=True)
 class Phrase:
-    """One entity read as modifiers + head. ``invalid`` is a reason string when the phrase can never match."""
+    """One entity read as modifiers + kind. ``invalid`` is a reason string when the phrase can never match.
+
+    ``head`` is the kind's lemma (a WordNet lemma when there is one: "corn_dog", "rocking_chair", else the last
+    word); ``sense`` its first WordNet sense (-1 when unknown); ``nouns`` the noun modifiers that make an unknown
+    compound ("piano" in "piano keyboard"), which must be equal on both sides.
+    """
 
     text: str  # normalised (lower-case, single spaces)
-    head: str  # canonical head (synonyms folded; compounds joined with "_")
-    raw_head: str  # head as written (singular), before synonym folding
+    head: str  # the kind's lemma ("_" joins compounds)
+    raw_head: str  # head as written (singular)
     hard: frozenset  # (class, value) of hard attribute classes
     soft: frozenset  # (class, value) of soft attribute classes
     other: frozenset  # unclassified modifier words
-    kind: frozenset  # kind-changing markers (see module docs, rule 3)
+    kind: frozenset  # kind-changing markers (toy / robot / portion / material on an animal)
     invalid: str = ""
+    sense: int = -1
+    nouns: frozenset = frozenset()
+    parts: frozenset = frozenset()  # things attached by a preposition ("with a beard", "in a red jersey")
+    implied: frozenset = frozenset()  # (class, value) the kind's own words carry ("blue jean": colour blue)
 
 
 def _word_ok(w: str) -> str:
@@ -447,22 +291,126 @@ def _word_ok(w: str) -> str:
     return ""
 
 
+def _descends(sense: int, anchors: tuple[tuple[str, int], ...]) -> bool:
+    lex = _lex()
+    if sense < 0:
+        return False
+    up = lex.ancestors(sense) | {sense}
+    return any(lex._sense(lemma, n) in up for lemma, n in anchors)
+
+
+_ANIMATE = (("organism", 1), ("person", 1), ("animal", 1))
+_VEHICLE = (("conveyance", 3), ("vehicle", 1), ("craft", 2), ("vessel", 2))
+_REAL_VEHICLE_MATERIAL = (("metal", 1), ("alloy", 1), ("wood", 1))
+
+
+def _material_noun(word: str) -> str:
+    """The material a modifier names ("silk", "wooden" -> "wood", "woollen" -> "wool"), or ''."""
+    lex = _lex()
+    cands = [word] if lex.mostly_noun(word) else []  # "fat" is first an adjective: a fat cat is no fat statue
+    if word.endswith("en") and len(word) > 4:
+        cands += [word[:-2], word[:-3]]  # wooden, woolen / woollen, silken, golden (a colour: checked first)
+    cands += [n for n in lex.pertainym_nouns(word) if n != word]
+    for w in cands:
+        senses = 2 if w == word else 1  # an adjective's noun must be first a material ("colourful" is no dye)
+        if lex.is_noun(w) and lex.in_class(w, "material", senses=senses):
+            return w  # a building or fabric material: "oil" in "oil drum" is a substance, not what it is made of
+    return ""
+
+
+def _weather_noun(word: str) -> str:
+    """The weather, season or time of day a modifier names ("snowy" -> "snow", "night", "winter"), or ''."""
+    lex = _lex()
+    parts = word.split("-")
+    cands = [word, parts[0]] if len(parts) > 1 else [word]  # "snow-covered", "sun-drenched"
+    pert = [n for c in cands for n in lex.pertainym_nouns(c) if n != c]
+    cands = [c for c in cands if not lex.is_adjective(c)] + pert  # "deep" is an adjective, not "the deep (of night)"
+    for w in cands:
+        s = lex.first_sense(w)
+        if s >= 0 and (lex.lexname(s) == "noun.time" or lex.in_class(w, "weather")):
+            return w
+    got = _WEATHER.get(word)
+    return got or ""
+
+
 def _classify(word: str):
-    """(class, value, hard?) for a modifier word, or None when unclassified."""
-    for name, table in _HARD_CLASSES.items():
-        v = table.get(word)
+    """(class, value, hard?) for a modifier word, or ("noun", lemma, True) for a noun modifier that makes an
+    unknown compound, or None when unclassified."""
+    lex = _lex()
+    w = _SPELLING.get(word, word)
+    last = w.split("-")[-1]
+    for name, table in _CLOSED_HARD.items():
+        v = table.get(w)
         if v is not None:
             return name, v, True
     for name, table in _SOFT_CLASSES.items():
-        v = table.get(word)
+        v = table.get(w)
         if v is not None:
             return name, v, False
+    colour = lex.colour(w) or (lex.colour(last) if last != w and last in lex.basic_colours else "")
+    # A colour name that is also a material ("stone", "ivory", "charcoal") reads as the material: a "stone lion"
+    # is a statue, and either reading refuses "ivory dress" / "red dress".
+    first = lex.first_sense(w)
+    if colour and (w in lex.basic_colours or not _material_noun(w)) and (
+            lex.is_adjective(w) or first < 0 or w in lex.basic_colours
+            or lex.lexname(first) not in CONCRETE_LEXNAMES):  # "navy", "coral" dresses; a "salmon" is a fish
+        return "colour", colour, True
+    weather = _weather_noun(w)
+    if weather:
+        # A time of day or season may be stated by the request alone (the cached prompt's may sit elsewhere in it);
+        # stated on both sides it must agree ("at night" / "at noon"). Weather itself must be shown.
+        timely = lex.first_sense(weather) >= 0 and lex.lexname(lex.first_sense(weather)) == "noun.time"
+        return ("time", weather, False) if timely else ("weather", weather, True)
+    material = _material_noun(w)
+    if material:
+        return "material", material, True
+    if lex.mostly_noun(w) or lex.mostly_noun(_lemma(w)):
+        return "noun", _lemma(w), True
+    if not lex.is_adjective(w) and not lex.is_noun(w) and w.isalpha() and not w.endswith(("ed", "ing", "ly")):
+        return "noun", w, True  # a name WordNet lacks ("volkswagen beetle", "manhattan avenue"): another kind
     return None
+
+
+def _kind_head(words: list[str]) -> tuple[list[str], str]:
+    """(modifier words, head lemma): the longest WordNet lemma at the end of ``words`` ("hot air balloon",
+    "corn dog"), else the last word."""
+    lex = _lex()
+    for n in (4, 3, 2):
+        if len(words) >= n:
+            tail = words[-n:-1] + [_lemma(words[-1])]
+            for joined in ("_".join(tail), "-".join(tail)):  # not "".join: "leather jacket" is no "leatherjacket"
+                if lex.is_noun(joined) and not (n == 2 and _closed_modifier(words[-n])):
+                    return words[:-n], joined
+    return words[:-1], _lemma(words[-1])
+
+
+def _modifier_units(words: list[str]) -> list[str]:
+    """Modifier words with WordNet compounds joined ("golden retriever puppy": "golden_retriever" modifies
+    "puppy"; it is a breed, not a golden colour)."""
+    lex = _lex()
+    out, i = [], 0
+    while i < len(words):
+        for n in (3, 2):
+            if i + n <= len(words) and not _closed_modifier(words[i]) and lex.is_noun("_".join(words[i:i + n])):
+                out.append("_".join(words[i:i + n]))
+                i += n
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _closed_modifier(word: str) -> bool:
+    """A size / number / age / mood word is a modifier even where WordNet lists the pair ("big cat", "old man"
+    stay a cat and a man: the rules compare the modifier instead)."""
+    return any(word in t for t in (_NUMBER, _AGE, *_SOFT_CLASSES.values()))
 
 
 @functools.lru_cache(maxsize=65536)
 def analyse(entity: str) -> Phrase:
-    """Read ``entity`` as modifiers + head (memoised; see the module docs). Never raises on any string."""
+    """Read ``entity`` as modifiers + kind (memoised; see the module docs). Never raises on any string."""
+    lex = _lex()
     text = " ".join(str(entity).lower().split())
     words = []
     bad = ""
@@ -477,38 +425,70 @@ def analyse(entity: str) -> Phrase:
         if why:
             bad = why
         words.append(_SPELLING.get(w, w))
+    invalid = Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), bad or "no content word")
     if bad or not words:
-        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), bad or "no content word")
+        return invalid
     written = " ".join(words)
+    hard, soft, kind = set(), set(), set()
     tail: list[str] = []
-    for i, w in enumerate(words):
-        if w in _PREPOSITIONS and 0 < i < len(words) - 1:  # "cup of coffee": head "cup", tail modifies it
-            tail = [_singular(x) for x in words[i + 1:] if x not in _PREPOSITIONS]
-            words = words[:i]
-            break
-    words = words[:-1] + [_singular(words[-1])]
-    # The whole phrase ("golden hour" and "afternoon light" are framing, "northern lights" is not) and the part
-    # before a preposition ("corner of a room") must pass the extractors' salience rules.
-    if not is_subject(written) or (tail and not is_subject(" ".join(words))):
-        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(),
-                      f"'{text}' is not a subject")
-    # Lexicalised compounds at the end ("teddy bear", "hot air balloon") become one head.
-    for n in (3, 2):
-        if len(words) >= n and " ".join(words[-n:]) in _COMPOUNDS:
-            words = words[:-n] + ["_".join(words[-n:])]
-            break
+    # "X of Y": a collective, container or portion X shapes the thing Y; a relative place X ("left of") is none.
+    # Any other preposition starts an attachment: "cyclist in a yellow jersey", "man with a beard", "at night".
+    preps = [i for i, w in enumerate(words) if w in _PREPOSITIONS and 0 < i < len(words) - 1]
+    words_all = list(words)
+    if preps and words[preps[0]] == "of":
+        i = preps[0]
+        j = next((k for k in preps[1:] if words[k] != "of"), len(words))
+        front, back = words[:i], [x for x in words[i + 1:j] if x not in _PREPOSITIONS]
+        tail = [x for x in words[j + 1:] if x not in _PREPOSITIONS]
+        x = _lemma(front[-1])
+        if front[-1] in _NUMBER or x in _NUMBER:
+            hard.add(("number", _NUMBER.get(front[-1], _NUMBER.get(x, "many"))))  # "hundreds of fireflies"
+        elif lex.in_class(x, "group", senses=2):
+            hard.add(("number", "many"))
+        elif lex.in_class(x, "container", senses=2):
+            hard.add(("container", x))
+        elif lex.in_class(x, "portion", senses=3) or lex.in_class(x, "measure", senses=3):
+            kind.add(f"portion:{x}")
+        elif not (lex.is_place_word(x) or not lex.is_visual(x) or _is_act(x) or not lex.mostly_noun(x)):
+            back, front = front, back  # "statue of a lion": the statue, with the lion as an attachment
+            tail = front + tail
+            front = []
+        words = back or front
+        tail = front[:-1] + tail
+    elif preps:
+        i = preps[0]
+        tail, words = [x for x in words[i + 1:] if x not in _PREPOSITIONS], words[:i]
+        held = [x for x in tail if lex.in_class(_lemma(x), "container", senses=2)]
+        if held and words_all[i] in ("in", "inside"):
+            hard.add(("container", _lemma(held[-1])))  # "latte in a tall glass": what it is served in
+            tail = [x for x in tail if x not in held]
+    if not is_subject(written) or not is_subject(" ".join(words)):
+        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), f"'{text}' is not a subject")
+    last = words[-1]
+    if _lemma(last) != last and not lex.is_noun(last) and last.endswith("s"):
+        soft.add(("number", "many"))  # a plural head: "tents" conflicts with "a single tent", adds nothing else
+    mods, head = _kind_head(words)
+    sense = lex.first_sense(head)
     # A trailing hypernym is redundant: "golden retriever dog" -> "golden retriever", "oak tree" -> "oak".
-    while len(words) >= 2:
-        prev = _CANON.get(_singular(words[-2]), _singular(words[-2]))
-        if _CANON.get(words[-1], words[-1]) in _ANCESTORS.get(prev, ()):
-            words = words[:-2] + [_singular(words[-2])]
+    while mods and sense >= 0:
+        m2, h2 = _kind_head(mods)
+        s2 = lex.first_sense(h2)
+        if s2 >= 0 and sense in lex.ancestors(s2):
+            mods, head, sense = m2, h2, s2
         else:
             break
-    raw_head = words[-1]
-    head = _CANON.get(raw_head, raw_head)
-    hard, soft, other, kind = set(), set(), set(), set()
-    animate, vehicle = head in _ANIMATE, head in _VEHICLES
-    for w in words[:-1] + tail:
+    if head in NON_SUBJECT_HEADS or not lex.can_be_subject(head):
+        return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), f"'{head}' is no subject")
+    other, nouns, parts, implied = set(), set(), set(), set()
+    animate = _descends(sense, _ANIMATE)
+    vehicle = _descends(sense, _VEHICLE)
+    if "_" in head:  # a compound's own words still carry attributes: "blue jeans" are not black jeans
+        for w in head.split("_")[:-1]:
+            c = _classify(w)
+            if c is not None and c[0] in ("colour", "material", "age"):
+                implied.add(c[:2])
+    n_mods = len(_modifier_units(mods))
+    for idx, w in enumerate(_modifier_units(mods) + _modifier_units(tail)):
         if w in _KIND_WORDS:
             kind.add(w)
             continue
@@ -517,7 +497,12 @@ def analyse(entity: str) -> Phrase:
             other.add(w)
             continue
         name, value, is_hard = c
-        if name == "material" and (animate or (vehicle and value in _UNREAL_FOR_VEHICLE)):
+        if name == "noun" and idx >= n_mods:
+            parts.add(value)  # attached things: the cached side may have more, never fewer
+        elif name == "noun":
+            nouns.add(value)
+        elif name == "material" and (animate or (vehicle and not _descends(lex.first_sense(value),
+                                                                             _REAL_VEHICLE_MATERIAL))):
             kind.add(f"material:{value}")  # a wooden horse or a paper boat is a model, not the thing
         elif name == "number" and value == "one":
             soft.add((name, value))  # singular is the default: "lone wolf" may be served by "wolf"
@@ -525,23 +510,35 @@ def analyse(entity: str) -> Phrase:
             hard.add((name, value))
         else:
             soft.add((name, value))
-    return Phrase(text, head, raw_head, frozenset(hard), frozenset(soft), frozenset(other), frozenset(kind))
+    return Phrase(text, head, head, frozenset(hard), frozenset(soft), frozenset(other), frozenset(kind),
+                  sense=sense, nouns=frozenset(nouns), parts=frozenset(parts), implied=frozenset(implied))
+
+
+def _key(p: Phrase, sense: int) -> str:
+    return f"s{sense}" if sense >= 0 else f"w:{p.head}"
 
 
 def head_key(entity: str) -> str:
-    """The canonical head of ``entity`` ('' when it can never match): a matcher may keep a head -> entities map."""
+    """The key a request ``entity`` is looked up under ('' when it can never match): its kind's first WordNet
+    sense ("s<id>"), or "w:<lemma>" for a word WordNet lacks."""
     p = analyse(entity)
-    return "" if p.invalid else p.head
+    return "" if p.invalid else _key(p, p.sense)
 
 
 def index_keys(entity: str) -> frozenset[str]:
-    """Heads under which a cached ``entity`` can be found by rule: its canonical head and every hypernym of it.
-
-    A request whose :func:`head_key` is in this set may agree with ``entity`` whatever the cosine, so a matcher
-    that keeps a ``key -> cached entities`` map can fetch rule candidates without the vector index.
+    """Keys under which a cached ``entity`` can be found by rule: its kind's key, its first two senses and every
+    hypernym of those. A request whose :func:`head_key` is in this set may agree with ``entity`` whatever the
+    cosine, so a matcher that keeps a ``key -> cached entities`` map can fetch rule candidates without the
+    vector index.
     """
     p = analyse(entity)
-    return frozenset() if p.invalid else frozenset({p.head}) | _ANCESTORS.get(p.head, frozenset())
+    if p.invalid:
+        return frozenset()
+    if p.sense < 0:
+        return frozenset({_key(p, -1)})
+    lex = _lex()
+    senses = lex.senses(p.head)[:2]
+    return frozenset({_key(p, p.sense)} | {f"s{s}" for s in senses} | {f"s{a}" for s in senses for a in lex.ancestors(s)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -556,51 +553,101 @@ def _by_class(pairs) -> dict[str, set[str]]:
     return out
 
 
+def _is_act(word: str) -> bool:
+    """An action or event noun ("pour of wine", "flight over"): in "X of Y" it names no thing."""
+    lex = _lex()
+    s = lex.first_sense(word)
+    return s >= 0 and lex.lexname(s) in ("noun.act", "noun.event", "noun.process")
+
+
+def _subkind(noun: str, p: Phrase) -> bool:
+    """A noun modifier that narrows the kind rather than naming another thing: one of the same WordNet category as
+    the head ("ribeye steak", "chicken noodle soup", "holstein cow", "desk lamp": food of food, animal of animal,
+    artifact of artifact), so a request for the bare head may take it. Across categories the compound is named
+    after something else and is another kind ("corn dog", "tree house", "cocktail umbrella", "snow globe")."""
+    lex = _lex()
+    s = lex.first_sense(noun)
+    return s >= 0 and p.sense >= 0 and lex.lexname(s) == lex.lexname(p.sense)
+
+
+def _head_relation(q: Phrase, c: Phrase) -> tuple[str, str]:
+    """(code, detail): same_head / synonym / hypernym, or a refusal code."""
+    lex = _lex()
+    if q.head == c.head:
+        return "same_head", f"same head {q.head}"
+    if q.sense >= 0 and (q.sense == c.sense or (q.sense in lex.senses(c.head) and c.sense in lex.senses(q.head))):
+        return "synonym", f"synonyms {q.head} = {c.head}"  # each word's first sense is a sense of the other
+    second = (q.sense in lex.senses(c.head)[:2] and not lex.first_sense_attested(c.head)) or (
+        c.sense in lex.senses(q.head)[:2] and not lex.first_sense_attested(q.head))
+    if q.sense >= 0 and c.sense >= 0 and second and lex.lexname(q.sense) == lex.lexname(c.sense) \
+            and "_" not in q.head + c.head:  # single words: a "panda" is not a "red panda"
+        return "sense_synonym", f"synonyms {q.head} = {c.head} (second sense)"  # "bike" = "bicycle"
+    if q.sense >= 0 and c.sense >= 0:
+        # The request's first sense above one of the cached head's first two ("cat" above "tiger", whose first
+        # WordNet sense is a fierce person); the cached side only has to be *a* reading of its word.
+        if any(q.sense in lex.ancestors(s) for s in lex.senses(c.head)[:2]):
+            return "hypernym", f"hypernym {q.head} > {c.head}"
+        if any(c.sense in lex.ancestors(s) for s in lex.senses(q.head)[:2]):
+            return "cached_more_general", f"cached {c.head!r} is more general than {q.head!r}"
+    return "head_mismatch", f"heads {q.head!r} and {c.head!r} differ"
+
+
 @functools.lru_cache(maxsize=65536)
-def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str, str, str, bool]:
-    """Score-independent part of :func:`explain`: (code, kind or '', detail, needs_threshold)."""
+def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str, str, str, float]:
+    """Score-independent part of :func:`explain`: (code, kind or '', detail, cosine floor the pair needs)."""
     q, c = analyse(request), analyse(cached)
     if q.invalid:
-        return "invalid", "", f"request entity {request!r}: {q.invalid}", False
+        return "invalid", "", f"request entity {request!r}: {q.invalid}", 0.0
     if c.invalid:
-        return "invalid", "", f"cached entity {cached!r}: {c.invalid}", False
+        return "invalid", "", f"cached entity {cached!r}: {c.invalid}", 0.0
     if q.text == c.text:
-        return "exact", "exact", "same entity", False
-    if q.head == c.head:
-        kind = "same_head" if q.raw_head == c.raw_head or _SPELLING.get(q.raw_head) == c.raw_head else "synonym"
-        rel = f"same head {q.head}" if kind == "same_head" else f"synonyms {q.raw_head} = {c.raw_head}"
-    elif q.head in _ANCESTORS.get(c.head, ()):
-        kind, rel = "synonym", f"hypernym {q.raw_head} > {c.raw_head}"
-    elif c.head in _ANCESTORS.get(q.head, ()):
-        return "cached_more_general", "", f"cached {c.raw_head!r} is more general than {q.raw_head!r}", False
-    else:
-        return "head_mismatch", "", f"heads {q.raw_head!r} and {c.raw_head!r} differ", False
-    toy = "toy" in _ANCESTORS.get(c.head, ()) or c.head == "toy"  # "stuffed teddy bear" is still a teddy bear
+        return "exact", "exact", "same entity", 0.0
+    code, rel = _head_relation(q, c)
+    if code not in ("same_head", "synonym", "hypernym", "sense_synonym"):
+        return code, "", rel, 0.0
+    kind = "same_head" if code == "same_head" else "synonym"
+    if q.nouns != c.nouns and not (q.nouns < c.nouns and all(_subkind(n, c) for n in c.nouns - q.nouns)):
+        return "kind_mismatch", "", f"compound {sorted(q.nouns)} {q.head} vs {sorted(c.nouns)} {c.head}", 0.0
+    toy = _descends(c.sense, (("plaything", 1),))  # "stuffed teddy bear" is still a teddy bear
     if q.kind != c.kind and not toy:
-        return "kind_mismatch", "", f"kind markers {sorted(q.kind)} vs {sorted(c.kind)}", False
+        return "kind_mismatch", "", f"kind markers {sorted(q.kind)} vs {sorted(c.kind)}", 0.0
+    qa, ca = _by_class(q.hard | q.implied), _by_class(c.hard | c.implied)
+    for name in sorted(qa.keys() & ca.keys()):
+        if not qa[name] & ca[name]:
+            return "conflict", "", f"{name} {sorted(qa[name])} vs {sorted(ca[name])}", 0.0
+    if not q.parts <= c.parts:
+        return "unverified", "", f"request has {sorted(q.parts - c.parts)} the cached entity does not", 0.0
+    qn, cn = _by_class(q.hard | q.soft).get("number"), _by_class(c.hard | c.soft).get("number")
+    if qn and cn and qn != cn:  # "lone elephant" / "herd of elephants": a soft "one" still conflicts with many
+        return "conflict", "", f"number {sorted(qn)} vs {sorted(cn)}", 0.0
     qh, ch = _by_class(q.hard), _by_class(c.hard)
     for name in sorted(qh.keys() & ch.keys()):
         if qh[name] != ch[name]:
-            return "conflict", "", f"{name} {sorted(qh[name])} vs {sorted(ch[name])}", False
+            return "conflict", "", f"{name} {sorted(qh[name])} vs {sorted(ch[name])}", 0.0
     qs, cs = _by_class(q.soft), _by_class(c.soft)
     for name in sorted(qs.keys() & cs.keys()):
         a, b = qs[name] - cs[name], cs[name] - qs[name]
         if name == "mood":
             if any(frozenset({x, y}) in _MOOD_CONFLICTS for x in a for y in b):
-                return "conflict", "", f"mood {sorted(qs[name])} vs {sorted(cs[name])}", False
+                return "conflict", "", f"mood {sorted(qs[name])} vs {sorted(cs[name])}", 0.0
         elif a and b:
-            return "conflict", "", f"{name} {sorted(qs[name])} vs {sorted(cs[name])}", False
-    extra_hard = sorted(n for n in qh if n not in ch)
-    refused = [n for n in extra_hard if n in unstated]
+            return "conflict", "", f"{name} {sorted(qs[name])} vs {sorted(cs[name])}", 0.0
+    cs_all = _by_class(c.soft)
+    extra_hard = sorted(n for n in qh if n not in ch and not qh[n] <= cs_all.get(n, set()))  # plural "elephants"
+    # serves "a herd of elephants": many either way
+    refused = [n for n in extra_hard if n in unstated or n == "container"]
     if refused:
-        return "unverified", "", f"request states {', '.join(refused)} the cached entity does not", False
+        return "unverified", "", f"request states {', '.join(refused)} the cached entity does not", 0.0
     q_only = (q.other - c.other) | set(extra_hard)
     c_only = (c.other - q.other) | (ch.keys() - qh.keys())
     if q_only and c_only:
-        return "diverging", "", f"request adds {sorted(q_only)}, cached adds {sorted(c_only)}", False
+        return "diverging", "", f"request adds {sorted(q_only)}, cached adds {sorted(c_only)}", 0.0
+    if q.other - c.other:  # when in doubt, miss: "unlit candle", "dormant volcano" may look unlike the cached one
+        return "unverified", "", f"request states {sorted(q.other - c.other)} the cached entity does not", 0.0
+    floor = SENSE_FLOOR if code == "sense_synonym" else VETO_FLOOR if q.head != c.head else SEARCH_FLOOR
     if q_only or not q.soft <= c.soft:
-        return kind, kind, f"{rel}; request more specific", True
-    return kind, kind, f"{rel}; request less specific" if (c.hard or c.other or c.soft) else rel, False
+        return kind, kind, f"{rel}; request more specific", -1.0  # -1: the cache's threshold
+    return kind, kind, f"{rel}; request less specific" if (c.hard or c.other or c.soft) else rel, floor
 
 
 def explain(request_entity: str, cached_entity: str, score: float, threshold: float, *,
@@ -614,11 +661,13 @@ def explain(request_entity: str, cached_entity: str, score: float, threshold: fl
         if not isinstance(value, str):
             raise TypeError(f"agreement.explain: {name} must be a str, got {type(value).__name__} ({value!r:.80}).\n"
                             "HINT: pass the entity strings the extractor returned.")
-    code, kind, detail, needs_threshold = _relation(request_entity, cached_entity, frozenset(unstated))
+    code, kind, detail, floor = _relation(request_entity, cached_entity, frozenset(unstated))
     if not kind:
         return Verdict(None, code, detail)
-    if needs_threshold and not score >= threshold:  # a NaN cosine never passes
-        return Verdict(None, "below_threshold", f"{detail}, cosine {score:.3f} < {threshold:.3f}")
+    need = threshold if floor < 0 else floor
+    if not score >= need:  # a NaN cosine never passes
+        code = "below_threshold" if floor < 0 else "vetoed"
+        return Verdict(None, code, f"{detail}, cosine {score:.3f} < {need:.3f}")
     return Verdict(Decision(kind=kind, rank=KINDS[kind], score=float(score), reason=detail), kind, detail)
 
 
@@ -626,7 +675,8 @@ def decide(request_entity: str, cached_entity: str, score: float, threshold: flo
            unstated: frozenset[str] = UNSTATED_REFUSED) -> Decision | None:
     """A :class:`Decision` when ``cached_entity`` may serve ``request_entity``, None to refuse.
 
-    ``score`` is their cosine, ``threshold`` the cache's hit threshold (it gates only requests more specific than
-    the cached entity). Deterministic and memoised; :func:`explain` gives the refusal reason.
+    ``score`` is their cosine, ``threshold`` the cache's hit threshold (it gates requests more specific than the
+    cached entity; :data:`VETO_FLOOR` gates a hypernym, the embedder's veto). Deterministic and memoised;
+    :func:`explain` gives the refusal reason.
     """
     return explain(request_entity, cached_entity, score, threshold, unstated=unstated).decision
