@@ -62,6 +62,7 @@ __all__ = [
     "STYLE_NOUNS",
     "STYLE_WORDS",
     "BuiltinExtractor",
+    "Entities",
     "EntityExtractor",
     "SpacyExtractor",
     "cap_prompt",
@@ -69,6 +70,7 @@ __all__ = [
     "is_subject",
     "spacy_available",
     "strip_framing",
+    "subject_count",
 ]
 
 
@@ -148,6 +150,9 @@ FRAMING_PHRASES: tuple[str, ...] = tuple(
             "day to night", "night to day", "low angle shot", "low angle", "high angle shot", "high angle",
             "dutch angle", "bird's eye view", "birds eye view", "top-down view", "top down", "worm's eye view",
             "in the distance", "in the corner of", "side view", "front view", "rear view", "split-diopter",
+            # camera moves
+            "drone flight", "aerial flight", "flyover", "fly-over", "flythrough", "fly-through", "slow push in",
+            "push in", "pull back", "pull out", "slow pan", "whip pan", "orbit shot", "orbiting shot",
         },
         key=lambda s: (-len(s), s),
     )
@@ -167,7 +172,7 @@ FRAMING_WORDS: frozenset[str] = frozenset(
      "color", "colour", "tone", "palette", "hue", "grading", "grain", "exposure", "focus", "aesthetic", "atmosphere",
      "ambience", "ambiance", "vibe", "mood", "look", "shading", "texture", "medium", "genre",
      "technique", "aspect", "ratio", "zoom", "pov", "timelapse", "hyperlapse", "bokeh", "vignette", "flare",
-     "cgi", "vfx", "3d", "2d", "masterpiece", "documentary", "trailer", "cutscene", "gameplay"]
+     "cgi", "vfx", "3d", "2d", "masterpiece", "documentary", "trailer", "cutscene", "gameplay", "macro"]
 )
 
 #: Framing words that are also ordinary scene nouns: as a head they only drop themselves ("a mountain
@@ -287,6 +292,16 @@ _PHRASE_RE = re.compile(
 # "studio-ghibli-style", "anime-style", "pixar-inspired": a hyphenated style word is framing as a whole.
 _STYLE_SUFFIX_RE = re.compile(r"(?<![\w-])[\w'-]+-(?:style|styled|inspired|esque|like\s+style)(?![\w-])", re.IGNORECASE)
 _DASH_RE = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
+# The camera's platform after a word of filming: "aerial video from a drone", "filmed from a helicopter", "seen
+# through a telephoto camera". The carrier is the camera, not a subject of the video.
+_CAMERA_CARRIER_RE = re.compile(
+    r"(?P<word>\b(?:video|videos|footage|shot|shots|view|views|filmed|captured|recorded|seen|taken|photographed|"
+    r"timelapse|time-lapse|lapse|clip|flight|pov))(?P<gap>[^,.;:!?]{0,24}?)\s+(?:from|through|by|with)\s+(?:a|an|the)\s+(?:[\w-]+\s+)?"
+    r"(?:drone|drones|quadcopter|camera|camcorder|helicopter|satellite|dashcam|webcam|gopro|smartphone|phone|lens|"
+    r"microscope|telescope|binoculars|periscope|window|windshield|porthole|truck|car|boat|train|plane|airplane)"
+    r"(?![\w-])",
+    re.IGNORECASE,
+)
 
 
 def strip_framing(prompt: str) -> str:
@@ -298,6 +313,7 @@ def strip_framing(prompt: str) -> str:
     other characters.
     """
     text = _DASH_RE.sub("-", prompt)  # typographic dashes spell "time‑lapse" too
+    text = _CAMERA_CARRIER_RE.sub(lambda m: m.group("word") + m.group("gap") + " , ", text)
     text = _STYLE_OBJECT_RE.sub(" , ", text)
     text = _STYLE_SUFFIX_RE.sub(" , ", text)
     text = _UNIT_RE.sub(" , ", text)
@@ -387,6 +403,205 @@ def _dedupe(items: Iterable[str], limit: int) -> list[str]:
             if len(out) >= limit:
                 break
     return out
+
+
+class Entities(list):
+    """The entities of one prompt (a list of str, in order) with ``subjects``: how many of the first are the
+    prompt's main subjects (what the request is about: the subject of its first sentence and its conjuncts).
+    A lookup searches only those; an insert files every entity, so a cached prompt serves requests for any of
+    its things. A plain list counts as all subjects."""
+
+    def __init__(self, items: Iterable[str] = (), subjects: int | None = None):
+        super().__init__(items)
+        self.subjects = len(self) if subjects is None else max(0, min(int(subjects), len(self)))
+
+
+def subject_count(entities) -> int:
+    """``entities.subjects`` for :class:`Entities`, else ``len(entities)`` (every key is a subject)."""
+    return getattr(entities, "subjects", len(entities))
+
+
+def _relational(word: str, lex) -> bool:
+    """A head that names no thing of its own: a place relative to another (``left``, ``top``, ``middle``,
+    ``edge``), a framing or style word ("macro of", "close-up of"), an action ("a pour of wine"), or no visible
+    thing at all (``heart`` in "the heart of", ``background``, ``time``)."""
+    s = lex.first_sense(word)
+    return (word in NON_SUBJECT_HEADS or word in FRAMING_WORDS or word in STYLE_NOUNS or word in STYLE_WORDS
+            or lex.is_place_word(word) or not lex.is_visual(word)
+            or (s >= 0 and lex.lexname(s) in ("noun.act", "noun.event") and not _partitive(word, lex)))
+
+
+def _wordnet_compound(tok) -> bool:
+    """True when ``tok`` and the word before it form one WordNet noun ("paper clip", "film star")."""
+    from chai.cache.lexicon import lexicon
+
+    return tok.i > 0 and lexicon().is_noun(f"{tok.doc[tok.i - 1].lower_}_{tok.lemma_.lower()}")
+
+
+def _partitive(word: str, lex) -> bool:
+    """A container, collective, portion or measure in one of its first three senses ("slice", "cup", "herd",
+    "scoop"): in "X of Y" it shapes the thing, so the phrase stays whole."""
+    return any(lex.in_class(word, c, senses=3) for c in ("container", "group", "portion", "measure"))
+
+
+def _negated(tok) -> bool:
+    """"no cars", "not a car", "without cars": the noun is absent from the video."""
+    if any(c.dep_ in ("det", "neg") and c.lower_ in ("no", "not", "never") for c in tok.children):
+        return True
+    return tok.dep_ == "pobj" and tok.head.lower_ in ("without", "sans")
+
+
+def _in_pp(tok) -> bool:
+    """True when ``tok`` sits inside a prepositional phrase or is a verb's object ("in the city", "brushing a
+    horse"): such a noun is a place, a tool or what is done to, not what the prompt is about."""
+    seen = 0
+    while tok.dep_ != "ROOT" and seen < 32:
+        if tok.dep_ in ("pobj", "dobj", "pcomp", "agent", "dative", "oprd"):
+            return True
+        if tok.dep_ in ("nsubj", "nsubjpass", "appos"):
+            return False
+        tok, seen = tok.head, seen + 1
+    return False
+
+
+def _main_subjects(doc, heads: list[int]) -> list[int]:
+    """Token indices of the main subjects: the first entity, in text order, that is no object of a preposition
+    or a verb ("A young pianist practising on a piano in a hall, single spotlight, dust in the air": the
+    pianist; "In the heart of the city, a fountain sprays": the fountain), with its conjuncts ("a cat and a
+    dog"). When every entity is an object, the first one."""
+    for h in heads:
+        tok = doc[h]
+        if not _in_pp(tok):
+            return [h] + [x.i for x in tok.conjuncts if x.i in heads]
+    return heads[:1]
+
+
+_TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "before", "through"})
+
+
+def _attachments(doc, tok, by_head: dict, lex, subject: bool) -> list[str]:
+    """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
+    beard"), "in" clothing ("a cyclist in a yellow jersey"), and, for a subject, a time of day, season or weather
+    ("an ambulance at night", "a tree in autumn", via the verb too: "parked at noon"). Place phrases are not
+    attached: the background is free. Returns the phrases to append, marking attached entities as used."""
+    out = []
+    verbs = [tok.head] if subject and tok.dep_ in ("nsubj", "nsubjpass") else []
+    states = [c for c in tok.children if c.dep_ in ("acl", "relcl")]  # "filled with", "overgrown with"
+    for owner in [tok, *states, *(verbs if subject else [])]:
+        for prep in owner.children:
+            if prep.dep_ != "prep":
+                continue
+            low = prep.lower_
+            for obj in (c for c in prep.children if c.dep_ == "pobj"):
+                item = by_head.get(obj.i)
+                lemma = lex.noun_lemma(obj.lower_)
+                if low == "with" and owner not in verbs and not _negated(obj):
+                    words = [w.lower_ for w in obj.lefts if w.dep_ in ("amod", "compound", "nummod")
+                             and w.lower_.isalpha()] + [lemma]
+                    out.append("with " + " ".join(words))
+                    if item is not None:
+                        item["alive"], item["via"] = False, None
+                elif owner is tok and low in ("in", "inside") and item is not None and item["alive"] and (
+                        lex.in_class(lemma, "clothing", senses=3) or lex.in_class(lemma, "container", senses=2)):
+                    out.append(f"in {item['text']}")  # "a cyclist in a yellow jersey", "a latte in a tall glass"
+                    item["alive"], item["via"] = False, None
+                elif subject and low in _TIME_PREPS:
+                    nouns = [obj, *(w for w in obj.lefts if w.dep_ == "compound")]  # "in winter snow"
+                    words = [w.lower_ for w in nouns if w.pos_ in ("NOUN", "PROPN") and (
+                        lex.in_class(lex.noun_lemma(w.lower_), "time_of_day", senses=2)
+                        or lex.in_class(lex.noun_lemma(w.lower_), "weather"))]
+                    if words:
+                        out.append(f"{low} {' '.join(words)}")
+    return out
+
+
+def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
+    """Phrase structure over the chunk entities ``found`` as (entity, start char, head token index):
+
+    * attachments that change the look stay with their noun (:func:`_attachments`: "man with beard", "cyclist
+      in yellow jersey", "ambulance at night");
+
+    * negated nouns are dropped ("a street with no cars" caches no car);
+    * "X of Y" becomes one entity when X names a thing ("cup of coffee", "herd of elephant", "slice of
+      watermelon", "column of soldier": the agreement rule reads containers, collectives and portions), and
+      only Y when X is a relative place or no visible thing ("the left of a dog", "the heart of the city");
+    * a WordNet compound cut by the tagger is made whole again ("rocking chair", "toaster oven");
+    * the main subjects come first (:class:`Entities`.subjects).
+    """
+    from chai.cache.lexicon import lexicon
+
+    lex = lexicon()
+    items = []
+    for ent, idx, head_i in found:
+        fin = _finalise(ent)
+        if fin:
+            items.append({"text": fin, "idx": idx, "head": head_i, "tokens": {head_i}, "alive": True, "via": None})
+    by_head = {}
+    for it in items:
+        by_head.setdefault(it["head"], it)
+    for it in items:
+        tok = doc[it["head"]]
+        words = it["text"].split()
+        # Compounds the chunker split: "rocking chair" (participle stripped), "toaster oven" (mis-tagged head).
+        prev, nxt = (doc[tok.i - 1] if tok.i > 0 else None), (doc[tok.i + 1] if tok.i + 1 < len(doc) else None)
+        if len(words) == 1 and prev is not None and not prev.is_stop and prev.pos_ not in _DROP_POS \
+                and lex.is_noun(f"{prev.lower_}_{words[-1]}"):
+            it["text"] = f"{prev.lower_} {words[-1]}"
+        if nxt is not None and nxt.i not in by_head and not nxt.lower_.endswith(("ing", "ed")) \
+                and lex.is_noun(f"{words[-1]}_{lex.noun_lemma(nxt.lower_)}"):
+            it["text"] = f"{it['text']} {lex.noun_lemma(nxt.lower_)}"
+        if _negated(tok):
+            it["alive"] = False
+    for it in items:
+        if not it["alive"]:
+            continue
+        tok = doc[it["head"]]
+        for prep in tok.children:
+            if prep.dep_ != "prep" or prep.lower_ != "of":
+                continue
+            y = next((by_head.get(c.i) for c in prep.children if c.dep_ == "pobj" and c.i in by_head), None)
+            if y is None or y is it or not y["alive"]:
+                continue
+            x_word = it["text"].split()[-1]
+            if _relational(x_word, lex) and not _partitive(x_word, lex):
+                it["alive"], it["via"] = False, y
+            else:
+                it["text"] = f"{it['text']} of {y['text']}"
+                it["tokens"] |= y["tokens"]
+                y["alive"], y["via"] = False, it
+    for it in items:  # a relative place, a time of day or no visible thing ("on the left", "at sunset")
+        words = it["text"].split()
+        head = lex.noun_lemma(words[-1])
+        if len(words) > 1 and lex.is_noun(f"{words[-2]}_{head}"):
+            head = f"{words[-2]}_{head}"  # "paper clip" is a thing though a "clip" is first a moment
+        if it["alive"] and not lex.can_be_subject(head):
+            it["alive"] = False
+    subjects: set[int] = set()
+    heads = sorted(it["head"] for it in items if it["alive"])
+    subject_heads = set(_main_subjects(doc, heads))
+    for it in items:
+        if it["alive"]:
+            tok = doc[it["head"]]
+            # Adjectives after the noun go before it, where the rules read modifiers: "an elephant alone".
+            post = [c.lower_ for c in tok.children if c.i > tok.i and c.dep_ in ("amod", "advmod")
+                    and c.pos_ in ("ADJ", "ADV") and c.lower_.isalpha() and not any(True for _ in c.children)]
+            extra = _attachments(doc, tok, by_head, lex, it["head"] in subject_heads)
+            if post or extra:
+                it["text"] = " ".join([*post, it["text"], *extra])
+    for h in subject_heads:
+        it = by_head.get(h)
+        seen = 0
+        while it is not None and not it["alive"] and it["via"] is not None and seen < 8:
+            it, seen = it["via"], seen + 1
+        if it is not None and it["alive"]:
+            subjects.add(id(it))
+    alive = [it for it in items if it["alive"]]
+    if alive and not subjects:
+        subjects.add(id(alive[0]))  # no parse of a subject: the first thing named
+    ordered = [it for it in alive if id(it) in subjects] + [it for it in alive if id(it) not in subjects]
+    texts = _dedupe((it["text"] for it in ordered), limit)
+    n_subj = len(_dedupe((it["text"] for it in alive if id(it) in subjects), limit))
+    return Entities(texts, subjects=min(n_subj, len(texts)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -526,7 +741,7 @@ class SpacyExtractor:
         # Leading: adverbs and present participles used as modifiers ("rolling vineyards" -> "vineyard");
         # past participles ("frozen lake", "abandoned warehouse") and noun compounds ("racing pigeon") stay.
         while len(units) > 1 and (self._verbish(units[0]) or len(units[0]) == 1 and units[0][0].pos_ == "ADV") \
-                and units[0][0].tag_ != "VBN" and units[0][0].dep_ != "compound":
+                and units[0][0].tag_ != "VBN" and units[0][0].dep_ not in ("compound", "amod"):
             units = units[1:]
         # Trailing: any verb, participle, adverb or gerund ("vintage red convertible driving").
         while units and (self._verbish(units[-1]) or units[-1][-1].pos_ == "ADV" and len(units[-1]) == 1):
@@ -549,7 +764,9 @@ class SpacyExtractor:
             return None
         out = []
         for j, t in enumerate(toks):
-            if t.i == head.i:
+            if t.i == head.i and t.tag_ == "NNS" and t.lower_.isalpha():
+                out.append(t.lower_)  # the number shows: "tents" is not "a single tent" (the rules lemmatise)
+            elif t.i == head.i:
                 out.append(t.lemma_.lower() if t.pos_ in _NOUN_POS else _singular(t.lower_))
             else:
                 out.append(t.lower_)
@@ -557,7 +774,7 @@ class SpacyExtractor:
             if not adjacent:
                 out.append(" ")
         ent = "".join(out).strip()
-        return (ent, toks[0].idx) if ent and _salient(ent.split()) else None
+        return (ent, toks[0].idx, head.i) if ent and _salient(ent.split()) else None
 
     def _span_entities(self, span) -> list[tuple[str, int]]:
         """Entities of one noun chunk / named entity as (entity, start char); empty when it is framing."""
@@ -567,7 +784,7 @@ class SpacyExtractor:
             doc = span.doc
             return [x for a, b in itertools.pairwise(bounds) if b - a > 1 for x in self._span_entities(doc[a + 1:b])]
         root = span.root
-        if _is_framing_head(root.lower_) or _is_framing_head(root.lemma_.lower()):
+        if (_is_framing_head(root.lower_) or _is_framing_head(root.lemma_.lower())) and not _wordnet_compound(root):
             return []  # "anime style", "golden hour lighting", "documentary footage": the chunk is framing
         keep = []
         for tok in span:
@@ -575,12 +792,15 @@ class SpacyExtractor:
             if low == "-":
                 keep.append(tok)  # infix hyphen: _units keeps "snow-capped" together or drops a stray one
                 continue
+            if tok.pos_ == "NUM" and low.isalpha() and tok.head.pos_ in _NOUN_POS:
+                keep.append(tok)  # a count is part of what is shown: "two cats" is not "a single cat"
+                continue
             if tok.pos_ in _DROP_POS and not tok.tag_.startswith("NN"):  # "retriever" mis-tagged AUX stays
                 continue
             if low in FRAMING_WORDS or low in STYLE_WORDS or tok.lemma_.lower() in FRAMING_WORDS:
                 continue
-            if tok.is_stop and tok.pos_ not in _NOUN_POS:
-                continue
+            if tok.is_stop and tok.pos_ not in _NOUN_POS and tok.pos_ != "ADJ":
+                continue  # spaCy's stop list holds "empty", "full", "whole": adjectives that change the picture
             keep.append(tok)
         units = [u for u in self._units(keep) if not (len(u) == 1 and u[0].lower_ == "-")]
         # A verb inside the chunk ends one phrase and starts another ("a red fox hunting mice" -> "red fox",
@@ -636,7 +856,7 @@ class SpacyExtractor:
                     ent += " "
             ent = ent.strip()
             if ent and _salient(ent.split()):
-                out.append((ent, toks[0].idx))
+                out.append((ent, toks[0].idx, head.i))
         return out
 
     def extract(self, prompt: str) -> list[str]:
@@ -653,7 +873,7 @@ class SpacyExtractor:
         found = [x for s in chunks + ents for x in self._span_entities(s)]
         found += self._fallback_entities(doc, text, covered)
         found.sort(key=lambda x: x[1])
-        return _dedupe((_finalise(e) for e, _ in found), self.max_entities)
+        return _structure(doc, found, self.max_entities)
 
 
 # --------------------------------------------------------------------------------------------------

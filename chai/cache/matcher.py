@@ -102,7 +102,11 @@ class Matcher:
         text, truncated = self.cap(prompt)
         if self.matching == "prompt":
             return [" ".join(text.split())], truncated
-        return list(self.extractor.extract(text))[: self.max_entities], truncated
+        from chai.cache.entities import Entities, subject_count
+
+        found = self.extractor.extract(text)
+        keys = list(found)[: self.max_entities]
+        return Entities(keys, subjects=subject_count(found)), truncated
 
     def embed(self, keys: Sequence[str]) -> np.ndarray:
         """(len(keys), dim) float32 unit vectors; ValueError when the embedder misbehaves."""
@@ -119,11 +123,15 @@ class Matcher:
     def embed_keys(self, keys: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """:meth:`embed`, dropping keys the embedder maps to (near) zero: such a key has no direction, could
         never match anything meaningfully, and would not pass the store's unit-norm check."""
+        from chai.cache.entities import Entities, subject_count
+
         vecs = self.embed(keys)
         keep = np.abs(np.linalg.norm(vecs, axis=1) - 1.0) < 1e-3
+        subjects = subject_count(keys)
         if keep.all():
-            return list(keys), vecs
-        return [k for k, ok in zip(keys, keep) if ok], np.ascontiguousarray(vecs[keep])
+            return Entities(keys, subjects=subjects), vecs
+        kept = Entities([k for k, ok in zip(keys, keep) if ok], subjects=int(keep[:subjects].sum()))
+        return kept, np.ascontiguousarray(vecs[keep])
 
     # -- the mirror ----------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -223,7 +231,15 @@ class Matcher:
         return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
     def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "") -> Candidate | None:
-        """The best acceptable (entry, key) pair for the request, or None (a miss)."""
+        """The best acceptable (entry, key) pair for the request, or None (a miss).
+
+        Only the request's main subjects are searched (``keys.subjects`` of :class:`~chai.cache.entities.Entities`;
+        a plain sequence counts as all subjects): a hit on the basket a puppy sleeps in, or on the street behind a
+        cyclist, would reuse the wrong thing. A cached entry is found through any of its entities."""
+        from chai.cache.entities import subject_count
+
+        n = subject_count(keys)
+        keys, vecs = list(keys)[:n], vecs[:n]
         parts = self.eligible_partitions(shape, model)
         indexes = [self._indexes[p] for p in parts]
         if not indexes or len(keys) == 0:
