@@ -29,6 +29,7 @@ import argparse
 import json
 import platform
 import time
+import zlib
 from collections import Counter, OrderedDict
 from pathlib import Path
 
@@ -36,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS_FILE = ROOT / "tests" / "data" / "matching_pairs.jsonl"
+PROMPTS_FILE = ROOT / "tests" / "data" / "matching_prompts.jsonl"
+SPLITS = ("dev", "test")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 THRESHOLD = 0.72
 BUDGETS = {"16MB": 16 * 10**6, "64MB": 64 * 10**6, "256MB": 256 * 10**6, "1GB": 10**9}  # decimal, as `chai trace`
@@ -101,6 +104,78 @@ def evaluate_pairs(pairs: list[dict], cos: np.ndarray, threshold: float = THRESH
 
 
 # --------------------------------------------------------------------------------------------------
+# Labelled prompt pairs (end to end: extraction, subjects, embedding, decision)
+# --------------------------------------------------------------------------------------------------
+
+def split_of(pair: dict) -> str:
+    """"dev" or "test", by a stable hash of the pair's group (its base subject), so pairs about one subject stay
+    in one split. Rules and thresholds are tuned on dev only; test is scored, never studied."""
+    return SPLITS[zlib.crc32(pair["group"].encode()) % 2]
+
+
+def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = THRESHOLD) -> list[dict]:
+    """Per pair: what the cache would do if the cached prompt were the only entry.
+
+    ``rules``: the request's main subjects against every entity of the cached prompt, candidates from the
+    search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine), as the matcher
+    does it. ``embedder``: the embedder-only rule as the cache ran it before (every request entity, cosine >=
+    threshold), on the same extraction.
+    """
+    from chai.cache.agreement import SEARCH_FLOOR, decide
+    from chai.cache.entities import subject_count
+
+    prompts = sorted({p["request"] for p in pairs} | {p["cached"] for p in pairs})
+    ents = {p: extractor.extract(p) for p in prompts}
+    texts = sorted({e for es in ents.values() for e in es})
+    vec = dict(zip(texts, embedder.embed(texts))) if texts else {}
+    out = []
+    for p in pairs:
+        req, cached = ents[p["request"]], list(ents[p["cached"]])
+        subj = list(req)[: subject_count(req)]
+        best, emb_best = None, None
+        for q in list(req):
+            for c in cached:
+                sc = float(vec[q] @ vec[c])
+                if sc >= threshold and (emb_best is None or sc > emb_best[0]):
+                    emb_best = (sc, q, c)
+                if q not in subj or sc < SEARCH_FLOOR:
+                    continue
+                d = decide(q, c, sc, threshold)
+                if d is not None and (best is None or (d.rank, sc) > (best[0], best[1])):
+                    best = (d.rank, sc, q, c, d.reason)
+        out.append({**p, "split": split_of(p), "rules": best is not None, "embedder": emb_best is not None,
+                    "rule_pair": list(best[2:]) if best else None, "embedder_pair": list(emb_best[1:]) if emb_best
+                    else None, "subjects": subj, "cached_entities": cached})
+    return out
+
+
+def score_prompts(rows: list[dict]) -> dict:
+    """Precision / recall of both rules per split, and per split and family."""
+    res: dict = {}
+    for split in SPLITS:
+        sel = [r for r in rows if r["split"] == split]
+        if not sel:
+            continue
+        label = np.array([r["label"] == 1 for r in sel])
+        fams: dict = {}
+        for fam in sorted({r["family"] for r in sel}):
+            idx = np.array([r["family"] == fam for r in sel])
+            fams[fam] = {"pairs": int(idx.sum()), "positives": int(label[idx].sum()),
+                         "rules": _prf(np.array([r["rules"] for r in sel])[idx], label[idx]),
+                         "embedder": _prf(np.array([r["embedder"] for r in sel])[idx], label[idx])}
+        res[split] = {"pairs": len(sel), "positives": int(label.sum()),
+                      "domains": len({r["domain"] for r in sel}),
+                      "rules": _prf(np.array([r["rules"] for r in sel]), label),
+                      "embedder": _prf(np.array([r["embedder"] for r in sel]), label), "families": fams}
+    return res
+
+
+def dev_errors(rows: list[dict]) -> list[dict]:
+    """The dev split's wrong decisions of the rules (for tuning; the test split's are never listed)."""
+    return [r for r in rows if r["split"] == "dev" and r["rules"] != (r["label"] == 1)]
+
+
+# --------------------------------------------------------------------------------------------------
 # Trace replay (simulated LRU cache)
 # --------------------------------------------------------------------------------------------------
 
@@ -116,6 +191,7 @@ def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, ru
            threshold: float = THRESHOLD, unstated=None) -> dict:
     """One pass of the trace through a simulated LRU cache; ``rule`` is "embedder" or "rules"."""
     from chai.cache.agreement import SEARCH_FLOOR, UNSTATED_REFUSED, decide
+    from chai.cache.entities import subject_count
 
     unstated = UNSTATED_REFUSED if unstated is None else frozenset(unstated)
     nbytes_of = _entry_nbytes()
@@ -125,8 +201,9 @@ def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, ru
     kinds: Counter = Counter()
     for i, (prompt, keys) in enumerate(zip(prompts, ents)):
         best = None  # (rank, score, recency, entry, q, c, kind)
+        subjects = list(keys)[: subject_count(keys)] if rule == "rules" else list(keys)
         for recency, (eid, (cached_keys, _)) in enumerate(entries.items()):
-            for q in keys:
+            for q in subjects:
                 for c in cached_keys:
                     s = float(vec[q] @ vec[c])
                     if rule == "embedder":
@@ -215,6 +292,42 @@ def cost(pairs: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 
+def _prompts_md(sc: dict, rows: list[dict] | None = None) -> list[str]:
+    out = ["| split | pairs | domains | rule | accepted | true hits | false hits | missed | precision | recall |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for split, m in sc.items():
+        for rule in ("rules", "embedder"):
+            x = m[rule]
+            name = "agreement rules" if rule == "rules" else f"embedder only (cosine >= {THRESHOLD})"
+            bold = "**" if rule == "rules" else ""
+            out.append(f"| {split} | {m['pairs']} ({m['positives']} right) | {m['domains']} | {name} | "
+                       f"{x['tp'] + x['fp']} | {x['tp']} | {x['fp']} | {x['fn']} | {bold}{100 * x['precision']:.1f}%"
+                       f"{bold} | {bold}{100 * x['recall']:.1f}%{bold} |")
+    out += ["", "Per family (rules: precision / recall; embedder only: precision / recall):", "",
+            "| family | " + " | ".join(f"{s} pairs | {s} rules | {s} embedder" for s in sc) + " |",
+            "|---|" + "---|---|---|" * len(sc)]
+    fams = sorted({f for m in sc.values() for f in m["families"]})
+    for fam in fams:
+        cells = []
+        for m in sc.values():
+            f = m["families"].get(fam)
+            if f is None:
+                cells.append("- | - | -")
+                continue
+            r, e = f["rules"], f["embedder"]
+            cells.append(f"{f['pairs']} ({f['positives']}+) | {100 * r['precision']:.0f}% / {100 * r['recall']:.0f}% | "
+                         f"{100 * e['precision']:.0f}% / {100 * e['recall']:.0f}%")
+        out.append(f"| {fam} | " + " | ".join(cells) + " |")
+    if rows is not None:
+        out += ["", "Dev-split pairs the rules get wrong (the test split's are not listed: it is never studied):", ""]
+        for r in dev_errors(rows):
+            got = r["rule_pair"]
+            out.append(f"- [{r['family']}] `{r['request']}` <- `{r['cached']}` (label {r['label']}): rules "
+                       + (f"accept `{got[0]}` -> `{got[1]}` ({got[2]})" if got else
+                          f"refuse (subjects {r['subjects']}, cached {r['cached_entities']})"))
+    return out
+
+
 def _md(res: dict) -> str:
     lab, tr = res["labelled"], res["trace"]
     e, r = lab["embedder_only"], lab["rules"]
@@ -224,7 +337,13 @@ def _md(res: dict) -> str:
         (f"Generated by `python -m csrc_bench.bench_matching` ({res['created']}, {res['machine']}). "
          f"Embedder MiniLM (all-MiniLM-L6-v2), threshold {lab['threshold']}, search floor {lab['search_floor']}."),
         "",
-        f"## Labelled pairs ({lab['pairs']}: {lab['positives']} right, {lab['negatives']} wrong)",
+        (f"## Labelled prompt pairs (`tests/data/matching_prompts.jsonl`, end to end: extraction, main subjects, "
+         f"embedding, decision; {res['extractor']})"),
+        "",
+        *_prompts_md(res["prompts"], res.get("prompt_rows")),
+        "",
+        f"## Older entity pairs ({lab['pairs']}: {lab['positives']} right, {lab['negatives']} wrong; written beside "
+        "the previous rule)",
         "",
         "| rule | accepted | true hits | false hits | missed | precision | recall |",
         "|---|---|---|---|---|---|---|",
@@ -275,10 +394,17 @@ def run(write: bool = True) -> dict:
     from chai.cache.embedder import MiniLMEmbedder
     from chai.cache.entities import MAX_PROMPT_CHARS
 
+    from chai.cache.entities import SpacyExtractor
+
     emb = MiniLMEmbedder()
+    ex = SpacyExtractor()
     pairs = load_pairs()
     cos = cosines(pairs, emb)
+    rows = prompt_decisions(load_pairs(PROMPTS_FILE), ex, emb)
     res = {
+        "extractor": ex.name,
+        "prompts": score_prompts(rows),
+        "prompt_rows": rows,
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "max_prompt_chars": MAX_PROMPT_CHARS,
@@ -297,10 +423,26 @@ def run(write: bool = True) -> dict:
     return res
 
 
+def dev(argv=None) -> dict:
+    """Score the dev split only and list its errors (the tuning loop; nothing is written)."""
+    from chai.cache.embedder import MiniLMEmbedder
+    from chai.cache.entities import SpacyExtractor
+
+    rows = [r for r in prompt_decisions(load_pairs(PROMPTS_FILE), SpacyExtractor(), MiniLMEmbedder())
+            if r["split"] == "dev"]
+    sc = score_prompts(rows)
+    print("\n".join(_prompts_md(sc, rows)))
+    return sc
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="print only; do not write csrc_bench/results/matching_results.*")
+    ap.add_argument("--dev", action="store_true", help="score the dev split of the labelled prompts only (tuning)")
     args = ap.parse_args(argv)
+    if args.dev:
+        dev()
+        return
     run(write=not args.no_write)
 
 
