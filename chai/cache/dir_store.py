@@ -39,18 +39,12 @@ from chai.cache.record import (
     valid_entry_id,
     write_tmp,
 )
-from chai.cache.store import NAMESPACE_RE, Change, EntryHead, EntryStore, check_namespace
+from chai.cache.contract import NAMESPACE_RE, Change, EntryHead, EntryStore, check_namespace
 
-__all__ = ["DirectoryStore", "head_from_record"]
+__all__ = ["DirectoryStore"]
 
 _NS_META = "namespace.json"
 _LOCK_NAME = ".lock"
-
-
-def head_from_record(rec, nbytes: int, last_used: int) -> EntryHead:
-    return EntryHead(entry_id=rec.entry_id, prompt=rec.prompt, keys=tuple(rec.keys), vectors=rec.vectors,
-                     latent_shape=tuple(rec.latent_shape), model=rec.model, nbytes=int(nbytes),
-                     last_used=int(last_used))
 
 
 def _dir_mode(file_mode: int) -> int:
@@ -295,7 +289,7 @@ class DirectoryStore(EntryStore):
                 warnings.warn(f"LatentCache: dropping damaged entry {entry_id}: {str(exc).splitlines()[0]}",
                               RuntimeWarning, stacklevel=4)
                 continue
-            heads.append(head_from_record(rec, slot.nbytes, slot.last_used))
+            heads.append(EntryHead.of(rec, slot.nbytes, slot.last_used))
         self._changes.clear()
         self._snapshotted = True
         return heads
@@ -338,7 +332,7 @@ class DirectoryStore(EntryStore):
             self._slots[entry_id] = _Slot(nbytes=nbytes, last_used=now, record=None if path else bytes(record),
                                           path=path)
             self._bytes += nbytes
-            self._changes.append(Change("add", entry_id, head_from_record(head_rec, nbytes, now)))
+            self._changes.append(Change("add", entry_id, EntryHead.of(head_rec, nbytes, now)))
             return evicted
         finally:
             if tmp is not None:

@@ -39,7 +39,7 @@ from chai.cache.embedder import MINILM_PACKAGE, Embedder, MiniLMEmbedder
 from chai.cache.entities import MAX_PROMPT_CHARS, EntityExtractor, default_extractor
 from chai.cache.matcher import Matcher
 from chai.cache.record import EntryRecord, decode_record, encode_record, head_of, new_entry_id, record_nbytes
-from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location
+from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location, store_class
 
 __all__ = [
     "DEFAULT_BUDGET_BYTES",
@@ -858,23 +858,9 @@ class LatentCache:
     # Location tools (``chai cache stats|clear LOCATION``)
     # ------------------------------------------------------------------------------------------------------------
     @staticmethod
-    def _store_class(location):
-        loc = parse_location(location)
-        if loc.scheme == "memory":
-            raise ValueError("LatentCache: an in-memory cache has no location to inspect.\n"
-                             "HINT: pass a directory or a redis:// URL.")
-        if loc.scheme == "redis":
-            from chai.cache.redis_store import RedisStore
-
-            return RedisStore, loc.target
-        from chai.cache.dir_store import DirectoryStore
-
-        return DirectoryStore, loc.target
-
-    @staticmethod
     def list_namespaces(location) -> list[str]:
         """Namespaces stored at ``location`` (a directory or a Redis URL)."""
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         return cls.list_namespaces(target)
 
     @staticmethod
@@ -886,7 +872,7 @@ class LatentCache:
         (leftover temporary files); Redis adds budget_bytes. With ``namespace=None`` the result has
         ``namespaces`` (name -> that dict) and totals ``entries`` / ``bytes_used``.
         """
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         names = [namespace] if namespace is not None else cls.list_namespaces(target)
         per = {ns: cls.namespace_stats(target, check_namespace(ns)) for ns in names}
         backend = "redis" if cls.__name__ == "RedisStore" else "dir"
@@ -904,7 +890,7 @@ class LatentCache:
         open in a LatentCache raises RuntimeError. Redis: every key of the namespace goes; open workers notice
         and resynchronise. Returns the number of entries deleted.
         """
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         names = [namespace] if namespace is not None else cls.list_namespaces(target)
         return sum(cls.clear_namespace(target, check_namespace(ns, "LatentCache.clear_location")) for ns in names)
 

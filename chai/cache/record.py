@@ -53,6 +53,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "RECORD_MAGIC",
     "RECORD_VERSION",
+    "EntryHead",
     "EntryRecord",
     "atomic_write",
     "decode_record",
@@ -118,6 +119,27 @@ class EntryRecord:
     matching: str = "entity"
     created_ns: int = 0
     model: str = ""
+
+
+@dataclass(frozen=True)
+class EntryHead:
+    """What an index needs of one stored entry (decoded and validated from its head record)."""
+
+    entry_id: str
+    prompt: str
+    keys: tuple[str, ...]
+    vectors: np.ndarray  # (len(keys), dim) float32, unit-norm
+    latent_shape: tuple[int, ...]
+    model: str
+    nbytes: int  # what the entry costs against the budget
+    last_used: int  # recency at snapshot time (larger = more recent; comparable within one store)
+
+    @classmethod
+    def of(cls, rec: EntryRecord, nbytes: int, last_used: int) -> EntryHead:
+        """The head of a decoded record, charged ``nbytes`` and last used at ``last_used``."""
+        return cls(entry_id=rec.entry_id, prompt=rec.prompt, keys=tuple(rec.keys), vectors=rec.vectors,
+                   latent_shape=tuple(rec.latent_shape), model=rec.model, nbytes=int(nbytes),
+                   last_used=int(last_used))
 
 
 def _pack_masks(masks: dict[str, np.ndarray]) -> tuple[list[dict], list[bytes]]:

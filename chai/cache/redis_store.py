@@ -44,9 +44,8 @@ import uuid
 from contextlib import closing
 from urllib.parse import urlsplit, urlunsplit
 
-from chai.cache.dir_store import head_from_record
+from chai.cache.contract import Change, EntryHead, EntryStore, StoreUnavailable, check_namespace
 from chai.cache.record import MAX_RECORD_BYTES, decode_record, valid_entry_id
-from chai.cache.store import Change, EntryHead, EntryStore, StoreUnavailable, check_namespace
 
 __all__ = ["RedisStore", "key_prefix", "redact_url", "tenant_acl_rules"]
 
@@ -344,7 +343,7 @@ class RedisStore(EntryStore):
             self.dropped += 1
             log.warning("chai cache: dropping damaged Redis entry %s: %s", entry_id, str(exc).splitlines()[0])
             return None
-        return head_from_record(rec, nbytes, last_used)
+        return EntryHead.of(rec, nbytes, last_used)
 
     def changes(self) -> list[Change] | None:
         return self._call(self._changes)
