@@ -148,6 +148,16 @@ def _check_model(model, what: str) -> str:
     return model
 
 
+def _dequantizes_finite(q) -> bool:
+    """True when every value of the QuantizedLatent ``q`` dequantizes to a finite float32: scales finite, data
+    finite (fp8 NaN bytes, float16 / float32 NaN or Inf payloads) and no product ``data * scale`` overflowing
+    (an int8 entry with scale 3e38). One pass over the data; used on insert and on every load."""
+    if not bool(torch.isfinite(q.scale).all()):
+        return False
+    amax = q.data.float().abs().amax(dim=(3, 4))  # (B, C, T); NaN propagates
+    return bool(torch.isfinite(amax * q.scale).all())
+
+
 def _storage_dtypes():
     from chai_kernels.quant import LATENT_STORAGE_DTYPES
 
@@ -520,8 +530,8 @@ class LatentCache:
             for q in latents:
                 if tuple(q.shape) != tuple(rec.latent_shape):
                     raise ValueError(f"a latent of shape {tuple(q.shape)} in an entry of shape {rec.latent_shape}")
-                if not bool(torch.isfinite(q.scale).all()):
-                    raise ValueError("a latent has non-finite scales")
+                if not _dequantizes_finite(q):
+                    raise ValueError("a latent holds NaN or Inf, or values that overflow float32 when dequantized")
             if not latents:
                 raise ValueError("the entry holds no latents")
         except (OSError, ValueError) as exc:
@@ -586,13 +596,12 @@ class LatentCache:
                     raise type(exc)(f"LatentCache.insert: latents[{i}]: {exc}") from None
             # Refuse what could not be served later: an infinite scale (float64 1e300 quantized) or values that
             # overflow a float storage dtype (1e5 as float16) would only be dropped as damaged on the first hit.
-            if not bool(torch.isfinite(q.scale).all()) or (
-                not q.is_quantized and not bool(torch.isfinite(q.data.float()).all())
-            ):
+            # A QuantizedLatent passed in is checked the same way (fp8 NaN bytes, an int8 scale of 3e38).
+            if not _dequantizes_finite(q):
                 absmax = float(x.detach().abs().max()) if isinstance(x, torch.Tensor) else float("nan")
                 raise ValueError(
                     f"LatentCache.insert: latents[{i}] does not fit the storage dtype {q.dtype} "
-                    f"(absmax {absmax:.3g}: NaN, Inf or out of range).\n"
+                    f"(absmax {absmax:.3g}: NaN, Inf or out of range once dequantized).\n"
                     "HINT: store finite latents of a sane magnitude; use quant_dtype=torch.int8 (per-(b, c, t) scales) "
                     "or float32 storage for large values."
                 )
