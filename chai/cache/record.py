@@ -38,9 +38,11 @@ CRC) plus the index's own copy of each vector and its id.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import struct
 import uuid
 import zlib
@@ -61,6 +63,7 @@ __all__ = [
     "fsync_dir",
     "head_of",
     "new_entry_id",
+    "read_regular",
     "record_nbytes",
     "valid_entry_id",
 ]
@@ -357,6 +360,46 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """Read a regular file of at most ``limit`` bytes; returns its bytes and its ``fstat``.
+
+    Every read of a store's files goes through here, so no file can make a reader hang or allocate without
+    bound: a symbolic link (an entry pointing at ``/dev/zero``) is refused by ``O_NOFOLLOW``, a FIFO opens
+    without blocking (``O_NONBLOCK``) and, like a device or a directory, is refused by its ``fstat``; a file
+    larger than ``limit`` is refused before reading, and at most ``limit + 1`` bytes are ever read (a file
+    growing meanwhile is refused too). Raises ValueError for all of these, OSError when the file cannot be
+    opened at all (missing, no permission).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(str(path), flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path} is a symbolic link; only regular files are read") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+            raise ValueError(f"{path} is {kind}; only regular files are read")
+        if st.st_size > limit:
+            raise ValueError(f"{path} holds {st.st_size} bytes, which exceed the budget or size limit of {limit} "
+                             "bytes (not read)")
+        chunks, n = [], 0
+        while n <= limit:
+            chunk = os.read(fd, min(limit + 1 - n, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+        if n > limit:
+            raise ValueError(f"{path} grew past the {limit}-byte limit while it was read")
+        return b"".join(chunks), st
     finally:
         os.close(fd)
 
