@@ -669,6 +669,7 @@ class LatentCache:
         clip. ``model`` tags the entry with the model that made it (see :meth:`lookup`). ``lookup``: the
         :class:`Lookup` of this prompt (its keys and vectors are reused, nothing is extracted or embedded
         again). Least-recently-used entries are evicted (latents and vectors together) until the entry fits.
+        The entry stores the prompt cut to ``MAX_PROMPT_CHARS`` the way a lookup cuts it (``Match.prompt``).
 
         Returns the new entry id, or None when nothing was stored: the prompt has no salient entity (nothing
         could ever match it; ``stats()["skipped_inserts"]``) or the store is unreachable
@@ -689,8 +690,11 @@ class LatentCache:
                 self._skipped_inserts += 1
             return None
         masks = self._prepare_masks(entity_masks, keys, latent_shape)
+        # The stored prompt is capped the way a lookup caps it: the keys come from that part alone, and an
+        # uncapped prompt of a megabyte would make a record every reader refuses.
         rec = EntryRecord(
-            entry_id=new_entry_id(), namespace=self.namespace, prompt=prompt, keys=keys, vectors=vecs,
+            entry_id=new_entry_id(), namespace=self.namespace, prompt=self.matcher.cap(prompt)[0], keys=keys,
+            vectors=vecs,
             latent_shape=latent_shape, latent_blobs=[q.to_bytes() for q in qlatents], masks=masks,
             embedder=self.embedder.name, matching=self.matching, created_ns=time.time_ns(), model=model,
         )

@@ -264,3 +264,18 @@ def _read(location, entry_id) -> bytes:
     import redis
 
     return redis.Redis.from_url(loc.target).get(f"chai:{{default}}:e:{entry_id}")
+
+
+def test_a_megabyte_prompt_is_capped_on_insert_as_on_lookup(location):
+    from chai.cache import MAX_PROMPT_CHARS
+
+    prompt = "a tiger sitting in a dark cave " + "and then it waits a while " * 80_000  # about 2 MiB
+    with cache(location) as c:
+        eid = c.insert(prompt, lats(1))
+        m = c.lookup("a tiger", shape=SHAPE).match
+        assert m is not None and m.entry_id == eid
+        assert len(m.prompt) <= MAX_PROMPT_CHARS and prompt.startswith(m.prompt)
+        c.check_consistency()
+    if location is not None:  # every other worker (a fresh open) serves it too
+        with cache(location) as c2:
+            assert c2.lookup("a tiger", shape=SHAPE).match.entry_id == eid
