@@ -19,7 +19,16 @@ from dataclasses import dataclass
 
 from chai.cache.record import EntryHead
 
-__all__ = ["NAMESPACE_RE", "Change", "EntryHead", "EntryStore", "HeadCheck", "StoreUnavailable", "check_namespace"]
+__all__ = [
+    "NAMESPACE_RE",
+    "Change",
+    "EntryHead",
+    "EntryStore",
+    "HeadCheck",
+    "OutcomeUnknown",
+    "StoreUnavailable",
+    "check_namespace",
+]
 
 #: Tenant names: 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit (``fullmatch``: no
 #: trailing newline sneaks through).
@@ -36,7 +45,13 @@ def check_namespace(namespace, where: str = "LatentCache") -> str:
 
 
 class StoreUnavailable(RuntimeError):
-    """The store's backend cannot be reached right now (the cache counts it and carries on)."""
+    """The store's backend cannot be reached or refuses to serve right now (unreachable, busy, out of memory,
+    a conflicting namespace configuration): the cache counts it and carries on (a miss, a skipped insert)."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A write may or may not have reached the store (a timeout after the request was sent): the next sync
+    settles it (the cache counts such an insert as unknown until then)."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from chai.cache.embedder import MINILM_PACKAGE, Embedder, MiniLMEmbedder
 from chai.cache.entities import MAX_PROMPT_CHARS, EntityExtractor, default_extractor
 from chai.cache.matcher import Matcher
 from chai.cache.record import EntryRecord, decode_record, encode_record, head_of, new_entry_id, record_nbytes
-from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location, store_class
+from chai.cache.store import OutcomeUnknown, StoreUnavailable, check_namespace, open_store, parse_location, store_class
 
 __all__ = [
     "DEFAULT_BUDGET_BYTES",
@@ -364,6 +364,7 @@ class LatentCache:
         self._hits = self._misses = self._inserts = self._evictions = self._dropped = 0
         self._skipped_inserts = self._no_entity_lookups = self._truncated = 0
         self._unavailable_lookups = self._unavailable_inserts = self._healed = 0
+        self._unknown: set[str] = set()  # inserts whose outcome is unknown until the next sync settles them
         self._hit_entities = _BoundedCounter(MAX_HIT_COUNTERS)
         self._hit_pairs = _BoundedCounter(MAX_HIT_COUNTERS)
         self._hit_kinds: Counter[str] = Counter()
@@ -404,15 +405,29 @@ class LatentCache:
                 self.matcher.clear()
                 for h in heads:
                     self.matcher.add(h)
+                self._settle({h.entry_id for h in heads}, complete=True)
                 return True
             for c in changes:
                 if c.op == "add":
                     self.matcher.add(c.head)
                 else:
                     self.matcher.remove(c.entry_id)
+            self._settle({c.entry_id for c in changes}, complete=False)
             return True
         except StoreUnavailable:
             return False
+
+    def _settle(self, seen: set[str], complete: bool) -> None:
+        """Settle inserts of unknown outcome: one the store reports (stored, or stored and evicted since) counts
+        as an insert; after a snapshot (``complete``), one it does not hold counts as unavailable."""
+        if not self._unknown:
+            return
+        for entry_id in [e for e in self._unknown if e in seen or complete]:
+            self._unknown.discard(entry_id)
+            if entry_id in seen:
+                self._inserts += 1
+            else:
+                self._unavailable_inserts += 1
 
     # ------------------------------------------------------------------------------------------------------------
     # Keys
@@ -672,8 +687,9 @@ class LatentCache:
         The entry stores the prompt cut to ``MAX_PROMPT_CHARS`` the way a lookup cuts it (``Match.prompt``).
 
         Returns the new entry id, or None when nothing was stored: the prompt has no salient entity (nothing
-        could ever match it; ``stats()["skipped_inserts"]``) or the store is unreachable
-        (``stats()["unavailable_inserts"]``).
+        could ever match it; ``stats()["skipped_inserts"]``), the store is unreachable or refused it
+        (``stats()["unavailable_inserts"]``), or the store did not answer after the insert was sent
+        (``stats()["unknown_inserts"]`` until the next sync settles it as stored, counted in ``inserts``, or not).
 
         Raises ValueError (nothing stored, nothing evicted) for: an empty prompt, latents with NaN / Inf or
         out of the storage dtype's range, latents of different shapes, masks of the wrong shape, or an entry
@@ -710,6 +726,9 @@ class LatentCache:
             self._check_open()
             try:
                 evicted = self.store.put(rec.entry_id, buf, head, nbytes)
+            except OutcomeUnknown:  # sent, no answer: it may be stored; the next sync settles it
+                self._unknown.add(rec.entry_id)
+                return None
             except StoreUnavailable:
                 self._unavailable_inserts += 1
                 return None
@@ -768,7 +787,7 @@ class LatentCache:
     def stats(self) -> dict:
         """Counters and sizes. Documented keys (docs/cache.md): entries, bytes_used, budget_bytes, hits,
         misses, inserts, evictions, dropped, extractor, embedder, backend, location, store_errors,
-        unavailable_lookups, unavailable_inserts, healed, truncated_prompts; plus namespace, matching,
+        unavailable_lookups, unavailable_inserts, unknown_inserts, store_server_errors, healed, truncated_prompts; plus namespace, matching,
         threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
         MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
         quant_dtype, directory, store (the backend's own counters)."""
@@ -794,6 +813,8 @@ class LatentCache:
                 "store_errors": st.get("errors", 0),
                 "unavailable_lookups": self._unavailable_lookups,
                 "unavailable_inserts": self._unavailable_inserts,
+                "unknown_inserts": len(self._unknown),
+                "store_server_errors": st.get("server_errors", 0),
                 "healed": self._healed,
                 "truncated_prompts": self._truncated,
                 "namespace": self.namespace,

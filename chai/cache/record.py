@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "MAX_HEAD_BYTES",
     "MAX_RECORD_BYTES",
     "RECORD_MAGIC",
     "RECORD_VERSION",
@@ -84,6 +85,9 @@ MAX_KEY_CHARS = 8192
 MAX_DIM = 8192
 MAX_LATENTS = 16
 MAX_MASK_ELEMENTS = 1 << 26
+#: The largest head record (no latents, no masks) these limits allow: a Redis store refuses larger head values on
+#: the server, before they are sent.
+MAX_HEAD_BYTES = 24 + MAX_META_BYTES + MAX_KEYS * MAX_DIM * 4 + 4
 #: A stored vector must be unit-norm to this tolerance: a planted vector of norm 10 would win every lookup.
 UNIT_NORM_TOL = 1e-3
 MATCHING_KINDS = ("entity", "prompt")

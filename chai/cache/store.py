@@ -31,6 +31,7 @@ from chai.cache.contract import (
     EntryHead,
     EntryStore,
     HeadCheck,
+    OutcomeUnknown,
     StoreUnavailable,
     check_namespace,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "EntryHead",
     "EntryStore",
     "HeadCheck",
+    "OutcomeUnknown",
     "StoreUnavailable",
     "check_namespace",
     "open_store",
