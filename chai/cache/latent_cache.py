@@ -787,8 +787,8 @@ class LatentCache:
     def stats(self) -> dict:
         """Counters and sizes. Documented keys (docs/cache.md): entries, bytes_used, budget_bytes, hits,
         misses, inserts, evictions, dropped, extractor, embedder, backend, location, store_errors,
-        unavailable_lookups, unavailable_inserts, unknown_inserts, store_server_errors, healed, truncated_prompts; plus namespace, matching,
-        threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
+        unavailable_lookups, unavailable_inserts, unknown_inserts, store_server_errors, healed, truncated_prompts;
+        plus namespace, matching, threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
         MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
         quant_dtype, directory, store (the backend's own counters)."""
         with self._lock:

@@ -179,7 +179,8 @@ for _, id in ipairs(order) do
     if n > 0 then
       reclaimed = reclaimed + 1
       if ranked then
-        redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'id', id, 'seq', redis.call('INCR', KEYS[5]))
+        local seq = redis.call('INCR', KEYS[5])
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'id', id, 'seq', seq)
       end
     end
   end
