@@ -17,9 +17,9 @@ import time
 import pytest
 import torch
 
-from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
+from chai.cache import LatentCache
 from chai.cache.redis_store import key_prefix, tenant_acl_rules
-from tests.chai.test_cache_redis import consistency
+from tests.chai.test_cache_redis import consistency, lats, make
 from tests.redis_server import RedisServer, require_redis_server
 
 SHAPE = (1, 4, 3, 6, 7)
@@ -34,16 +34,6 @@ def server():
     require_redis_server()
     with RedisServer() as srv:
         yield srv
-
-
-def lats(seed, shape=SHAPE):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=g) + 0.1 for _ in range(3)]
-
-
-def make(url, budget=200_000, **kw):
-    kw.setdefault("redis_options", {"socket_timeout": 1.0, "max_backoff_s": 0.2})
-    return LatentCache(budget, url, extractor=BuiltinExtractor(), embedder=HashingEmbedder(64), **kw)
 
 
 def logged(caplog, needle: str) -> int:
