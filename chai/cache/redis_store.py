@@ -334,8 +334,8 @@ class RedisStore(EntryStore):
         except exc_mod.NoPermissionError as exc:
             raise PermissionError(
                 f"LatentCache: the Redis user may not use namespace {self.namespace!r} ({exc}).\n"
-                "HINT: connect as the tenant's own user (see chai.cache.redis_store.tenant_acl_rules), or ask the "
-                "operator to grant its key prefix."
+                "HINT: connect as the tenant's own user, created with chai.cache.redis_store.tenant_acl_rules(namespace); "
+                "after an upgrade, run its ACL SETUSER again (the rules follow the commands the store sends)."
             ) from None
         except exc_mod.ResponseError as exc:
             if str(exc).startswith(_OWN_REPLIES):
@@ -355,7 +355,9 @@ class RedisStore(EntryStore):
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, self._max_backoff)
             self.unavailable += 1
-            if write and "connecting" not in str(exc):  # the request may have gone out, and been executed
+            # A write may have gone out and been executed unless this was a first connection attempt to a server
+            # already known down (on a live connection, a failed reconnect may follow a request that went out).
+            if write and not (recovering and "connecting" in str(exc)):
                 raise OutcomeUnknown(f"Redis at {self.location} did not answer an insert: {exc}") from None
             raise StoreUnavailable(f"Redis at {self.location} is unreachable: {exc}") from None
         if recovering:
