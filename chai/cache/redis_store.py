@@ -165,7 +165,8 @@ local prefix = ARGV[1]
 local cand, order = {}, {}
 local function add(id) if not cand[id] then cand[id] = true; order[#order + 1] = id end end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do add(id) end
-for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do add(id) end
+local sized = redis.call('HGETALL', KEYS[3])
+for i = 1, #sized, 2 do add(sized[i]) end
 for i = 3, #ARGV do add(ARGV[i]) end
 local total, reclaimed = 0, 0
 for _, id in ipairs(order) do
@@ -195,6 +196,8 @@ _OWN_REPLIES = ("CHAI_TOO_BIG", "CHAI_EXISTS", "CHAI_OVERSIZE", "CHAI_STALE")
 
 def _num(v) -> int | None:
     """An integer stored by our scripts, or None for anything else (missing, or written by someone else)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
     if isinstance(v, bytes):
         v = v.decode("ascii", "replace")
     return int(v) if isinstance(v, str) and v.isdigit() else None
@@ -228,9 +231,9 @@ def tenant_acl_rules(namespace: str) -> list[str]:
     server settings a tenant setup needs (the ``default`` user) in docs/fleet.md.
     """
     cmds = ["get", "set", "mget", "del", "exists", "strlen", "incr", "decrby", "zadd", "zrange", "zrem",
-            "zscore", "zcard", "hget", "hset", "hsetnx", "hdel", "hmget", "hgetall", "hkeys", "hlen", "xadd",
-            "xrange", "xrevrange", "evalsha", "eval", "script|load", "script|exists", "ping", "hello", "auth",
-            "multi", "exec", "discard", "zmscore"]
+            "zscore", "zcard", "hget", "hset", "hsetnx", "hdel", "hmget", "hgetall", "xadd", "xrange",
+            "xrevrange", "evalsha", "eval", "script|load", "script|exists", "ping", "hello", "auth", "multi",
+            "exec", "discard", "zmscore"]
     return ["resetkeys", f"~{key_prefix(namespace)}*", "resetchannels", "-@all", *[f"+{c}" for c in cmds]]
 
 
@@ -334,8 +337,9 @@ class RedisStore(EntryStore):
         except exc_mod.NoPermissionError as exc:
             raise PermissionError(
                 f"LatentCache: the Redis user may not use namespace {self.namespace!r} ({exc}).\n"
-                "HINT: connect as the tenant's own user, created with chai.cache.redis_store.tenant_acl_rules(namespace); "
-                "after an upgrade, run its ACL SETUSER again (the rules follow the commands the store sends)."
+                "HINT: connect as the tenant's own user, created with "
+                "chai.cache.redis_store.tenant_acl_rules(namespace); after an upgrade, run its ACL SETUSER again "
+                "(the rules follow the commands the store sends)."
             ) from None
         except exc_mod.ResponseError as exc:
             if str(exc).startswith(_OWN_REPLIES):
@@ -434,33 +438,31 @@ class RedisStore(EntryStore):
         return self._call(self._snapshot)
 
     def _read_state(self):
+        """One consistent read of the namespace's bookkeeping (a transaction), then its heads. ``drift``: the
+        byte count, the LRU order and the sizes disagree (Redis evicted some of them, or someone wrote them)."""
         pipe = self._r.pipeline(transaction=True)
         pipe.get(self._k("seq"))
         pipe.xrevrange(self._k("log"), count=1)
         pipe.zrange(self._k("lru"), 0, -1, withscores=True)
         pipe.get(self._k("bytes"))
-        pipe.hlen(self._k("size"))
-        seq, last, ranked, used, n_sized = pipe.execute()
+        pipe.hgetall(self._k("size"))
+        seq, last, ranked, used, sizes = pipe.execute()
         ids = [m.decode() for m, _ in ranked]
         scores = {m.decode(): int(s) for m, s in ranked}
+        sizes = {k.decode(): _num(v) for k, v in sizes.items()}
+        counted = 0 if used is None else _num(used)
+        drift = (set(sizes) != set(ids) or None in sizes.values()
+                 or counted is None or sum(sizes.values()) != counted)
         fetched = []  # (entry_id, head value or its oversize length or None, size)
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i: i + _CHUNK]
-            blobs, sizes = self._heads(chunk)
-            fetched += zip(chunk, blobs, sizes)
-        sized = [_num(z) for _, _, z in fetched]
-        drift = (int(n_sized) != len(ids) or any(b is None or z is None for b, z in zip((f[1] for f in fetched), sized))
-                 or sum(z or 0 for z in sized) != (_num(used) if used is not None else 0))
+            fetched += zip(chunk, self._heads(chunk), (sizes.get(x) for x in chunk))
         return _num(seq) or 0, (last[0][0].decode() if last else "0-0"), scores, fetched, drift
 
-    def _heads(self, ids: list[str]):
-        """Head values (size-checked on the server: a larger one comes back as its length) and sizes of ``ids``."""
+    def _heads(self, ids: list[str], client=None):
+        """Head values of ``ids``, size-checked on the server: a larger one comes back as its length, unsent."""
         limit = min(self.budget_bytes, MAX_HEAD_BYTES)
-        pipe = self._r.pipeline(transaction=False)
-        self._scripts["heads"](keys=[self._hk(x) for x in ids], args=[limit], client=pipe)
-        pipe.hmget(self._k("size"), ids)
-        blobs, sizes = pipe.execute()
-        return blobs, [None if z is None else z.decode() for z in sizes]
+        return self._scripts["heads"](keys=[self._hk(x) for x in ids], args=[limit], client=client)
 
     def _checked_config(self) -> None:
         """:meth:`_ensure_config` after open: a namespace recreated by another worker with other settings is a
@@ -578,8 +580,11 @@ class RedisStore(EntryStore):
             got = {}
             for i in range(0, len(adds), _CHUNK):
                 chunk = adds[i: i + _CHUNK]
-                blobs, sizes = self._heads(chunk)
-                scores = self._r.zmscore(self._k("lru"), chunk)
+                pipe = self._r.pipeline(transaction=False)
+                self._heads(chunk, client=pipe)
+                pipe.hmget(self._k("size"), chunk)
+                pipe.zmscore(self._k("lru"), chunk)
+                blobs, sizes, scores = pipe.execute()
                 for entry_id, blob, size, score in zip(chunk, blobs, sizes, scores):
                     got[entry_id] = self._decode_head(entry_id, blob, size, int(score or 0))
             out = [c if c.op != "add" else Change("add", c.entry_id, got.get(c.entry_id)) for c in out]
@@ -724,7 +729,7 @@ class RedisStore(EntryStore):
         p = key_prefix(ns)
         with closing(RedisStore._client(url)) as r:
             n = int(_tool_call(r, url, ns, r.zcard, p + "lru"))
-            ids = {m.decode() for m in r.zrange(p + "lru", 0, -1)} | {k.decode() for k in r.hkeys(p + "size")}
+            ids = {m.decode() for m in r.zrange(p + "lru", 0, -1)} | {k.decode() for k in r.hgetall(p + "size")}
             for _, f in r.xrange(p + "log", min="-", max="+"):
                 if f.get(b"op") == b"add":
                     ids.add(f.get(b"id", b"").decode())
