@@ -71,8 +71,9 @@ HeadCheck = Callable[["object"], "str | None"]
 class EntryStore(ABC):
     """One namespace's entries in LRU order under ``budget_bytes`` (see the module docstring).
 
-    Every method may raise :class:`StoreUnavailable` (Redis down). ``put`` is atomic: either the entry and
-    every eviction it needed are visible together, or nothing changed. Entry ids are 32 lowercase hex
+    Every method may raise :class:`StoreUnavailable` (Redis down, busy, out of memory, ...). ``put`` is atomic:
+    either the entry and every eviction it needed are visible together, or nothing changed; it raises
+    :class:`OutcomeUnknown` when it cannot tell which (sent, never answered). Entry ids are 32 lowercase hex
     digits (``chai.cache.record.valid_entry_id``); anything else is refused with ValueError.
     """
 

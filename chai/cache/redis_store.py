@@ -296,13 +296,14 @@ class RedisStore(EntryStore):
         self.server_errors: dict[str, int] = {}  # error replies and refusals by kind (BUSY, OOM, CONFIG, ...)
         self.repaired = 0  # half-evicted entries and orphaned keys reclaimed by resyncs
         self.eviction_policy: str | None = None  # the server's maxmemory-policy, when this user may read it
+        self._policy_checked = False
         self._epoch: str | None = None
         self._seq = 0
         self._cursor = "0-0"
         try:
             self._call(self._ensure_config)
             self._call(self._check_policy)
-        except StoreUnavailable:
+        except StoreUnavailable:  # (the policy is then checked by the first resync that reaches the server)
             pass  # start degraded: lookups miss, inserts are skipped, retried with backoff
 
     # -- keys and fault handling ---------------------------------------------------------------------------------
@@ -416,11 +417,16 @@ class RedisStore(EntryStore):
         try:
             got = self._r.config_get("maxmemory-policy")
             policy = next(iter(got.values()), None) if got else None
-        except exc_mod.ResponseError:
+        except exc_mod.ResponseError as exc:  # not allowed, or CONFIG renamed away (managed servers)
+            if str(exc).startswith("BUSY"):
+                raise
             try:
                 policy = self._r.info("memory").get("maxmemory_policy")
-            except exc_mod.ResponseError:
+            except exc_mod.ResponseError as exc2:
+                if str(exc2).startswith("BUSY"):
+                    raise
                 log.debug("chai cache: this Redis user may not read maxmemory-policy (no CONFIG, no INFO)")
+        self._policy_checked = True
         if isinstance(policy, bytes):
             policy = policy.decode()
         self.eviction_policy = policy
@@ -474,6 +480,8 @@ class RedisStore(EntryStore):
 
     def _snapshot(self) -> list[EntryHead]:
         self._checked_config()
+        if not self._policy_checked:  # the server was unreachable or busy at open
+            self._check_policy()
         seq, cursor, scores, fetched, drift = self._read_state()
         if drift or (self.eviction_policy not in (None, "noeviction")):
             if self._repair():

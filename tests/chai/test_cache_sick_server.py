@@ -285,6 +285,19 @@ def test_server_evicting_keys_itself_is_warned_about_and_a_sync_repairs_the_name
         c2.close()
 
 
+def test_policy_is_checked_by_the_first_resync_when_the_server_was_down_at_open(caplog):
+    require_redis_server()
+    with RedisServer(extra=("--maxmemory-policy", "allkeys-lru")) as srv:
+        srv.stop()
+        with caplog.at_level(logging.WARNING, logger="chai.cache"):
+            c = make(srv.url)
+            srv.start()
+            time.sleep(0.3)  # past the backoff
+            assert c.lookup("a tiger", shape=SHAPE).reason == "no_match"
+        assert logged(caplog, "maxmemory-policy allkeys-lru") == 1
+        c.close()
+
+
 def test_noeviction_server_gives_no_policy_warning(server, caplog):
     with caplog.at_level(logging.WARNING, logger="chai.cache"):
         c = make(server.url)
