@@ -1111,7 +1111,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             raise CLIError(f"{str(d)!r} is not a directory. HINT: pass the --cache of an earlier run.", EXIT_USAGE)
     try:
         if args.cache_command == "stats":
-            if args.namespace is not None and args.namespace not in LatentCache.list_namespaces(args.location):
+            if args.namespace is not None and args.namespace not in _listed(args.location, args.namespace):
                 raise CLIError(
                     f"namespace {args.namespace!r} not found in {shown!r}. HINT: chai cache stats {shown} lists them.",
                     EXIT_USAGE,
@@ -1126,12 +1126,23 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                 _print_dir_stats(shown, info)
             return EXIT_OK
         removed = LatentCache.clear_location(args.location, namespace=args.namespace)
-    except ImportError as exc:
+    except (ImportError, PermissionError) as exc:  # PermissionError: a tenant user of a shared server
         raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
     except _connection_errors() as exc:
         raise CLIError(f"cannot reach {shown}: {exc}. HINT: is the server running?", EXIT_RUNTIME) from None
     print(f"cleared {shown}: {removed} entries removed" + (f" (namespace {args.namespace})" if args.namespace else ""))
     return EXIT_OK
+
+
+def _listed(location: str, namespace: str) -> list[str]:
+    """The namespaces at ``location``; a user who may not list them (a Redis tenant) gets its own namespace
+    back, and reading it then tells whether it may use it."""
+    from chai.cache import LatentCache
+
+    try:
+        return LatentCache.list_namespaces(location)
+    except PermissionError:
+        return [namespace]
 
 
 #: Columns of ``chai cache stats``: (header, key of a namespace's open_stats dict).

@@ -215,3 +215,16 @@ def test_the_cache_imports_no_backend_client_until_a_store_needs_it():
         """
     )
     assert out is False
+
+
+def test_cache_stores_sit_below_their_factory():
+    """Layers, no circle: record -> contract -> {dir_store, redis_store} -> store (the factory). A store never
+    imports the factory or the other store, and the contract and record import no store (lazy imports count)."""
+    below = {"record": set(), "contract": {"record"}, "dir_store": {"record", "contract"},
+             "redis_store": {"record", "contract"}}
+    offenders = []
+    for f, line, m in _static_imports("chai/cache"):
+        name = Path(f).stem
+        if name in below and m.startswith("chai.cache.") and m.split(".")[2] not in below[name]:
+            offenders.append(f"{f}:{line} imports {m}")
+    assert not offenders, "\n".join(offenders)

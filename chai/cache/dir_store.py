@@ -12,7 +12,9 @@ flight), ``namespace.json`` (embedder, dim, matching of the namespace) and ``.lo
   the folder is fsync'ed. A crash leaves the complete old state or the complete new file; leftovers in
   ``tmp/`` are deleted on open. Recency (LRU order) is persisted as the file's mtime (nanoseconds,
   strictly increasing per process), refreshed on every hit.
-* Open reads each file only after checking its size against the budget, validates every record
+* Every read is bounded (``chai.cache.record.read_regular``): only regular files are read (a symlink to
+  ``/dev/zero``, a FIFO or a device is refused without blocking), each after checking its size against
+  the budget (entries) or 64 KiB (``namespace.json``). Open validates every record
   (``decode_record`` plus the cache's own checks) and drops what fails, with a warning; it never fails
   because of a bad file.
 * Files are created owner-only (``0600``, folders ``0700``) unless ``file_mode`` says otherwise: they hold
@@ -36,21 +38,18 @@ from chai.cache.record import (
     atomic_write,
     decode_record,
     fsync_dir,
+    read_regular,
     valid_entry_id,
     write_tmp,
 )
-from chai.cache.store import NAMESPACE_RE, Change, EntryHead, EntryStore, check_namespace
+from chai.cache.contract import NAMESPACE_RE, Change, EntryHead, EntryStore, check_namespace
 
-__all__ = ["DirectoryStore", "head_from_record"]
+__all__ = ["DirectoryStore"]
 
 _NS_META = "namespace.json"
+#: namespace.json holds a handful of short settings; anything larger is not ours and is never read.
+_NS_META_LIMIT = 64 << 10
 _LOCK_NAME = ".lock"
-
-
-def head_from_record(rec, nbytes: int, last_used: int) -> EntryHead:
-    return EntryHead(entry_id=rec.entry_id, prompt=rec.prompt, keys=tuple(rec.keys), vectors=rec.vectors,
-                     latent_shape=tuple(rec.latent_shape), model=rec.model, nbytes=int(nbytes),
-                     last_used=int(last_used))
 
 
 def _dir_mode(file_mode: int) -> int:
@@ -191,13 +190,20 @@ class DirectoryStore(EntryStore):
             return
         path = self.ns_dir / _NS_META
         have = None
-        if path.exists():
+        if path.is_dir() and not path.is_symlink():
+            raise ValueError(
+                f"LatentCache: {path} is a directory; this file holds the namespace's settings.\n"
+                f"HINT: move that directory out of {self.ns_dir} (the cache never deletes what it did not write)."
+            )
+        if os.path.lexists(path):
+            reason = "not valid JSON"
             try:
-                have = json.loads(path.read_text())
-            except (OSError, ValueError, RecursionError):
-                have = None
+                have = json.loads(read_regular(path, _NS_META_LIMIT)[0].decode("utf-8"))
+            except (OSError, ValueError, RecursionError) as exc:
+                have, reason = None, str(exc).splitlines()[0]
             if not isinstance(have, dict):
-                warnings.warn(f"LatentCache: {path} is unreadable; rewriting it.", RuntimeWarning, stacklevel=4)
+                warnings.warn(f"LatentCache: {path} is unreadable ({reason}); rewriting it.", RuntimeWarning,
+                              stacklevel=4)
                 have = None
         if have is not None:
             diff = [k for k in compare if have.get(k) != want.get(k)]
@@ -234,10 +240,9 @@ class DirectoryStore(EntryStore):
             if path.suffix != ENTRY_SUFFIX:
                 continue
             try:
-                st = path.stat()
-                if st.st_size > limit:  # never read a file that could not fit anyway (a 2 GiB file costs nothing)
-                    raise ValueError(f"{st.st_size} bytes exceed the budget or the record size limit")
-                rec = decode_record(path.read_bytes(), with_payload=False)
+                # Never read a file that could not fit anyway (a 2 GiB file costs nothing), nor a link, FIFO or device.
+                buf, st = read_regular(path, limit)
+                rec = decode_record(buf, with_payload=False)
                 problem = None if rec.entry_id == path.stem else f"entry id {rec.entry_id!r} != its file name"
                 problem = problem or self._check_head(rec)
                 if problem:
@@ -279,7 +284,7 @@ class DirectoryStore(EntryStore):
     def _read(self, entry_id: str, slot: _Slot) -> bytes:
         if slot.record is not None:
             return slot.record
-        return slot.path.read_bytes()
+        return read_regular(slot.path, min(self.budget_bytes, MAX_RECORD_BYTES))[0]
 
     def snapshot(self) -> list[EntryHead]:
         self._check_process()
@@ -295,7 +300,7 @@ class DirectoryStore(EntryStore):
                 warnings.warn(f"LatentCache: dropping damaged entry {entry_id}: {str(exc).splitlines()[0]}",
                               RuntimeWarning, stacklevel=4)
                 continue
-            heads.append(head_from_record(rec, slot.nbytes, slot.last_used))
+            heads.append(EntryHead.of(rec, slot.nbytes, slot.last_used))
         self._changes.clear()
         self._snapshotted = True
         return heads
@@ -338,7 +343,7 @@ class DirectoryStore(EntryStore):
             self._slots[entry_id] = _Slot(nbytes=nbytes, last_used=now, record=None if path else bytes(record),
                                           path=path)
             self._bytes += nbytes
-            self._changes.append(Change("add", entry_id, head_from_record(head_rec, nbytes, now)))
+            self._changes.append(Change("add", entry_id, EntryHead.of(head_rec, nbytes, now)))
             return evicted
         finally:
             if tmp is not None:
@@ -368,15 +373,11 @@ class DirectoryStore(EntryStore):
             return None
         if slot.path is not None:
             try:
-                size = slot.path.stat().st_size
+                return read_regular(slot.path, min(self.budget_bytes, MAX_RECORD_BYTES))[0]
             except OSError:
                 return None
-            if size > min(self.budget_bytes, MAX_RECORD_BYTES):
-                raise ValueError(f"cache entry record: the file grew to {size} bytes since it was written")
-            try:
-                return slot.path.read_bytes()
-            except OSError:
-                return None
+            except ValueError as exc:  # replaced since it was written: too large, a link, a FIFO, a device
+                raise ValueError(f"cache entry record: {exc}") from None
         return slot.record
 
     def touch(self, entry_id: str) -> None:
@@ -467,7 +468,7 @@ class DirectoryStore(EntryStore):
         info = {"entries": 0, "bytes_used": 0, "record_bytes": 0, "corrupt": 0, "partial": 0,
                 "embedder": None, "dim": None, "matching": None}
         try:
-            meta = json.loads((ns_dir / _NS_META).read_text())
+            meta = json.loads(read_regular(ns_dir / _NS_META, _NS_META_LIMIT)[0].decode("utf-8"))
             if isinstance(meta, dict):
                 info.update(embedder=meta.get("embedder"), dim=meta.get("dim"), matching=meta.get("matching"))
         except (OSError, ValueError, RecursionError):
@@ -478,9 +479,7 @@ class DirectoryStore(EntryStore):
         if entries_dir.is_dir():
             for path in entries_dir.glob(f"*{ENTRY_SUFFIX}"):
                 try:
-                    if path.stat().st_size > MAX_RECORD_BYTES:
-                        raise ValueError("oversized")
-                    buf = path.read_bytes()
+                    buf = read_regular(path, MAX_RECORD_BYTES)[0]
                     rec = decode_record(buf, with_payload=False)
                     if rec.namespace != ns or rec.entry_id != path.stem:
                         raise ValueError("foreign entry")

@@ -39,7 +39,7 @@ from chai.cache.embedder import MINILM_PACKAGE, Embedder, MiniLMEmbedder
 from chai.cache.entities import MAX_PROMPT_CHARS, EntityExtractor, default_extractor
 from chai.cache.matcher import Matcher
 from chai.cache.record import EntryRecord, decode_record, encode_record, head_of, new_entry_id, record_nbytes
-from chai.cache.store import StoreUnavailable, check_namespace, open_store, parse_location
+from chai.cache.store import OutcomeUnknown, StoreUnavailable, check_namespace, open_store, parse_location, store_class
 
 __all__ = [
     "DEFAULT_BUDGET_BYTES",
@@ -146,6 +146,16 @@ def _check_model(model, what: str) -> str:
             "HINT: pass a model identity such as 'wan2.1-t2v-1.3b@480x832', or None."
         )
     return model
+
+
+def _dequantizes_finite(q) -> bool:
+    """True when every value of the QuantizedLatent ``q`` dequantizes to a finite float32: scales finite, data
+    finite (fp8 NaN bytes, float16 / float32 NaN or Inf payloads) and no product ``data * scale`` overflowing
+    (an int8 entry with scale 3e38). One pass over the data; used on insert and on every load."""
+    if not bool(torch.isfinite(q.scale).all()):
+        return False
+    amax = q.data.float().abs().amax(dim=(3, 4))  # (B, C, T); NaN propagates
+    return bool(torch.isfinite(amax * q.scale).all())
 
 
 def _storage_dtypes():
@@ -354,6 +364,7 @@ class LatentCache:
         self._hits = self._misses = self._inserts = self._evictions = self._dropped = 0
         self._skipped_inserts = self._no_entity_lookups = self._truncated = 0
         self._unavailable_lookups = self._unavailable_inserts = self._healed = 0
+        self._unknown: set[str] = set()  # inserts whose outcome is unknown until the next sync settles them
         self._hit_entities = _BoundedCounter(MAX_HIT_COUNTERS)
         self._hit_pairs = _BoundedCounter(MAX_HIT_COUNTERS)
         self._hit_kinds: Counter[str] = Counter()
@@ -394,15 +405,29 @@ class LatentCache:
                 self.matcher.clear()
                 for h in heads:
                     self.matcher.add(h)
+                self._settle({h.entry_id for h in heads}, complete=True)
                 return True
             for c in changes:
                 if c.op == "add":
                     self.matcher.add(c.head)
                 else:
                     self.matcher.remove(c.entry_id)
+            self._settle({c.entry_id for c in changes}, complete=False)
             return True
         except StoreUnavailable:
             return False
+
+    def _settle(self, seen: set[str], complete: bool) -> None:
+        """Settle inserts of unknown outcome: one the store reports (stored, or stored and evicted since) counts
+        as an insert; after a snapshot (``complete``), one it does not hold counts as unavailable."""
+        if not self._unknown:
+            return
+        for entry_id in [e for e in self._unknown if e in seen or complete]:
+            self._unknown.discard(entry_id)
+            if entry_id in seen:
+                self._inserts += 1
+            else:
+                self._unavailable_inserts += 1
 
     # ------------------------------------------------------------------------------------------------------------
     # Keys
@@ -520,8 +545,8 @@ class LatentCache:
             for q in latents:
                 if tuple(q.shape) != tuple(rec.latent_shape):
                     raise ValueError(f"a latent of shape {tuple(q.shape)} in an entry of shape {rec.latent_shape}")
-                if not bool(torch.isfinite(q.scale).all()):
-                    raise ValueError("a latent has non-finite scales")
+                if not _dequantizes_finite(q):
+                    raise ValueError("a latent holds NaN or Inf, or values that overflow float32 when dequantized")
             if not latents:
                 raise ValueError("the entry holds no latents")
         except (OSError, ValueError) as exc:
@@ -586,13 +611,12 @@ class LatentCache:
                     raise type(exc)(f"LatentCache.insert: latents[{i}]: {exc}") from None
             # Refuse what could not be served later: an infinite scale (float64 1e300 quantized) or values that
             # overflow a float storage dtype (1e5 as float16) would only be dropped as damaged on the first hit.
-            if not bool(torch.isfinite(q.scale).all()) or (
-                not q.is_quantized and not bool(torch.isfinite(q.data.float()).all())
-            ):
+            # A QuantizedLatent passed in is checked the same way (fp8 NaN bytes, an int8 scale of 3e38).
+            if not _dequantizes_finite(q):
                 absmax = float(x.detach().abs().max()) if isinstance(x, torch.Tensor) else float("nan")
                 raise ValueError(
                     f"LatentCache.insert: latents[{i}] does not fit the storage dtype {q.dtype} "
-                    f"(absmax {absmax:.3g}: NaN, Inf or out of range).\n"
+                    f"(absmax {absmax:.3g}: NaN, Inf or out of range once dequantized).\n"
                     "HINT: store finite latents of a sane magnitude; use quant_dtype=torch.int8 (per-(b, c, t) scales) "
                     "or float32 storage for large values."
                 )
@@ -660,10 +684,12 @@ class LatentCache:
         clip. ``model`` tags the entry with the model that made it (see :meth:`lookup`). ``lookup``: the
         :class:`Lookup` of this prompt (its keys and vectors are reused, nothing is extracted or embedded
         again). Least-recently-used entries are evicted (latents and vectors together) until the entry fits.
+        The entry stores the prompt cut to ``MAX_PROMPT_CHARS`` the way a lookup cuts it (``Match.prompt``).
 
         Returns the new entry id, or None when nothing was stored: the prompt has no salient entity (nothing
-        could ever match it; ``stats()["skipped_inserts"]``) or the store is unreachable
-        (``stats()["unavailable_inserts"]``).
+        could ever match it; ``stats()["skipped_inserts"]``), the store is unreachable or refused it
+        (``stats()["unavailable_inserts"]``), or the store did not answer after the insert was sent
+        (``stats()["unknown_inserts"]`` until the next sync settles it as stored, counted in ``inserts``, or not).
 
         Raises ValueError (nothing stored, nothing evicted) for: an empty prompt, latents with NaN / Inf or
         out of the storage dtype's range, latents of different shapes, masks of the wrong shape, or an entry
@@ -680,8 +706,11 @@ class LatentCache:
                 self._skipped_inserts += 1
             return None
         masks = self._prepare_masks(entity_masks, keys, latent_shape)
+        # The stored prompt is capped the way a lookup caps it: the keys come from that part alone, and an
+        # uncapped prompt of a megabyte would make a record every reader refuses.
         rec = EntryRecord(
-            entry_id=new_entry_id(), namespace=self.namespace, prompt=prompt, keys=keys, vectors=vecs,
+            entry_id=new_entry_id(), namespace=self.namespace, prompt=self.matcher.cap(prompt)[0], keys=keys,
+            vectors=vecs,
             latent_shape=latent_shape, latent_blobs=[q.to_bytes() for q in qlatents], masks=masks,
             embedder=self.embedder.name, matching=self.matching, created_ns=time.time_ns(), model=model,
         )
@@ -697,6 +726,9 @@ class LatentCache:
             self._check_open()
             try:
                 evicted = self.store.put(rec.entry_id, buf, head, nbytes)
+            except OutcomeUnknown:  # sent, no answer: it may be stored; the next sync settles it
+                self._unknown.add(rec.entry_id)
+                return None
             except StoreUnavailable:
                 self._unavailable_inserts += 1
                 return None
@@ -755,8 +787,8 @@ class LatentCache:
     def stats(self) -> dict:
         """Counters and sizes. Documented keys (docs/cache.md): entries, bytes_used, budget_bytes, hits,
         misses, inserts, evictions, dropped, extractor, embedder, backend, location, store_errors,
-        unavailable_lookups, unavailable_inserts, healed, truncated_prompts; plus namespace, matching,
-        threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
+        unavailable_lookups, unavailable_inserts, unknown_inserts, store_server_errors, healed, truncated_prompts;
+        plus namespace, matching, threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
         MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
         quant_dtype, directory, store (the backend's own counters)."""
         with self._lock:
@@ -781,6 +813,8 @@ class LatentCache:
                 "store_errors": st.get("errors", 0),
                 "unavailable_lookups": self._unavailable_lookups,
                 "unavailable_inserts": self._unavailable_inserts,
+                "unknown_inserts": len(self._unknown),
+                "store_server_errors": st.get("server_errors", 0),
                 "healed": self._healed,
                 "truncated_prompts": self._truncated,
                 "namespace": self.namespace,
@@ -858,23 +892,9 @@ class LatentCache:
     # Location tools (``chai cache stats|clear LOCATION``)
     # ------------------------------------------------------------------------------------------------------------
     @staticmethod
-    def _store_class(location):
-        loc = parse_location(location)
-        if loc.scheme == "memory":
-            raise ValueError("LatentCache: an in-memory cache has no location to inspect.\n"
-                             "HINT: pass a directory or a redis:// URL.")
-        if loc.scheme == "redis":
-            from chai.cache.redis_store import RedisStore
-
-            return RedisStore, loc.target
-        from chai.cache.dir_store import DirectoryStore
-
-        return DirectoryStore, loc.target
-
-    @staticmethod
     def list_namespaces(location) -> list[str]:
         """Namespaces stored at ``location`` (a directory or a Redis URL)."""
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         return cls.list_namespaces(target)
 
     @staticmethod
@@ -886,7 +906,7 @@ class LatentCache:
         (leftover temporary files); Redis adds budget_bytes. With ``namespace=None`` the result has
         ``namespaces`` (name -> that dict) and totals ``entries`` / ``bytes_used``.
         """
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         names = [namespace] if namespace is not None else cls.list_namespaces(target)
         per = {ns: cls.namespace_stats(target, check_namespace(ns)) for ns in names}
         backend = "redis" if cls.__name__ == "RedisStore" else "dir"
@@ -904,7 +924,7 @@ class LatentCache:
         open in a LatentCache raises RuntimeError. Redis: every key of the namespace goes; open workers notice
         and resynchronise. Returns the number of entries deleted.
         """
-        cls, target = LatentCache._store_class(location)
+        cls, target = store_class(location)
         names = [namespace] if namespace is not None else cls.list_namespaces(target)
         return sum(cls.clear_namespace(target, check_namespace(ns, "LatentCache.clear_location")) for ns in names)
 

@@ -38,9 +38,11 @@ CRC) plus the index's own copy of each vector and its id.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import struct
 import uuid
 import zlib
@@ -50,9 +52,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "MAX_HEAD_BYTES",
     "MAX_RECORD_BYTES",
     "RECORD_MAGIC",
     "RECORD_VERSION",
+    "EntryHead",
     "EntryRecord",
     "atomic_write",
     "decode_record",
@@ -60,6 +64,7 @@ __all__ = [
     "fsync_dir",
     "head_of",
     "new_entry_id",
+    "read_regular",
     "record_nbytes",
     "valid_entry_id",
 ]
@@ -80,6 +85,9 @@ MAX_KEY_CHARS = 8192
 MAX_DIM = 8192
 MAX_LATENTS = 16
 MAX_MASK_ELEMENTS = 1 << 26
+#: The largest head record (no latents, no masks) these limits allow: a Redis store refuses larger head values on
+#: the server, before they are sent.
+MAX_HEAD_BYTES = 24 + MAX_META_BYTES + MAX_KEYS * MAX_DIM * 4 + 4
 #: A stored vector must be unit-norm to this tolerance: a planted vector of norm 10 would win every lookup.
 UNIT_NORM_TOL = 1e-3
 MATCHING_KINDS = ("entity", "prompt")
@@ -118,6 +126,27 @@ class EntryRecord:
     matching: str = "entity"
     created_ns: int = 0
     model: str = ""
+
+
+@dataclass(frozen=True)
+class EntryHead:
+    """What an index needs of one stored entry (decoded and validated from its head record)."""
+
+    entry_id: str
+    prompt: str
+    keys: tuple[str, ...]
+    vectors: np.ndarray  # (len(keys), dim) float32, unit-norm
+    latent_shape: tuple[int, ...]
+    model: str
+    nbytes: int  # what the entry costs against the budget
+    last_used: int  # recency at snapshot time (larger = more recent; comparable within one store)
+
+    @classmethod
+    def of(cls, rec: EntryRecord, nbytes: int, last_used: int) -> EntryHead:
+        """The head of a decoded record, charged ``nbytes`` and last used at ``last_used``."""
+        return cls(entry_id=rec.entry_id, prompt=rec.prompt, keys=tuple(rec.keys), vectors=rec.vectors,
+                   latent_shape=tuple(rec.latent_shape), model=rec.model, nbytes=int(nbytes),
+                   last_used=int(last_used))
 
 
 def _pack_masks(masks: dict[str, np.ndarray]) -> tuple[list[dict], list[bytes]]:
@@ -335,6 +364,46 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     except OSError:
         pass
+    finally:
+        os.close(fd)
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """Read a regular file of at most ``limit`` bytes; returns its bytes and its ``fstat``.
+
+    Every read of a store's files goes through here, so no file can make a reader hang or allocate without
+    bound: a symbolic link (an entry pointing at ``/dev/zero``) is refused by ``O_NOFOLLOW``, a FIFO opens
+    without blocking (``O_NONBLOCK``) and, like a device or a directory, is refused by its ``fstat``; a file
+    larger than ``limit`` is refused before reading, and at most ``limit + 1`` bytes are ever read (a file
+    growing meanwhile is refused too). Raises ValueError for all of these, OSError when the file cannot be
+    opened at all (missing, no permission).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(str(path), flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path} is a symbolic link; only regular files are read") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+            raise ValueError(f"{path} is {kind}; only regular files are read")
+        if st.st_size > limit:
+            raise ValueError(f"{path} holds {st.st_size} bytes, which exceed the budget or size limit of {limit} "
+                             "bytes (not read)")
+        chunks, n = [], 0
+        while n <= limit:
+            chunk = os.read(fd, min(limit + 1 - n, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+        if n > limit:
+            raise ValueError(f"{path} grew past the {limit}-byte limit while it was read")
+        return b"".join(chunks), st
     finally:
         os.close(fd)
 

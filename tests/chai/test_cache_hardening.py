@@ -228,3 +228,90 @@ def test_racing_opens_and_clears_never_give_two_owners(tmp_path):
     assert not errors
     assert owners and max(owners) == 1  # never two open owners at once
     assert (tmp_path / "default" / ".lock").exists()
+
+
+# -- every read of the directory store is bounded ---------------------------------------------------------------
+def test_a_2gib_namespace_json_is_never_read(tmp_path):
+    import tracemalloc
+
+    make(tmp_path).close()
+    meta = tmp_path / "default" / "namespace.json"
+    with open(meta, "r+b") as f:  # sparse: costs nothing on disk; reading it would cost 2 GiB (4 as text)
+        f.truncate(2 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="(?s)namespace.json is unreadable.*limit"):
+            c = make(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    with c:
+        assert peak < 64 << 20, f"opening allocated {peak >> 20} MiB"
+        eid = c.insert("a tiger", lats(1))
+        assert c.lookup("a tiger", shape=SHAPE).match.entry_id == eid
+    assert meta.stat().st_size < 4096  # rewritten
+
+
+def test_namespace_json_that_is_a_directory_is_a_clear_error(tmp_path):
+    make(tmp_path).close()
+    meta = tmp_path / "default" / "namespace.json"
+    meta.unlink()
+    meta.mkdir()
+    with pytest.raises(ValueError, match="(?s)namespace.json is a directory.*HINT"):
+        make(tmp_path)
+    assert meta.is_dir()  # not ours to delete
+    meta.rmdir()
+    make(tmp_path).close()  # and the lock was released
+
+
+def _open_in_thread(tmp_path, **kw):
+    """Open the cache in a thread; returns (thread, result list) after waiting up to 20 s."""
+    out = []
+
+    def run():
+        try:
+            out.append(make(tmp_path, **kw))
+        except BaseException as exc:  # pragma: no cover - reported by the assertion
+            out.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(20)
+    return t, out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero_symlink", "directory"])
+def test_entry_that_is_not_a_regular_file_is_refused_without_reading(tmp_path, kind):
+    import os
+
+    with make(tmp_path) as c:
+        good = c.insert("a zebra", lats(1))
+    bad = tmp_path / "default" / "entries" / ("b" * 32 + ".chce")
+    if kind == "fifo":
+        os.mkfifo(bad)  # reading it would block until a writer comes: forever
+    elif kind == "dev_zero_symlink":
+        bad.symlink_to("/dev/zero")  # reading it would never end
+    else:
+        bad.mkdir()
+    with pytest.warns(RuntimeWarning, match="dropping cache entry file"):
+        t, out = _open_in_thread(tmp_path)
+    try:
+        assert not t.is_alive(), f"opening hangs on a {kind} entry"
+        c = out[0]
+        assert isinstance(c, LatentCache), c
+        with c:
+            assert c.entry_ids() == [good] and c.lookup("a zebra", shape=SHAPE).match.entry_id == good
+    finally:
+        if t.is_alive() and kind == "fifo":  # release the blocked reader of the old code
+            os.close(os.open(bad, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_entry_replaced_by_a_symlink_after_open_is_dropped_not_read(tmp_path):
+    with make(tmp_path) as c:
+        eid = c.insert("a tiger", lats(1))
+        path = tmp_path / "default" / "entries" / f"{eid}.chce"
+        path.unlink()
+        path.symlink_to("/dev/zero")
+        with pytest.warns(RuntimeWarning, match="symbolic link"):
+            assert c.lookup("a tiger", shape=SHAPE).match is None
+        assert c.entry_ids() == []

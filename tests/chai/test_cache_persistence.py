@@ -194,14 +194,16 @@ def test_sigkill_mid_insert_leaves_a_clean_cache(tmp_path):
 def test_open_reads_each_entry_file_once(tmp_path, monkeypatch):
     with make(tmp_path) as c:
         ids = [c.insert(f"a {w}", lats(i)) for i, w in enumerate(["tiger", "zebra", "camel"])]
+    import chai.cache.dir_store as dir_store
+
     reads: list[str] = []
-    real = Path.read_bytes
+    real = dir_store.read_regular  # every file read of the directory store goes through it
 
-    def counting(self):
-        reads.append(self.name)
-        return real(self)
+    def counting(path, limit):
+        reads.append(path.name)
+        return real(path, limit)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    monkeypatch.setattr(dir_store, "read_regular", counting)
     with make(tmp_path) as c2:  # recovery verifies every file; the index is built from that same read
-        assert sorted(reads) == sorted(f"{i}.chce" for i in ids)
+        assert sorted(reads) == sorted([*(f"{i}.chce" for i in ids), "namespace.json"])
         assert c2.lookup("a zebra", shape=SHAPE).match.entry_id == ids[1]

@@ -212,3 +212,70 @@ def _overwrite(location, entry_id, data: bytes) -> None:
         import redis
 
         redis.Redis.from_url(loc.target).set(f"chai:{{default}}:e:{entry_id}", data)
+
+
+# -- non-finite latents: refused on insert and on load, by every store ----------------------------------------------
+def _bad_latent(case):
+    """A QuantizedLatent that passes its own format checks but dequantizes to NaN or Inf."""
+    from chai_kernels.quant import QuantizedLatent
+
+    ones = torch.ones(SHAPE[:3])
+    if case == "int8_scale_3e38":  # finite scale, finite data: 127 * 3e38 overflows float32
+        return QuantizedLatent(torch.full(SHAPE, 127, dtype=torch.int8), torch.full(SHAPE[:3], 3e38))
+    if case == "fp8_nan_bytes":  # 0x7f is NaN in float8_e4m3fn
+        return QuantizedLatent(torch.full(SHAPE, 0x7F, dtype=torch.uint8).view(torch.float8_e4m3fn), ones)
+    if case == "float16_nan":
+        return QuantizedLatent(torch.full(SHAPE, float("nan"), dtype=torch.float16), ones)
+    return QuantizedLatent(torch.full(SHAPE, float("inf"), dtype=torch.float32), ones)
+
+
+NONFINITE = ["int8_scale_3e38", "fp8_nan_bytes", "float16_nan", "float32_inf"]
+
+
+@pytest.mark.parametrize("case", NONFINITE)
+def test_nonfinite_latents_are_refused_on_insert(location, case):
+    with cache(location) as c:
+        eid = c.insert("a zebra", lats(2))
+        with pytest.raises(ValueError, match="(?s)NaN, Inf.*HINT"):
+            c.insert("a tiger", [_bad_latent(case)])
+        assert c.entry_ids() == [eid] and c.lookup("a tiger", shape=SHAPE).match is None
+
+
+@pytest.mark.parametrize("case", NONFINITE)
+def test_forged_nonfinite_latents_are_dropped_on_load(shared_location, case):
+    from chai.cache.record import decode_record
+
+    location = shared_location
+    with cache(location) as c:
+        victim = c.insert("a tiger", lats(1))
+        stored = _read(location, victim)
+        rec = decode_record(stored)
+        rec.latent_blobs = [_bad_latent(case).to_bytes()]  # CRCs valid, every format check passes
+        _overwrite(location, victim, encode_record(rec))
+        with pytest.warns(RuntimeWarning, match="NaN or Inf"):
+            assert c.lookup("a tiger", shape=SHAPE).match is None
+        assert victim not in c.entry_ids() and c.stats()["dropped"] == 1
+
+
+def _read(location, entry_id) -> bytes:
+    loc = parse_location(location)
+    if loc.scheme == "dir":
+        return next(__import__("pathlib").Path(loc.target).rglob(f"{entry_id}.chce")).read_bytes()
+    import redis
+
+    return redis.Redis.from_url(loc.target).get(f"chai:{{default}}:e:{entry_id}")
+
+
+def test_a_megabyte_prompt_is_capped_on_insert_as_on_lookup(location):
+    from chai.cache import MAX_PROMPT_CHARS
+
+    prompt = "a tiger sitting in a dark cave " + "and then it waits a while " * 80_000  # about 2 MiB
+    with cache(location) as c:
+        eid = c.insert(prompt, lats(1))
+        m = c.lookup("a tiger", shape=SHAPE).match
+        assert m is not None and m.entry_id == eid
+        assert len(m.prompt) <= MAX_PROMPT_CHARS and prompt.startswith(m.prompt)
+        c.check_consistency()
+    if location is not None:  # every other worker (a fresh open) serves it too
+        with cache(location) as c2:
+            assert c2.lookup("a tiger", shape=SHAPE).match.entry_id == eid

@@ -93,3 +93,28 @@ def test_fleet_trace_compares_shared_private_and_single(capsys, server, tmp_path
     assert row["shared_hit_rate"] > 0 and row["shared"]["store_errors"] == 0
     assert row["shared_hit_rate"] >= row["private_hit_rate"]
     assert not [k for k in server.client().scan_iter(match="chai:{trace-*")]  # the replay cleaned up after itself
+
+
+def test_cache_commands_as_a_tenant_user_are_one_line_errors_or_its_own_namespace(capsys, server):
+    from chai.cache import BuiltinExtractor, HashingEmbedder, LatentCache
+    from chai.cache.redis_store import tenant_acl_rules
+
+    server.client().flushall()
+    admin = server.client()
+    for ns in ("tenant-a", "tenant-b"):
+        admin.execute_command("ACL", "SETUSER", f"cli-{ns}", "on", f">pw-{ns}", *tenant_acl_rules(ns))
+        url = server.url_for(f"cli-{ns}", f"pw-{ns}")
+        with LatentCache(1 << 20, url, namespace=ns, extractor=BuiltinExtractor(), embedder=HashingEmbedder(64)) as c:
+            c.insert("a tiger", [__import__("torch").randn(1, 4, 3, 6, 7)])
+    url_a = server.url_for("cli-tenant-a", "pw-tenant-a")
+    for argv in (["cache", "stats", url_a], ["cache", "clear", url_a], ["cache", "stats", url_a, "--namespace",
+                                                                         "tenant-b"]):
+        code, out, err = run_cli(capsys, argv)
+        assert code == 2 and "Traceback" not in err and "HINT" in err and len(err.strip().splitlines()) == 1, err
+        assert "tenant-b" not in out
+    code, out, err = run_cli(capsys, ["cache", "stats", url_a, "--namespace", "tenant-a", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["entries"] == 1
+    code, out, err = run_cli(capsys, ["cache", "clear", url_a, "--namespace", "tenant-a"])
+    assert code == 0 and "1 entries removed" in out, err
+    assert not list(admin.scan_iter(match="chai:{tenant-a}:*")) and list(admin.scan_iter(match="chai:{tenant-b}:*"))
