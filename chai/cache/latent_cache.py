@@ -109,6 +109,9 @@ class Lookup:
     timings:   seconds per phase (extract_s, embed_s, search_s, load_s).
     reason:    for a miss: "no_entities", "no_match", "store_unavailable" or "damaged" (every candidate
                was gone or damaged); "" for a hit.
+
+    Its truth value is :attr:`hit`: ``if cache.lookup(prompt):`` reads as it should. A miss is still a
+    full Lookup (keys, vectors) to pass on as ``insert(..., lookup=res)``.
     """
 
     match: Match | None
@@ -123,6 +126,9 @@ class Lookup:
     @property
     def hit(self) -> bool:
         return self.match is not None
+
+    def __bool__(self) -> bool:
+        return self.hit
 
 
 def _check_prompt(prompt, what: str) -> str:
