@@ -162,6 +162,53 @@ def _device_arg(text: str) -> str:
     return str(dev)
 
 
+# --------------------------------------------------------------------------------------------- threads
+
+_THREADS_DEFAULT_HELP = (
+    "the CPUs this process may use that the current load leaves idle, at least 1; OMP_NUM_THREADS when set"
+)
+
+
+def choose_threads(cpus: int, load: float | None, machine_cpus: int) -> int:
+    """Torch CPU threads for a process that may use ``cpus`` CPUs of a ``machine_cpus``-CPU machine whose
+    1-minute load average is ``load`` (None: unknown, use every usable CPU).
+
+    The load counts runnable processes on the whole machine; spread evenly, ``load * cpus / machine_cpus`` of
+    it sits on our CPUs. What is left idle, rounded, is the thread count (a CPU more than half busy counts as
+    busy), at least 1 and at most ``cpus``. Threads beyond the idle CPUs do not add speed: they time-share the
+    busy ones, and each parallel region then waits for its slowest thread.
+    """
+    cpus = max(1, int(cpus))
+    if load is None:
+        return cpus
+    busy = max(0.0, float(load)) * cpus / max(int(machine_cpus), cpus)
+    return max(1, min(cpus, round(cpus - busy)))
+
+
+def _set_torch_threads(requested: int | None) -> str:
+    """Set torch's CPU thread count (``--threads``, else :func:`choose_threads` on this machine, else
+    OMP_NUM_THREADS when the user set it); returns how it was chosen, for the run's header line."""
+    import torch
+
+    if requested is not None:
+        torch.set_num_threads(requested)
+        return f"{requested} threads (--threads)"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return f"{torch.get_num_threads()} threads (OMP_NUM_THREADS)"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        load = None
+    n = choose_threads(cpus, load, os.cpu_count() or cpus)
+    torch.set_num_threads(n)
+    where = f"{cpus} usable CPUs" + ("" if load is None else f", load {load:.1f}")
+    return f"{n} thread{'s' if n != 1 else ''} ({where}; --threads N to override)"
+
+
 # --------------------------------------------------------------------------------------------- parser
 
 #: ``--preset`` values, as ``chai.demo.preset_names()`` lists them (a test keeps the two equal; spelled out
@@ -248,7 +295,7 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         "--threads",
         type=_positive_int,
         default=None,
-        help="torch CPU threads (default: torch's choice; 1 helps on an oversubscribed machine)",
+        help=f"torch CPU threads (default: {_THREADS_DEFAULT_HELP})",
     )
     c = p.add_argument_group("cache")
     c.add_argument(
@@ -376,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--warmup", type=_nonneg_int, default=0, help="first N requests fill the cache, not counted")
     tr.add_argument("--limit", type=_positive_int, default=None, help="use only the first N prompts")
     tr.add_argument("--seed", type=int, default=0, help="seed of the model timed and of the stand-in latents")
-    tr.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    tr.add_argument(
+        "--threads", type=_positive_int, default=None, help=f"torch CPU threads (default: {_THREADS_DEFAULT_HELP})"
+    )
     tr.add_argument("--report", default=None, help="write the JSON report (schema chai.trace/1) to FILE")
     tr.add_argument("--plot", default=None, help="write a PNG of hit rate and latency against budget to FILE")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -636,16 +685,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     n = len(prompts)
     n_params = sum(p.numel() for p in dm.model.parameters())
     weights = "trained" if dm.trained else "random weights"
-    print(
-        f"chai {args.command}: {n} prompts, preset {args.preset} ({weights}, {n_params / 1e6:.1f}M params), "
-        f"{resolution} x {frames} frames, {args.device}, cache {args.budget / 1e6:.0f}MB "
-        f"({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
-        flush=True,
-    )
     with contextlib.ExitStack() as stack:
         stack.enter_context(cache)
         pipe = stack.enter_context(
             CHAIPipeline(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device)
+        )
+        # The first request would otherwise pay the one-time costs (weights loading lazily, allocator) and
+        # inflate the miss mean that the speedup is computed from.
+        warmup_s = pipe.warm_up(num_frames=frames, height=height, width=width)
+        print(
+            f"chai {args.command}: {n} prompts, preset {args.preset} ({weights}, {n_params / 1e6:.1f}M params), "
+            f"{resolution} x {frames} frames, {args.device}, {args.threads_note}, cache {args.budget / 1e6:.0f}MB "
+            f"({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s, "
+            f"warm-up {warmup_s:.1f}s (not counted)",
+            flush=True,
         )
 
         def requests(on_step):
@@ -673,6 +726,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "embedder": getattr(embedder, "name", type(embedder).__name__),
         "pipeline": config.to_dict(),
         "setup_s": setup_s,
+        "warmup_s": warmup_s,
     }
     title = f"chai {args.command} ({args.preset}, {resolution})"
     return _finish_run(
@@ -731,7 +785,7 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     print(
         f"chai {args.command}: {n} prompts, {cls_name} ({loaded.source}, {loaded.params / 1e6:.2f}M transformer "
         f"params, {str(dtype).removeprefix('torch.')}), {size or 'the pipeline default size'}, {args.device}, "
-        f"cache {args.budget / 1e6:.0f}MB ({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; "
+        f"{args.threads_note}, cache {args.budget / 1e6:.0f}MB ({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; "
         f"setup {setup_s:.1f}s",
         flush=True,
     )
@@ -931,7 +985,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             )
         print(
             f"timing one model step of preset {args.preset} (random weights) at {args.resolution} x {args.frames} "
-            "frames ...",
+            f"frames, {args.threads_note} ...",
             flush=True,
         )
         model = demo.build_model(args.preset, seed=args.seed, device=args.device)
@@ -1185,10 +1239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = os.environ.get("CHAI_DEBUG", "") not in ("", "0")
     try:
-        if getattr(args, "threads", None):
-            import torch
-
-            torch.set_num_threads(args.threads)
+        if hasattr(args, "threads"):
+            args.threads_note = _set_torch_threads(args.threads)
         if args.command in ("demo", "run"):
             return _cmd_generate(args)
         if args.command == "trace":

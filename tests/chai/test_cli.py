@@ -490,3 +490,93 @@ def test_demo_picture_pairs_each_hit_with_the_miss_it_reused(tmp_path):
     assert matplotlib.rcParams._get_backend_or_none() == backend  # no backend switch, no pyplot state
     assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
     assert write_picture(tmp_path / "q.png", [], {}, title="t") is None
+
+
+# ----------------------------------------------------------------------------------------- first hour: threads
+
+
+@pytest.fixture()
+def torch_threads():
+    """The test changes torch's process-wide thread count through the CLI: put it back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    "cpus, load, machine, want",
+    [
+        (2, 0.0, 2, 2),  # an idle two-core machine: both cores
+        (2, 0.4, 2, 2),  # a little background work: still both
+        (2, 1.9, 2, 1),  # another process on one core: one thread (two would time-share it)
+        (2, 6.0, 2, 1),  # oversubscribed: one thread, never zero
+        (2, None, 2, 2),  # load unknown (not Linux): every usable CPU
+        (4, 8.0, 16, 2),  # four CPUs of sixteen allowed; the load spreads over all sixteen
+        (1, 0.0, 8, 1),  # pinned to one CPU (taskset): one thread whatever the machine has
+    ],
+)
+def test_choose_threads_from_usable_cpus_and_load(cpus, load, machine, want):
+    from chai.cli import choose_threads
+
+    assert choose_threads(cpus, load, machine) == want
+
+
+def _busy_two_cores(monkeypatch, load=3.0):
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+
+
+def test_run_on_a_busy_two_core_machine_uses_one_thread_unless_told(
+    capsys, prompt_file, tmp_path, monkeypatch, torch_threads
+):
+    """The issue's demo took 15 min with torch's default (every core) on two busy cores, 5.5x longer than
+    with --threads 1: the default must follow the usable CPUs and the load."""
+    _busy_two_cores(monkeypatch)
+    rpt = tmp_path / "r.json"
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--quiet", "--report", str(rpt)])
+    assert code == 0, err
+    assert json.loads(rpt.read_text())["environment"]["torch_threads"] == 1
+    assert "1 thread (2 usable CPUs, load 3.0; --threads N to override)" in out.splitlines()[0]
+    code, out, err = run_cli(
+        capsys, ["run", "--prompts", str(prompt_file), *FAST, "--quiet", "--threads", "2", "--report", str(rpt)]
+    )
+    assert code == 0, err
+    assert json.loads(rpt.read_text())["environment"]["torch_threads"] == 2 and "2 threads (--threads)" in out
+
+
+def test_first_request_runs_after_a_warm_up_outside_the_timings(capsys, prompt_file, tmp_path, monkeypatch):
+    """The issue's first miss took 30 s against 3.6 s for later ones (lazy loading, first-call costs) and
+    inflated the all-miss mean behind "speedup vs all-miss": a warm-up runs the model before request 1."""
+    from chai import demo
+    from chai.pipeline import CHAIPipeline
+
+    events: list[str] = []
+    load = demo.load_demo_model
+
+    def spied_load(*a, **kw):
+        dm = load(*a, **kw)
+        dm.model.register_forward_pre_hook(lambda mod, inp: events.append("forward"))
+        return dm
+
+    generate = CHAIPipeline.generate
+
+    def spied_generate(self, *a, **kw):
+        events.append("request")
+        return generate(self, *a, **kw)
+
+    monkeypatch.setattr(demo, "load_demo_model", spied_load)
+    monkeypatch.setattr(CHAIPipeline, "generate", spied_generate)
+    rpt = tmp_path / "r.json"
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--quiet", "--report", str(rpt)])
+    assert code == 0, err
+    assert events[0] == "forward" and events.count("request") == 3
+    doc = json.loads(rpt.read_text())
+    assert doc["config"]["warmup_s"] > 0 and "(not counted)" in out.splitlines()[0]
+    assert len(doc["requests"]) == 3 and doc["summary"]["requests"] == 3  # the warm-up is no request
+    assert doc["cache"]["misses"] + doc["cache"]["hits"] == 3  # and no lookup
