@@ -585,17 +585,40 @@ def _short_list(items: Sequence[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
-    width = len(str(n))
-    t = rec["timings"]
+#: Width of the outcome column of a request line (HIT / MISS and what it matched or stored) and of its prompt.
+REQUEST_WHAT_WIDTH, REQUEST_PROMPT_WIDTH = 48, 60
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in "..." when cut."""
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def _request_what(rec: dict[str, Any]) -> str:
+    """The outcome column of a request line, at most REQUEST_WHAT_WIDTH characters whatever the entity names."""
     if rec["hit"]:
-        what = f"HIT   {rec['prompt_entity']!s} -> {rec['cached_entity']!s} ({rec['score']:.2f})"
-    elif rec.get("inserted_entry") is not None:
-        what = f"MISS  cached as {_short_list(rec.get('entities') or [])}"
-    else:
-        what = "MISS  (no entity: not cached)"
-    prompt = rec["prompt"] if len(rec["prompt"]) <= 60 else rec["prompt"][:57] + "..."
-    return f"[{i + 1:>{width}}/{n}] {what:<48} {rec['steps']:>3} steps {t['total']:7.2f}s  {prompt}"
+        pe, ce, tail = str(rec["prompt_entity"]), str(rec["cached_entity"]), f" ({rec['score']:.2f})"
+        room = REQUEST_WHAT_WIDTH - len("HIT   ") - len(" -> ") - len(tail)
+        pe = _fit(pe, max(room - len(ce), room // 2))  # a short cached entity leaves its room to the other
+        return f"HIT   {pe} -> {_fit(ce, room - len(pe))}{tail}"
+    if rec.get("inserted_entry") is not None:
+        head = "MISS  cached as "
+        return head + _fit(_short_list(rec.get("entities") or []), REQUEST_WHAT_WIDTH - len(head))
+    reason = rec.get("lookup_reason")
+    if reason == "store_unavailable":
+        return "MISS  (cache unreachable: not cached)"
+    if reason == "no_entities" or (reason is None and not rec.get("entities")):
+        return "MISS  (no entity: not cached)"
+    return "MISS  (not cached)"
+
+
+def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
+    """One line per request of ``run`` / ``demo``: fixed-width columns, so long entity names or prompts never
+    push the steps and time columns out of line."""
+    width = len(str(n))
+    prompt = _fit(rec["prompt"], REQUEST_PROMPT_WIDTH)
+    what, total = _request_what(rec), rec["timings"]["total"]
+    return f"[{i + 1:>{width}}/{n}] {what:<{REQUEST_WHAT_WIDTH}} {rec['steps']:>3} steps {total:7.2f}s  {prompt}"
 
 
 # --------------------------------------------------------------------------------------------- demo / run
@@ -885,8 +908,18 @@ def _finish_run(
     from chai import demo, report
 
     summary = report.summarize_run(records)
+    summary["unavailable_lookups"] = int(stats.get("unavailable_lookups") or 0)
+    summary["unavailable_inserts"] = int(stats.get("unavailable_inserts") or 0)
     print()
     print(report.run_table(summary))
+    if summary["unavailable_lookups"] or summary["unavailable_inserts"]:
+        where = _redacted(args.cache) or "in memory"
+        print(
+            f"the cache {where} could not be reached for {summary['unavailable_lookups']} of {len(records)} lookups "
+            f"and {summary['unavailable_inserts']} inserts: those requests ran as full misses and stored nothing, "
+            f"so the hit rate above is not the cache's. HINT: is the server running and reachable from here? "
+            f"(chai cache stats {where} checks it)"
+        )
     doc = {
         "schema": report.RUN_SCHEMA,
         "command": args.command,

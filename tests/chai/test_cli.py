@@ -580,3 +580,48 @@ def test_first_request_runs_after_a_warm_up_outside_the_timings(capsys, prompt_f
     assert doc["config"]["warmup_s"] > 0 and "(not counted)" in out.splitlines()[0]
     assert len(doc["requests"]) == 3 and doc["summary"]["requests"] == 3  # the warm-up is no request
     assert doc["cache"]["misses"] + doc["cache"]["hits"] == 3  # and no lookup
+
+
+# ----------------------------------------------------------------------------------------- first hour: output
+
+
+def _rec(hit, *, pe=None, ce=None, entities=(), inserted=None, reason=None, prompt="a prompt"):
+    return {"index": 0, "prompt": prompt, "hit": hit, "steps": 8 if hit else 30, "prompt_entity": pe,
+            "cached_entity": ce, "score": 0.93 if hit else None, "inserted_entry": inserted,
+            "entities": list(entities), "lookup_reason": "" if hit else reason,
+            "timings": {"total": 1.25, "denoise": 1.0, "lookup": 0.01, "cache_load": 0.0}}  # fmt: skip
+
+
+def test_request_lines_keep_their_columns_whatever_the_entity_names():
+    from chai.cli import _request_line
+
+    long = "an extraordinarily long multi word entity name from a verbose prompt"
+    recs = [
+        _rec(True, pe="tiger", ce="tiger"),
+        _rec(True, pe=long, ce="tiger"),
+        _rec(True, pe="tiger", ce=long),
+        _rec(True, pe=long, ce=long + " too"),
+        _rec(False, entities=["tiger", "cave"], inserted="e1"),
+        _rec(False, entities=[long, long + " 2", long + " 3", "x"], inserted="e2", prompt=long + " " + long),
+        _rec(False, reason="no_entities"),
+    ]
+    lines = [_request_line(i, 24, r) for i, r in enumerate(recs)]
+    cols = {ln.index(" steps ") for ln in lines}
+    assert len(cols) == 1, "\n".join(lines)
+    for ln in lines[1:4]:
+        assert "..." in ln and "(0.93)" in ln  # cut names, the score kept
+    assert "tiger" in lines[1] and lines[2].split("-> ")[1].startswith("an extra")
+    assert lines[5].endswith("...")  # the prompt is cut too
+
+
+def test_outage_misses_are_labelled_as_such():
+    from chai.cli import _request_line
+
+    down = _request_line(0, 3, _rec(False, entities=["tiger"], reason="store_unavailable"))
+    assert "cache unreachable" in down and "no entity" not in down
+    assert "no entity" in _request_line(0, 3, _rec(False, reason="no_entities"))
+    summary = {**report.summarize_run([_rec(False, reason="store_unavailable")]), "unavailable_lookups": 1,
+               "unavailable_inserts": 0}  # fmt: skip
+    row = next(ln for ln in report.run_table(summary).splitlines() if ln.startswith("cache unreachable"))
+    assert "1 of 1 lookups, 0 inserts (ran as misses)" in row
+    assert "unreachable" not in report.run_table(report.summarize_run([_rec(False, reason="no_match")]))

@@ -93,3 +93,24 @@ def test_fleet_trace_compares_shared_private_and_single(capsys, server, tmp_path
     assert row["shared_hit_rate"] > 0 and row["shared"]["store_errors"] == 0
     assert row["shared_hit_rate"] >= row["private_hit_rate"]
     assert not [k for k in server.client().scan_iter(match="chai:{trace-*")]  # the replay cleaned up after itself
+
+
+def test_with_redis_down_every_request_and_the_summary_say_so(capsys, prompt_file, tmp_path):
+    """The issue: with Redis down every request read "MISS (no entity: not cached)" and the summary never
+    mentioned the outage."""
+    require_redis_server()
+    srv = RedisServer()
+    url = srv.url
+    srv.close()
+    rpt = tmp_path / "run.json"
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", url, "--report",
+                                      str(rpt)])  # fmt: skip
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert len(lines) == 3 and all("MISS  (cache unreachable: not cached)" in ln for ln in lines), out
+    assert "no entity" not in out
+    assert "cache unreachable" in out and f"the cache {url} could not be reached for 3 of 3 lookups" in out
+    assert "HINT:" in out
+    summary = json.loads(rpt.read_text())["summary"]
+    assert summary["unavailable_lookups"] == 3 and summary["unavailable_inserts"] == 3
+    assert [r["lookup_reason"] for r in json.loads(rpt.read_text())["requests"]] == ["store_unavailable"] * 3
