@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,8 @@ def read_prompts(path: str | os.PathLike | None, *, builtin: str | None = None) 
 def _size_arg(text: str) -> int:
     from chai.sizes import parse_size
 
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size must be > 0 bytes, got the negative {text!r}. HINT: e.g. 64MB.")
     try:
         n = parse_size(text, name="size")
     except (ValueError, TypeError) as exc:
@@ -102,6 +105,11 @@ def _size_arg(text: str) -> int:
 def _size_list_arg(text: str) -> list[int]:
     from chai.sizes import parse_size_list
 
+    negative = [t.strip() for t in text.split(",") if t.strip().startswith("-")]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"every budget must be > 0 bytes, got the negative {', '.join(map(repr, negative))}. HINT: e.g. 16MB,64MB."
+        )
     try:
         sizes = parse_size_list(text, name="budgets")
     except (ValueError, TypeError) as exc:
@@ -231,10 +239,38 @@ def _preset_arg(text: str) -> str:
     return text
 
 
+#: A token that can only be a (negative) value: no chai option starts with a digit.
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def _value_options(self) -> set[str]:
+        """Option strings, here and in every sub-command, that take exactly one value."""
+        out: set[str] = set()
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    out |= sub._value_options() if isinstance(sub, _Parser) else set()
+            elif action.option_strings and action.nargs is None:
+                out.update(action.option_strings)
+        return out
+
+    def parse_known_args(self, args=None, namespace=None):
+        # argparse reads `--budget -5MB` as a flag missing its value ("expected one argument") because -5MB looks
+        # like an option; joined as `--budget=-5MB`, the value reaches its type check and gets a real message.
+        args = list(sys.argv[1:] if args is None else args)
+        takes_value = self._value_options()
+        joined: list[str] = []
+        for tok in args:
+            if joined and joined[-1] in takes_value and _NEGATIVE_VALUE.match(tok):
+                joined[-1] = f"{joined[-1]}={tok}"
+            else:
+                joined.append(tok)
+        return super().parse_known_args(joined, namespace)
 
 
 def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -432,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser(
         "cache",
-        help="inspect or clear a persistent cache directory",
+        help="inspect or clear a cache: a directory or a redis:// URL",
         description="Statistics of, or deletion of, the cache a run stored with --cache LOCATION (a directory "
         "or a redis:// URL).",
     )
@@ -500,8 +536,22 @@ def open_cache(
         kw["threshold"] = threshold
     try:
         return LatentCache(budget, location, **kw)
-    except (ValueError, PermissionError, NotADirectoryError, ImportError) as exc:
+    except OSError as exc:
+        if _location_scheme(location) != "dir":
+            raise
+        # The store works in a per-namespace subfolder the user never typed: name their path instead.
+        raise _cache_dir_error(location, exc.strerror or str(exc)) from None
+    except (ValueError, ImportError) as exc:
         raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
+
+
+def _cache_dir_error(location: str | None, why: str) -> CLIError:
+    return CLIError(
+        f"--cache {location!r}: cannot create or write the cache directory ({why}). HINT: pass a directory you can "
+        "write (it is created when missing), e.g. --cache ~/.cache/chai, or a redis:// URL; without --cache the "
+        "cache lives in memory.",
+        EXIT_USAGE,
+    )
 
 
 def _open_run_cache(args: argparse.Namespace, embedder: Any, prompts: Sequence[str], shape, grid, what: str):
@@ -572,6 +622,8 @@ def _check_cache_location(location: str | None) -> None:
                     "earlier run (it is created when missing), e.g. --cache chai-cache, or a redis:// URL.",
                     EXIT_USAGE,
                 )
+            if not os.access(q, os.W_OK | os.X_OK):  # refused now, before the model is built
+                raise _cache_dir_error(path, "permission denied" if q == p else f"{str(q)!r} is not writable")
             return
 
 
@@ -1034,19 +1086,26 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _trace_fleet(args, prompts, cfg, embedder, step_source)
     total_jobs = len(args.budgets) * len(args.matching) * len(prompts)
+    extractor = default_extractor()
+    # Load the extractor and embedder now: the first replayed lookup would otherwise carry their loading time
+    # into the first budget's projected latency.
+    extractor.extract("a warm-up clip")
+    embedder.embed(["a warm-up clip"])
     with _progress(total_jobs, "trace", quiet_bar, unit="req") as bar:
         try:
             out = run_trace(
                 prompts,
                 cfg,
                 embedder=embedder,
-                extractor=default_extractor(),
+                extractor=extractor,
                 on_request=(lambda: bar.update(1)) if bar is not None else None,
                 location=args.cache,
             )
         except BudgetTooSmallError as exc:
             raise _budget_error(exc) from None
         except _connection_errors() as exc:
+            if scheme == "dir" and isinstance(exc, OSError):
+                raise _cache_dir_error(args.cache, exc.strerror or str(exc)) from None
             raise CLIError(f"cannot reach {_redacted(args.cache)}: {exc}. HINT: is the server running?") from None
     results, ratios, entry_bytes = out["results"], out["entity_vs_prompt"], out["entry_bytes"]
     doc = {
@@ -1092,10 +1151,22 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["hit_kinds"].items(), key=lambda kv: -kv[1]))
             print(f"entity hits by kind at {format_size(r['budget_bytes'])}: {kinds} (every pair in --report)")
     for b, r in ratios.items():
-        print(f"entity / prompt hit rate at {format_size(int(b))}: " + ("-" if r is None else f"{r:.2f}x"))
+        print(_ratio_line(int(b), r, results))
     title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
     _write_outputs(args, doc, lambda path: report.plot_trace(path, results, title=title))
     return EXIT_OK
+
+
+def _ratio_line(budget: int, ratio: float | None, results: Sequence[dict]) -> str:
+    """The entity / prompt comparison at one budget, in words when there is no ratio (prompt matching had no
+    hit): a bare "-" said nothing."""
+    from chai.sizes import format_size
+
+    head = f"entity / prompt hit rate at {format_size(budget)}: "
+    if ratio is not None:
+        return head + f"{ratio:.2f}x"
+    hits = next((r["hits"] for r in results if r["budget_bytes"] == budget and r["matching"] == "entity"), 0)
+    return head + f"no ratio: prompt matching had no hit (entity matching had {hits})"
 
 
 def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedder: Any, step_source: str) -> int:

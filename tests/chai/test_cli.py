@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -625,3 +626,77 @@ def test_outage_misses_are_labelled_as_such():
     row = next(ln for ln in report.run_table(summary).splitlines() if ln.startswith("cache unreachable"))
     assert "1 of 1 lookups, 0 inserts (ran as misses)" in row
     assert "unreachable" not in report.run_table(report.summarize_run([_rec(False, reason="no_match")]))
+
+
+# ----------------------------------------------------------------------------------------- first hour: errors
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and /sys refuse new directories on Linux")
+@pytest.mark.parametrize("command", ["run", "trace"])
+@pytest.mark.parametrize("location", ["/proc", "/sys", "/proc/chai-cache/sub"])
+def test_cache_directory_that_cannot_be_created_names_the_users_path(capsys, prompt_file, command, location):
+    """The store works in a per-namespace subfolder (`default`) the user never typed: the error names their path,
+    says why in one line, and hints; never a raw OSError (these fail even for root, unlike a chmod)."""
+    if command == "trace":
+        argv = ["trace", "--prompts", str(prompt_file), "--embedder", "hash", "--step-cost", "0.1", "--no-progress"]
+    else:
+        argv = ["run", "--prompts", str(prompt_file), *FAST]
+    code, out, err = run_cli(capsys, [*argv, "--cache", location])
+    assert code == 2, err
+    line = err.strip()
+    assert line.startswith(f"chai: error: --cache {location!r}: cannot create or write the cache directory (")
+    assert "HINT:" in line and "\n" not in line
+    assert "default" not in line and "Errno" not in line and "Error:" not in line
+    assert "MISS" not in out
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes through any permission")
+def test_unwritable_cache_directory_is_refused_before_the_model_is_built(capsys, prompt_file, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", str(ro / "cache")])
+    assert code == 2 and f"--cache {str(ro / 'cache')!r}: cannot create or write" in err and "HINT:" in err
+    assert "default" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["run", "--prompts", "x.txt", "--budget", "-5MB"], "argument --budget: a size must be > 0 bytes, got the "
+                                                            "negative '-5MB'"),
+        (["run", "--prompts", "x.txt", "--budget=-5MB"], "got the negative '-5MB'"),
+        (["demo", "--budget", "-1"], "got the negative '-1'"),
+        (["trace", "--budgets", "-5MB,1GB"], "every budget must be > 0 bytes, got the negative '-5MB'"),
+        (["trace", "--budgets", "16MB,-1GB"], "got the negative '-1GB'"),
+        (["run", "--prompts", "x.txt", "--threads", "-2"], "expected a positive integer, got '-2'"),
+    ],
+)
+def test_negative_sizes_get_a_clear_message_not_expected_one_argument(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and "expected one argument" not in err, err
+
+
+def test_a_negative_seed_is_still_a_value():
+    args = build_parser().parse_args(["run", "--prompts", "x.txt", "--seed", "-3", "--budget", "16MB"])
+    assert args.seed == -3 and args.budget == 16_000_000
+
+
+def test_help_says_the_cache_is_a_directory_or_redis():
+    help_text = build_parser().format_help()
+    assert "persistent cache directory" not in help_text
+    line = next(ln for ln in help_text.splitlines() if ln.strip().startswith("cache "))
+    assert "directory" in line and "redis://" in line
+
+
+def test_trace_says_why_there_is_no_entity_prompt_ratio(capsys, tmp_path):
+    """`chai trace` ended with lines of "-" when prompt matching had no hit."""
+    prompts = tmp_path / "t.txt"
+    prompts.write_text("a tiger in a cave\na tiger running\na red fox\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, ["trace", "--prompts", str(prompts), "--embedder", "hash", "--step-cost", "0.1",
+                                      "--budgets", "16MB,1GB", "--no-progress"])  # fmt: skip
+    assert code == 0, err
+    tail = [ln for ln in out.splitlines() if ln.startswith("entity / prompt")]
+    assert len(tail) == 2 and not any(ln.rstrip().endswith(": -") for ln in out.splitlines())
+    assert all("no ratio: prompt matching had no hit (entity matching had 1)" in ln for ln in tail)
