@@ -133,7 +133,7 @@ def _from_pretrained(cls: type, kind: str, model: str, dtype: torch.dtype):
         model = str(path)
     else:
         where = "the local Hugging Face cache"
-        fetch = f"download it first: huggingface-cli download {model} (or pass a local directory)"
+        fetch = f"download it first: hf download {model} (or pass a local directory)"
     found = _checkpoint_class(model)
     if found is not None and found != name:
         other = next((k for k, v in PIPELINE_CLASSES.items() if v == found), None)
