@@ -638,7 +638,7 @@ def _short_list(items: Sequence[str], limit: int = 3) -> str:
 
 
 #: Width of the outcome column of a request line (HIT / MISS and what it matched or stored) and of its prompt.
-REQUEST_WHAT_WIDTH, REQUEST_PROMPT_WIDTH = 48, 60
+REQUEST_WHAT_WIDTH, REQUEST_PROMPT_WIDTH = 58, 50
 
 
 def _fit(text: str, width: int) -> str:
