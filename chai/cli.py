@@ -860,8 +860,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     print(
         f"chai {args.command}: {n} prompts, {cls_name} ({loaded.source}, {loaded.params / 1e6:.2f}M transformer "
         f"params, {str(dtype).removeprefix('torch.')}), {size or 'the pipeline default size'}, {args.device}, "
-        f"{args.threads_note}, cache {args.budget / 1e6:.0f}MB ({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; "
-        f"setup {setup_s:.1f}s",
+        f"{args.threads_note}, cache {args.budget / 1e6:.0f}MB ({args.matching} matching), "
+        f"{args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
         flush=True,
     )
     with contextlib.ExitStack() as stack:

@@ -189,7 +189,8 @@ def run_table(summary: Mapping[str, Any]) -> str:
     ]
     down, down_ins = summary.get("unavailable_lookups") or 0, summary.get("unavailable_inserts") or 0
     if down or down_ins:
-        rows.append(("cache unreachable", f"{down} of {summary['requests']} lookups, {down_ins} inserts (ran as misses)"))
+        what = f"{down} of {summary['requests']} lookups, {down_ins} inserts (ran as misses)"
+        rows.append(("cache unreachable", what))
     ents = summary.get("hit_entities") or {}
     if ents:
         shown = list(ents.items())[:HIT_ENTITIES_SHOWN]
