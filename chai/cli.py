@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,8 @@ def read_prompts(path: str | os.PathLike | None, *, builtin: str | None = None) 
 def _size_arg(text: str) -> int:
     from chai.sizes import parse_size
 
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size must be > 0 bytes, got the negative {text!r}. HINT: e.g. 64MB.")
     try:
         n = parse_size(text, name="size")
     except (ValueError, TypeError) as exc:
@@ -102,6 +105,11 @@ def _size_arg(text: str) -> int:
 def _size_list_arg(text: str) -> list[int]:
     from chai.sizes import parse_size_list
 
+    negative = [t.strip() for t in text.split(",") if t.strip().startswith("-")]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"every budget must be > 0 bytes, got the negative {', '.join(map(repr, negative))}. HINT: e.g. 16MB,64MB."
+        )
     try:
         sizes = parse_size_list(text, name="budgets")
     except (ValueError, TypeError) as exc:
@@ -162,6 +170,53 @@ def _device_arg(text: str) -> str:
     return str(dev)
 
 
+# --------------------------------------------------------------------------------------------- threads
+
+_THREADS_DEFAULT_HELP = (
+    "the CPUs this process may use that the current load leaves idle, at least 1; OMP_NUM_THREADS when set"
+)
+
+
+def choose_threads(cpus: int, load: float | None, machine_cpus: int) -> int:
+    """Torch CPU threads for a process that may use ``cpus`` CPUs of a ``machine_cpus``-CPU machine whose
+    1-minute load average is ``load`` (None: unknown, use every usable CPU).
+
+    The load counts runnable processes on the whole machine; spread evenly, ``load * cpus / machine_cpus`` of
+    it sits on our CPUs. What is left idle, rounded, is the thread count (a CPU more than half busy counts as
+    busy), at least 1 and at most ``cpus``. Threads beyond the idle CPUs do not add speed: they time-share the
+    busy ones, and each parallel region then waits for its slowest thread.
+    """
+    cpus = max(1, int(cpus))
+    if load is None:
+        return cpus
+    busy = max(0.0, float(load)) * cpus / max(int(machine_cpus), cpus)
+    return max(1, min(cpus, round(cpus - busy)))
+
+
+def _set_torch_threads(requested: int | None) -> str:
+    """Set torch's CPU thread count (``--threads``, else :func:`choose_threads` on this machine, else
+    OMP_NUM_THREADS when the user set it); returns how it was chosen, for the run's header line."""
+    import torch
+
+    if requested is not None:
+        torch.set_num_threads(requested)
+        return f"{requested} threads (--threads)"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return f"{torch.get_num_threads()} threads (OMP_NUM_THREADS)"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        load = None
+    n = choose_threads(cpus, load, os.cpu_count() or cpus)
+    torch.set_num_threads(n)
+    where = f"{cpus} usable CPUs" + ("" if load is None else f", load {load:.1f}")
+    return f"{n} thread{'s' if n != 1 else ''} ({where}; --threads N to override)"
+
+
 # --------------------------------------------------------------------------------------------- parser
 
 #: ``--preset`` values, as ``chai.demo.preset_names()`` lists them (a test keeps the two equal; spelled out
@@ -184,10 +239,38 @@ def _preset_arg(text: str) -> str:
     return text
 
 
+#: A token that can only be a (negative) value: no chai option starts with a digit.
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def _value_options(self) -> set[str]:
+        """Option strings, here and in every sub-command, that take exactly one value."""
+        out: set[str] = set()
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    out |= sub._value_options() if isinstance(sub, _Parser) else set()
+            elif action.option_strings and action.nargs is None:
+                out.update(action.option_strings)
+        return out
+
+    def parse_known_args(self, args=None, namespace=None):
+        # argparse reads `--budget -5MB` as a flag missing its value ("expected one argument") because -5MB looks
+        # like an option; joined as `--budget=-5MB`, the value reaches its type check and gets a real message.
+        args = list(sys.argv[1:] if args is None else args)
+        takes_value = self._value_options()
+        joined: list[str] = []
+        for tok in args:
+            if joined and joined[-1] in takes_value and _NEGATIVE_VALUE.match(tok):
+                joined[-1] = f"{joined[-1]}={tok}"
+            else:
+                joined.append(tok)
+        return super().parse_known_args(joined, namespace)
 
 
 def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -248,7 +331,7 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         "--threads",
         type=_positive_int,
         default=None,
-        help="torch CPU threads (default: torch's choice; 1 helps on an oversubscribed machine)",
+        help=f"torch CPU threads (default: {_THREADS_DEFAULT_HELP})",
     )
     c = p.add_argument_group("cache")
     c.add_argument(
@@ -376,14 +459,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--warmup", type=_nonneg_int, default=0, help="first N requests fill the cache, not counted")
     tr.add_argument("--limit", type=_positive_int, default=None, help="use only the first N prompts")
     tr.add_argument("--seed", type=int, default=0, help="seed of the model timed and of the stand-in latents")
-    tr.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    tr.add_argument(
+        "--threads", type=_positive_int, default=None, help=f"torch CPU threads (default: {_THREADS_DEFAULT_HELP})"
+    )
     tr.add_argument("--report", default=None, help="write the JSON report (schema chai.trace/1) to FILE")
     tr.add_argument("--plot", default=None, help="write a PNG of hit rate and latency against budget to FILE")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     cache = sub.add_parser(
         "cache",
-        help="inspect or clear a persistent cache directory",
+        help="inspect or clear a cache: a directory or a redis:// URL",
         description="Statistics of, or deletion of, the cache a run stored with --cache LOCATION (a directory "
         "or a redis:// URL).",
     )
@@ -451,8 +536,22 @@ def open_cache(
         kw["threshold"] = threshold
     try:
         return LatentCache(budget, location, **kw)
-    except (ValueError, PermissionError, NotADirectoryError, ImportError) as exc:
+    except OSError as exc:
+        if _location_scheme(location) != "dir":
+            raise
+        # The store works in a per-namespace subfolder the user never typed: name their path instead.
+        raise _cache_dir_error(location, exc.strerror or str(exc)) from None
+    except (ValueError, ImportError) as exc:
         raise CLIError(str(exc).replace("\n", " "), EXIT_USAGE) from None
+
+
+def _cache_dir_error(location: str | None, why: str) -> CLIError:
+    return CLIError(
+        f"--cache {location!r}: cannot create or write the cache directory ({why}). HINT: pass a directory you can "
+        "write (it is created when missing), e.g. --cache ~/.cache/chai, or a redis:// URL; without --cache the "
+        "cache lives in memory.",
+        EXIT_USAGE,
+    )
 
 
 def _open_run_cache(args: argparse.Namespace, embedder: Any, prompts: Sequence[str], shape, grid, what: str):
@@ -523,6 +622,8 @@ def _check_cache_location(location: str | None) -> None:
                     "earlier run (it is created when missing), e.g. --cache chai-cache, or a redis:// URL.",
                     EXIT_USAGE,
                 )
+            if not os.access(q, os.W_OK | os.X_OK):  # refused now, before the model is built
+                raise _cache_dir_error(path, "permission denied" if q == p else f"{str(q)!r} is not writable")
             return
 
 
@@ -536,17 +637,40 @@ def _short_list(items: Sequence[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
-    width = len(str(n))
-    t = rec["timings"]
+#: Width of the outcome column of a request line (HIT / MISS and what it matched or stored) and of its prompt.
+REQUEST_WHAT_WIDTH, REQUEST_PROMPT_WIDTH = 58, 50
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in "..." when cut."""
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def _request_what(rec: dict[str, Any]) -> str:
+    """The outcome column of a request line, at most REQUEST_WHAT_WIDTH characters whatever the entity names."""
     if rec["hit"]:
-        what = f"HIT   {rec['prompt_entity']!s} -> {rec['cached_entity']!s} ({rec['score']:.2f})"
-    elif rec.get("inserted_entry") is not None:
-        what = f"MISS  cached as {_short_list(rec.get('entities') or [])}"
-    else:
-        what = "MISS  (no entity: not cached)"
-    prompt = rec["prompt"] if len(rec["prompt"]) <= 60 else rec["prompt"][:57] + "..."
-    return f"[{i + 1:>{width}}/{n}] {what:<48} {rec['steps']:>3} steps {t['total']:7.2f}s  {prompt}"
+        pe, ce, tail = str(rec["prompt_entity"]), str(rec["cached_entity"]), f" ({rec['score']:.2f})"
+        room = REQUEST_WHAT_WIDTH - len("HIT   ") - len(" -> ") - len(tail)
+        pe = _fit(pe, max(room - len(ce), room // 2))  # a short cached entity leaves its room to the other
+        return f"HIT   {pe} -> {_fit(ce, room - len(pe))}{tail}"
+    if rec.get("inserted_entry") is not None:
+        head = "MISS  cached as "
+        return head + _fit(_short_list(rec.get("entities") or []), REQUEST_WHAT_WIDTH - len(head))
+    reason = rec.get("lookup_reason")
+    if reason == "store_unavailable":
+        return "MISS  (cache unreachable: not cached)"
+    if reason == "no_entities" or (reason is None and not rec.get("entities")):
+        return "MISS  (no entity: not cached)"
+    return "MISS  (not cached)"
+
+
+def _request_line(i: int, n: int, rec: dict[str, Any]) -> str:
+    """One line per request of ``run`` / ``demo``: fixed-width columns, so long entity names or prompts never
+    push the steps and time columns out of line."""
+    width = len(str(n))
+    prompt = _fit(rec["prompt"], REQUEST_PROMPT_WIDTH)
+    what, total = _request_what(rec), rec["timings"]["total"]
+    return f"[{i + 1:>{width}}/{n}] {what:<{REQUEST_WHAT_WIDTH}} {rec['steps']:>3} steps {total:7.2f}s  {prompt}"
 
 
 # --------------------------------------------------------------------------------------------- demo / run
@@ -636,16 +760,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     n = len(prompts)
     n_params = sum(p.numel() for p in dm.model.parameters())
     weights = "trained" if dm.trained else "random weights"
-    print(
-        f"chai {args.command}: {n} prompts, preset {args.preset} ({weights}, {n_params / 1e6:.1f}M params), "
-        f"{resolution} x {frames} frames, {args.device}, cache {args.budget / 1e6:.0f}MB "
-        f"({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
-        flush=True,
-    )
     with contextlib.ExitStack() as stack:
         stack.enter_context(cache)
         pipe = stack.enter_context(
             CHAIPipeline(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device)
+        )
+        # The first request would otherwise pay the one-time costs (weights loading lazily, allocator) and
+        # inflate the miss mean that the speedup is computed from.
+        warmup_s = pipe.warm_up(num_frames=frames, height=height, width=width)
+        print(
+            f"chai {args.command}: {n} prompts, preset {args.preset} ({weights}, {n_params / 1e6:.1f}M params), "
+            f"{resolution} x {frames} frames, {args.device}, {args.threads_note}, cache {args.budget / 1e6:.0f}MB "
+            f"({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s, "
+            f"warm-up {warmup_s:.1f}s (not counted)",
+            flush=True,
         )
 
         def requests(on_step):
@@ -673,6 +801,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "embedder": getattr(embedder, "name", type(embedder).__name__),
         "pipeline": config.to_dict(),
         "setup_s": setup_s,
+        "warmup_s": warmup_s,
     }
     title = f"chai {args.command} ({args.preset}, {resolution})"
     return _finish_run(
@@ -731,8 +860,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     print(
         f"chai {args.command}: {n} prompts, {cls_name} ({loaded.source}, {loaded.params / 1e6:.2f}M transformer "
         f"params, {str(dtype).removeprefix('torch.')}), {size or 'the pipeline default size'}, {args.device}, "
-        f"cache {args.budget / 1e6:.0f}MB ({args.matching} matching), {args.steps_full}/{args.steps_hit} steps; "
-        f"setup {setup_s:.1f}s",
+        f"{args.threads_note}, cache {args.budget / 1e6:.0f}MB ({args.matching} matching), "
+        f"{args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
         flush=True,
     )
     with contextlib.ExitStack() as stack:
@@ -831,8 +960,18 @@ def _finish_run(
     from chai import demo, report
 
     summary = report.summarize_run(records)
+    summary["unavailable_lookups"] = int(stats.get("unavailable_lookups") or 0)
+    summary["unavailable_inserts"] = int(stats.get("unavailable_inserts") or 0)
     print()
     print(report.run_table(summary))
+    if summary["unavailable_lookups"] or summary["unavailable_inserts"]:
+        where = _redacted(args.cache) or "in memory"
+        print(
+            f"the cache {where} could not be reached for {summary['unavailable_lookups']} of {len(records)} lookups "
+            f"and {summary['unavailable_inserts']} inserts: those requests ran as full misses and stored nothing, "
+            f"so the hit rate above is not the cache's. HINT: is the server running and reachable from here? "
+            f"(chai cache stats {where} checks it)"
+        )
     doc = {
         "schema": report.RUN_SCHEMA,
         "command": args.command,
@@ -931,7 +1070,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             )
         print(
             f"timing one model step of preset {args.preset} (random weights) at {args.resolution} x {args.frames} "
-            "frames ...",
+            f"frames, {args.threads_note} ...",
             flush=True,
         )
         model = demo.build_model(args.preset, seed=args.seed, device=args.device)
@@ -947,19 +1086,26 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _trace_fleet(args, prompts, cfg, embedder, step_source)
     total_jobs = len(args.budgets) * len(args.matching) * len(prompts)
+    extractor = default_extractor()
+    # Load the extractor and embedder now: the first replayed lookup would otherwise carry their loading time
+    # into the first budget's projected latency.
+    extractor.extract("a warm-up clip")
+    embedder.embed(["a warm-up clip"])
     with _progress(total_jobs, "trace", quiet_bar, unit="req") as bar:
         try:
             out = run_trace(
                 prompts,
                 cfg,
                 embedder=embedder,
-                extractor=default_extractor(),
+                extractor=extractor,
                 on_request=(lambda: bar.update(1)) if bar is not None else None,
                 location=args.cache,
             )
         except BudgetTooSmallError as exc:
             raise _budget_error(exc) from None
         except _connection_errors() as exc:
+            if scheme == "dir" and isinstance(exc, OSError):
+                raise _cache_dir_error(args.cache, exc.strerror or str(exc)) from None
             raise CLIError(f"cannot reach {_redacted(args.cache)}: {exc}. HINT: is the server running?") from None
     results, ratios, entry_bytes = out["results"], out["entity_vs_prompt"], out["entry_bytes"]
     doc = {
@@ -1005,10 +1151,22 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["hit_kinds"].items(), key=lambda kv: -kv[1]))
             print(f"entity hits by kind at {format_size(r['budget_bytes'])}: {kinds} (every pair in --report)")
     for b, r in ratios.items():
-        print(f"entity / prompt hit rate at {format_size(int(b))}: " + ("-" if r is None else f"{r:.2f}x"))
+        print(_ratio_line(int(b), r, results))
     title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
     _write_outputs(args, doc, lambda path: report.plot_trace(path, results, title=title))
     return EXIT_OK
+
+
+def _ratio_line(budget: int, ratio: float | None, results: Sequence[dict]) -> str:
+    """The entity / prompt comparison at one budget, in words when there is no ratio (prompt matching had no
+    hit): a bare "-" said nothing."""
+    from chai.sizes import format_size
+
+    head = f"entity / prompt hit rate at {format_size(budget)}: "
+    if ratio is not None:
+        return head + f"{ratio:.2f}x"
+    hits = next((r["hits"] for r in results if r["budget_bytes"] == budget and r["matching"] == "entity"), 0)
+    return head + f"no ratio: prompt matching had no hit (entity matching had {hits})"
 
 
 def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedder: Any, step_source: str) -> int:
@@ -1196,10 +1354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = os.environ.get("CHAI_DEBUG", "") not in ("", "0")
     try:
-        if getattr(args, "threads", None):
-            import torch
-
-            torch.set_num_threads(args.threads)
+        if hasattr(args, "threads"):
+            args.threads_note = _set_torch_threads(args.threads)
         if args.command in ("demo", "run"):
             return _cmd_generate(args)
         if args.command == "trace":

@@ -169,7 +169,8 @@ HIT_ENTITIES_SHOWN = 6
 
 
 def run_table(summary: Mapping[str, Any]) -> str:
-    """Readable summary of a run (two-column table)."""
+    """Readable summary of a run (two-column table); a "cache unreachable" row when the summary counts
+    ``unavailable_lookups`` / ``unavailable_inserts`` (the CLI adds them from the cache's stats)."""
     ratio = summary.get("hit_to_miss_ratio")
     speed = summary.get("speedup_vs_all_miss")
     cpu_ratio = summary.get("hit_to_miss_cpu_ratio")
@@ -186,6 +187,10 @@ def run_table(summary: Mapping[str, Any]) -> str:
         ("all-miss baseline (mean)", _fmt_s(summary["all_miss_mean_s"])),
         ("speedup vs all-miss", "-" if speed is None else f"{speed:.2f}x"),
     ]
+    down, down_ins = summary.get("unavailable_lookups") or 0, summary.get("unavailable_inserts") or 0
+    if down or down_ins:
+        what = f"{down} of {summary['requests']} lookups, {down_ins} inserts (ran as misses)"
+        rows.append(("cache unreachable", what))
     ents = summary.get("hit_entities") or {}
     if ents:
         shown = list(ents.items())[:HIT_ENTITIES_SHOWN]

@@ -197,7 +197,7 @@ def main(argv=None) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------------------
 # pytest: quick CPU smoke (no timing asserts)
 # ---------------------------------------------------------------------------------------------------------------------
-def test_bench_latent_quant_smoke(capsys):
+def test_bench_latent_quant_smoke(bench_print):
     import pytest
 
     if not (_env.interpret_mode() or torch.cuda.is_available()):
@@ -209,13 +209,12 @@ def test_bench_latent_quant_smoke(capsys):
     assert provs == ["chai-triton", "copy", "torch-eager"]
     for r in rows:
         assert r["median_ms"] > 0 and r["gbps"] > 0 and r["bw_vs_copy"] > 0
-    with capsys.disabled():
-        where = "CPU interpreter: not kernel performance" if _env.interpret_mode() else H.device_name()
-        print(f"\n[bench_latent_quant, tiny shape, {where}]")
-        print(H.format_table(rows, ["case", "extra", "provider", "median_ms", "gbps", "bw_vs_copy"]))
+    where = "CPU interpreter: not kernel performance" if _env.interpret_mode() else H.device_name()
+    bench_print(f"\n[bench_latent_quant, tiny shape, {where}]")
+    bench_print(H.format_table(rows, ["case", "extra", "provider", "median_ms", "gbps", "bw_vs_copy"]))
 
 
-def test_entry_bytes_table(capsys):
+def test_entry_bytes_table(bench_print):
     table = entry_bytes_table()
     by = {(r["entry"], r["storage"]): r for r in table}
     for label, (b, c, t, h, w) in ENTRY_SHAPES.items():
@@ -225,8 +224,7 @@ def test_entry_bytes_table(capsys):
             assert r["serialised_bytes"] == 3 * (56 + numel * _itemsize(dtype) + rows * 4)
             assert r["in_memory_bytes"] == 3 * (numel * _itemsize(dtype) + rows * 4)
         assert 3.9 < by[(label, "int8")]["vs_float32"] < 4.0
-    with capsys.disabled():
-        print("\n" + _format(table))
+    bench_print("\n" + _format(table))
 
 
 if __name__ == "__main__":

