@@ -10,6 +10,12 @@ Request flow (``generate``)::
     hit:   dequantize the entry's three latents; 8-step rectified flow with Cache Attention in
            spatial_blocks[0] at steps 2, 3, 4 fed with them, under the matched entity's token mask.
 
+Schedule binding. Entries are stored and looked up under ``model=`` :meth:`CHAIPipeline.schedule_id`: the
+sampler class, the hit step count, the cache steps and the hit schedule's timesteps at those steps (they
+depend on resolution and frame count through OpenSora's timestep transform). A pipeline whose hit schedule
+differs (another ``hit_steps``, ``cache_steps``, sampler or transform) never uses them: the cached latents
+are only valid at the noise levels they were captured for.
+
 Entity token masks (the "selective" part). For entity e with caption tokens I_e (from the text encoder's
 ``token_spans``), the score of latent token s in frame t is the block-0 cross-attention probability mass
 that s puts on I_e (conditional CFG half, heads averaged), averaged over the capture steps. Rule
@@ -396,6 +402,21 @@ class CHAIPipeline:
         )
         return tuple(int(s) for s in steps)
 
+    def schedule_id(self, num_frames: int, height: int, width: int) -> str:
+        """The cache identity (``model=``) of this pipeline's entries for a request: what makes an entry reusable.
+
+        ``"<sampler class>/hit<steps>@<cache steps>/t=<hit timesteps at the cache steps>"``, e.g.
+        ``RFlowSampler/hit8@2,3,4/t=951.34,893.38,823.16`` (240p, 68 frames); a sampler without ``timesteps()``
+        gives no ``t=`` part.
+        """
+        cfg = self.config
+        ident = f"{type(self.sampler).__name__}/hit{cfg.hit_steps}@{','.join(str(s) for s in cfg.cache_steps)}"
+        timesteps = getattr(self.sampler, "timesteps", None)
+        if callable(timesteps):
+            ts = timesteps(cfg.hit_steps, height=height, width=width, num_frames=num_frames)
+            ident += "/t=" + ",".join(f"{float(ts[s - 1]):.2f}" for s in cfg.cache_steps)
+        return ident
+
     def _sample(self, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, steps: int, sess: Any, **kw):
         on_step = self._step_callback
 
@@ -494,9 +515,12 @@ class CHAIPipeline:
         skw = {"height": height, "width": width, "num_frames": num_frames}
 
         match = looked = None
+        schedule = None
         if self.cache is not None and use_cache:
             t0 = time.perf_counter()
-            looked = self.cache.lookup(prompt, shape=(1, *shape))  # keys and vectors are reused by the insert
+            schedule = self.schedule_id(num_frames, height, width)
+            # keys and vectors are reused by the insert
+            looked = self.cache.lookup(prompt, shape=(1, *shape), model=schedule)
             match = looked.match
             timings["lookup"] = time.perf_counter() - t0
             if match is not None and any(tuple(q.shape) != (1, *shape) for q in match.latents):
@@ -561,7 +585,9 @@ class CHAIPipeline:
             masks = self._entity_masks(prompt, entities, cross, tshape) if entities else {}
             timings["capture"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            result.inserted_entry = self.cache.insert(prompt, captured, entity_masks=masks or None, lookup=looked)
+            result.inserted_entry = self.cache.insert(
+                prompt, captured, entity_masks=masks or None, model=schedule, lookup=looked
+            )
             timings["insert"] = time.perf_counter() - t0
             result.entities = list(entities or [])
             result.entity_masks = masks

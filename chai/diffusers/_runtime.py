@@ -12,6 +12,12 @@ instances through diffusers' own mechanisms:
   at hit steps) and text attention (entity scores at capture steps). They delegate to the processor they
   replaced whenever they have nothing to do, so an idle installation computes exactly what diffusers does.
 
+Per-call state lives in a context variable (:data:`CURRENT_CALL`), set by ``ChaiHandle`` for the length of one
+``pipe(...)`` call in the calling thread. Hooks and processors hold no per-call or per-handle state: a call made
+by another thread, or through another pipeline object sharing the transformer, sees its own state or none
+(then everything delegates to the stock processors). One installation per transformer (:class:`Installation`)
+is shared by every handle enabled on a pipeline that uses that transformer.
+
 Shape legend: n rows per CFG branch (prompts x videos per prompt), B transformer batch, C latent channels,
 T/H/W latent frames/rows/columns, T'/S token frames/tokens per frame, N = T'*S, L text tokens, H heads,
 D head dim, M cached tokens per cache row.
@@ -19,7 +25,10 @@ D head dim, M cached tokens per cache row.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +60,11 @@ class ForwardInfo:
 class CallState:
     """One ``pipe(...)`` call: what the hooks and processors must do, and what they recorded."""
 
+    rt: Runtime  # the handle's family, pipeline and config
     mode: str  # "hit", "miss" or "plain"
-    rows: int  # n: rows per CFG branch
-    shape: tuple[int, ...]  # expected (C, T, H, W)
+    rows: int = 0  # n: rows per CFG branch
+    shape: tuple[int, ...] = ()  # expected (C, T, H, W)
+    scheduler: Any = None  # this call's own copy of the pipeline's scheduler (``pipe.scheduler`` during the call)
     cached: dict[int, torch.Tensor] = field(default_factory=dict)  # hit: step -> (n, C, T, H, W) float32
     masks: torch.Tensor | None = None  # hit: (n, T', S) bool, None = every cached token
     capture_steps: frozenset = frozenset()  # miss: steps whose latents / text attention are recorded
@@ -62,6 +73,7 @@ class CallState:
     captured: dict[int, torch.Tensor] = field(default_factory=dict)  # step -> (len(capture_rows), C, T, H, W)
     text_scores: dict[int, torch.Tensor] = field(default_factory=dict)  # step -> (rows, T', S, K) float32
     fwd: ForwardInfo | None = None
+    branch: str | None = None  # the pipeline's diffusers cache_context name ("cond" / "uncond"), if any
     kv_memo: dict = field(default_factory=dict)
     timesteps: torch.Tensor | None = None
     cache_calls: int = 0
@@ -72,17 +84,20 @@ class CallState:
 
 
 class Runtime:
-    """Shared by the hooks and processors of one installation; ``call`` is set for the length of a pipe call."""
+    """What a handle's calls share (never per-call state): the family, the pipeline and the config."""
 
     def __init__(self, family: Family, pipe: Any, config: Any) -> None:
         self.family = family
         self.pipe = pipe
         self.config = config
-        self.call: CallState | None = None
 
     def sync(self, device: torch.device) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+
+
+#: The CHAI call running in this thread (or asyncio task); None: every hook and processor acts stock.
+CURRENT_CALL: ContextVar[CallState | None] = ContextVar("chai_diffusers_call", default=None)
 
 
 class _NoState(BaseState):
@@ -90,27 +105,42 @@ class _NoState(BaseState):
         pass
 
 
+class _BranchOfCall(StateManager):
+    """Receives diffusers' ``cache_context(name)`` and stores the name on the calling thread's CHAI call.
+
+    diffusers keeps a stateful hook's context on the hook itself, which every thread calling the shared
+    transformer would overwrite; the call state is the calling thread's own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_NoState)
+
+    def set_context(self, context) -> None:
+        call = CURRENT_CALL.get()
+        if call is not None:
+            call.branch = None if context is None else context.name
+
+
 # --------------------------------------------------------------------------------------------- hooks
 class TransformerHook(ModelHook):
     """Reads step / CFG branch / grid of each transformer call; captures latents at capture steps."""
 
-    # Stateful only so that diffusers' ``cache_context(name)`` reaches ``self.state`` (the CFG branch name).
+    # Stateful only so that diffusers' ``cache_context(name)`` reaches ``self.state`` (the CFG branch name,
+    # stored on the calling thread's call).
     _is_stateful = True
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.runtime = runtime
-        self.state = StateManager(_NoState)
+        self.state = _BranchOfCall()
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        self.state.reset()
         return module
 
     def pre_forward(self, module, *args, **kwargs):
-        rt = self.runtime
-        call = rt.call
+        call = CURRENT_CALL.get()
         if call is None or call.mode == "plain":
             return args, kwargs
+        rt = call.rt
         fam = rt.family
         bound = fam.bind_transformer(module, args, kwargs)
         x = fam.latent_bcthw(bound["hidden_states"])
@@ -121,25 +151,27 @@ class TransformerHook(ModelHook):
         t = torch.as_tensor(timestep).detach().to("cpu", torch.float64).flatten()
         t = float(t.max()) if t.numel() else 0.0
         step = int(torch.argmin((call.timesteps - t).abs())) + 1
-        context = self.state._context
-        name = getattr(context, "name", None)
+        name = call.branch
         n = call.rows
+        shape = tuple(int(s) for s in x.shape[1:])
+        problem = None
+        if shape != tuple(call.shape):
+            problem = f"latent {shape} differs from the expected {tuple(call.shape)}"
+        elif B not in (n, 2 * n):
+            problem = f"transformer batch {B} is neither {n} (prompts x videos) nor {2 * n} (with CFG)"
+        if problem is not None:
+            # Not the rows or latent the call was looked up (or captured) for: never guess, run as a plain call.
+            call.notes.append(f"{problem}; ran without CHAI")
+            call.mode = "plain"
+            call.fwd = None
+            return args, kwargs
         if name == "uncond":
             cond = None
         elif name == "cond" or B == n:
             cond = (0, B)
-        elif B == 2 * n:
-            cond = fam.cond_half(n)
         else:
-            cond = (0, B)
-        shape = tuple(int(s) for s in x.shape[1:])
+            cond = fam.cond_half(n)
         call.fwd = ForwardInfo(step, cond, fam.grid(module, shape), bound.get("encoder_hidden_states"))
-        if shape != tuple(call.shape):
-            # The latent is not the one the call was looked up (or captured) for: run as a plain call.
-            call.notes.append(f"latent {shape} differs from the expected {tuple(call.shape)}; ran without CHAI")
-            call.mode = "plain"
-            call.fwd = None
-            return args, kwargs
         if call.mode == "miss" and step in call.capture_steps and cond is not None and step not in call.captured:
             t0 = time.perf_counter()
             rows = [cond[0] + r for r in call.capture_rows]
@@ -148,7 +180,7 @@ class TransformerHook(ModelHook):
         return args, kwargs
 
     def post_forward(self, module, output):
-        call = self.runtime.call
+        call = CURRENT_CALL.get()
         if call is not None:
             call.fwd = None
         return output
@@ -157,14 +189,10 @@ class TransformerHook(ModelHook):
 class BlockHook(ModelHook):
     """Records block 0's time embedding and rotary table for the attention processors."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__()
-        self.runtime = runtime
-
     def pre_forward(self, module, *args, **kwargs):
-        call = self.runtime.call
+        call = CURRENT_CALL.get()
         if call is not None and call.fwd is not None:
-            temb, rotary = self.runtime.family.block_inputs(module, args, kwargs)
+            temb, rotary = call.rt.family.block_inputs(module, args, kwargs)
             call.fwd.temb = temb
             call.fwd.rotary = rotary
         return args, kwargs
@@ -179,6 +207,110 @@ def remove_hook(module: torch.nn.Module, name: str) -> None:
     registry = getattr(module, "_diffusers_hook", None)
     if registry is not None and name in registry.hooks:
         registry.remove_hook(name, recurse=False)
+
+
+# --------------------------------------------------------------------------------------------- installation
+class Installation:
+    """CHAI's processors and hooks on one transformer, shared by every handle whose pipeline uses it.
+
+    Created by the first :func:`acquire` on a transformer and undone by the last :func:`release`, so two
+    pipeline objects built from the same components (``from_pipe``) can each have their own handle.
+    """
+
+    def __init__(self, family: Family, transformer: torch.nn.Module) -> None:
+        block = family.block0(transformer)
+        processors = family.make_processors(block)
+        bad = [
+            f"{name}: {type(m.processor).__name__}"
+            for name, m in block.named_children()
+            if m in processors and type(m.processor).__name__ not in family.processor_classes
+        ]
+        if bad:
+            raise TypeError(
+                f"enable_chai: block 0 of {type(transformer).__name__} uses attention processors it cannot wrap: "
+                f"{', '.join(bad)} (expected {', '.join(family.processor_classes)}).\nHINT: restore the default "
+                "processors (e.g. pipe.transformer.unfuse_qkv_projections() / set_default_attn_processor()) first."
+            )
+        self.family = family
+        self.transformer = transformer
+        self.block = block
+        self.originals = {m: m.processor for m in processors}
+        self.users = 0
+        for m, proc in processors.items():
+            m.set_processor(proc)
+        install_hook(transformer, TransformerHook(), HOOK_TRANSFORMER)
+        install_hook(block, BlockHook(), HOOK_BLOCK)
+
+    def uninstall(self) -> None:
+        for m, proc in self.originals.items():
+            m.set_processor(proc)
+        remove_hook(self.block, HOOK_BLOCK)
+        remove_hook(self.transformer, HOOK_TRANSFORMER)
+
+    def stock_view(self) -> torch.nn.Module:
+        """A shallow copy of the transformer without CHAI, sharing every parameter, buffer and untouched module.
+
+        Only the modules CHAI changed (the transformer, block 0, its patched attention modules and the containers
+        on the way) are new objects, with the stock processors and without CHAI's hooks. For pickling and
+        deep-copying a pipeline while other threads keep using the installed one.
+        """
+        changed = {self.block: HOOK_BLOCK, self.transformer: HOOK_TRANSFORMER}
+        wanted = set(changed) | set(self.originals)
+        paths = [name.split(".") if name else [] for name, m in self.transformer.named_modules() if m in wanted]
+        views: dict[int, torch.nn.Module] = {}
+
+        def view_of(m: torch.nn.Module) -> torch.nn.Module:
+            v = views.get(id(m))
+            if v is None:
+                v = object.__new__(type(m))
+                v.__dict__.update(m.__dict__)
+                v.__dict__["_modules"] = dict(m._modules)
+                if m in self.originals:
+                    v.__dict__["processor"] = self.originals[m]
+                reg = m.__dict__.get("_diffusers_hook")
+                if m in changed and reg is not None and set(reg.hooks) <= {changed[m]}:
+                    v.__dict__.pop("_diffusers_hook")  # only CHAI's hook: the module's own forward
+                    v.__dict__.pop("forward", None)
+                views[id(m)] = v
+            return v
+
+        root = view_of(self.transformer)
+        for path in paths:
+            parent, mod = root, self.transformer
+            for part in path:
+                mod = mod._modules[part]
+                child = view_of(mod)
+                parent._modules[part] = child
+                parent = child
+        return root
+
+
+_INSTALLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # transformer -> Installation
+_INSTALL_LOCK = threading.Lock()
+
+
+def acquire(family: Family, transformer: torch.nn.Module) -> Installation:
+    """The transformer's installation (created on first use), with one more user."""
+    with _INSTALL_LOCK:
+        inst = _INSTALLED.get(transformer)
+        if inst is None:
+            inst = Installation(family, transformer)
+            _INSTALLED[transformer] = inst
+        inst.users += 1
+        return inst
+
+
+def release(inst: Installation) -> None:
+    """One user fewer; the last one restores the transformer exactly."""
+    with _INSTALL_LOCK:
+        inst.users -= 1
+        if inst.users <= 0 and _INSTALLED.get(inst.transformer) is inst:
+            del _INSTALLED[inst.transformer]
+            inst.uninstall()
+
+
+def installation_of(transformer: torch.nn.Module) -> Installation | None:
+    return _INSTALLED.get(transformer)
 
 
 # --------------------------------------------------------------------------------------------- math
@@ -269,9 +401,22 @@ class Family:
         """Reasons this pipeline instance cannot run CHAI (empty: supported)."""
         return []
 
+    def head_dim(self, transformer) -> int:
+        """Head dim of block 0's video self-attention (where Cache Attention runs)."""
+        return int(transformer.config.attention_head_dim)
+
     # -- call arguments --
     def latent_shape(self, pipe, args: dict) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of the call's latent as the pipeline derives it from sizes and frame counts."""
         raise NotImplementedError
+
+    def given_latent_shape(self, latents: torch.Tensor) -> tuple[int, ...]:
+        """(C, T, H, W) of a user's ``latents=`` (the pipelines use them as given, whatever height and width say)."""
+        return tuple(int(s) for s in latents.shape[1:])
+
+    def videos_per_prompt(self, args: dict) -> int:
+        """Videos the pipeline really makes per prompt for this call."""
+        return int(args.get("num_videos_per_prompt") or 1)
 
     def max_text_tokens(self, pipe, args: dict) -> int:
         return int(args.get("max_sequence_length") or self.max_sequence_length_default)
@@ -300,34 +445,34 @@ class Family:
         return d.get(self._block_temb), None if self._block_rotary is None else d.get(self._block_rotary)
 
     # -- cached keys / values --
-    def cached_kv(self, rt: Runtime, attn, z: torch.Tensor, fwd: ForwardInfo):
+    def cached_kv(self, call: CallState, attn, z: torch.Tensor, fwd: ForwardInfo):
         raise NotImplementedError
 
-    def make_processors(self, rt: Runtime, block) -> dict:
+    def make_processors(self, block) -> dict:
         """{attention module: new processor} for block 0."""
         raise NotImplementedError
 
 
 class _Delegating:
-    """Base of our processors: unknown attributes resolve on the processor we replaced."""
+    """Base of our processors: unknown attributes resolve on the processor we replaced. They hold nothing else:
+    what to do comes from the calling thread's :data:`CURRENT_CALL`."""
 
-    def __init__(self, rt: Runtime, original: Any) -> None:
-        self.rt = rt
+    def __init__(self, original: Any) -> None:
         self.original = original
 
     def __getattr__(self, name: str):
-        if name in ("rt", "original"):
+        if name == "original":
             raise AttributeError(name)
         return getattr(self.original, name)
 
     def hit_active(self) -> tuple[CallState, ForwardInfo] | None:
-        call = self.rt.call
+        call = CURRENT_CALL.get()
         if call is None or call.mode != "hit" or call.fwd is None or call.fwd.step not in call.cached:
             return None
         return call, call.fwd
 
     def capture_active(self) -> tuple[CallState, ForwardInfo] | None:
-        call = self.rt.call
+        call = CURRENT_CALL.get()
         if (
             call is None
             or call.mode != "miss"
@@ -340,16 +485,17 @@ class _Delegating:
             return None
         return call, call.fwd
 
-    def cache_kv(self, attn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    @staticmethod
+    def cache_kv(call: CallState, attn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(K_c, V_c, mask) for the current step, computed once per step and time embedding."""
-        call, fwd = self.rt.call, self.rt.call.fwd
+        fwd = call.fwd
         memo = call.kv_memo.get(fwd.step)
         if memo is not None and torch.equal(memo[0], fwd.temb):
             return memo[1]
         device = next(attn.parameters()).device
         t0 = time.perf_counter()
-        res = self.rt.family.cached_kv(self.rt, attn, call.cached[fwd.step], fwd)
-        self.rt.sync(device)
+        res = call.rt.family.cached_kv(call, attn, call.cached[fwd.step], fwd)
+        call.rt.sync(device)
         call.t_cache_kv += time.perf_counter() - t0
         call.kv_memo[fwd.step] = (fwd.temb, res)
         return res
@@ -414,14 +560,14 @@ class WanSelfProcessor(_Delegating):
         if active is None or attention_mask is not None:
             return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
         call, fwd = active
-        kc, vc, mask = self.cache_kv(attn)
+        kc, vc, mask = self.cache_kv(call, attn)
         t0 = time.perf_counter()
         q, k, v = _wan_qkv(attn, hidden_states)
         q, k = attn.norm_q(q), attn.norm_k(k)
         q, k, v = (t.unflatten(2, (attn.heads, -1)) for t in (q, k, v))
         if rotary_emb is not None:
             q, k = _wan_rope(q, *rotary_emb), _wan_rope(k, *rotary_emb)
-        out = run_cache_attention(self.rt, q, k, v.contiguous(), kc, vc, mask, fwd.cond)
+        out = run_cache_attention(call.rt, q, k, v.contiguous(), kc, vc, mask, fwd.cond)
         out = out.flatten(2, 3).type_as(q)
         out = attn.to_out[1](attn.to_out[0](out))
         call.cache_calls += 1
@@ -484,8 +630,8 @@ class WanFamily(Family):
         _, t, h, w = shape
         return t // p[0], (h // p[1]) * (w // p[2])
 
-    def cached_kv(self, rt, attn, z, fwd):
-        tr = rt.pipe.transformer
+    def cached_kv(self, call, attn, z, fwd):
+        tr = call.rt.pipe.transformer
         block = self.block0(tr)
         n = z.shape[0]
         temb, rows = rows_for_cache(fwd.temb, n)
@@ -501,13 +647,13 @@ class WanFamily(Family):
         v = v.unflatten(2, (attn.heads, -1))
         if fwd.rotary is not None:
             k = _wan_rope(k, *fwd.rotary)
-        mask = _flat_masks(rt.call, rows, per_frame_rows=False)
+        mask = _flat_masks(call, rows, per_frame_rows=False)
         return k.contiguous(), v.contiguous(), None if mask is None else mask.to(k.device)
 
-    def make_processors(self, rt, block):
+    def make_processors(self, block):
         return {
-            block.attn1: WanSelfProcessor(rt, block.attn1.processor),
-            block.attn2: WanTextProcessor(rt, block.attn2.processor),
+            block.attn1: WanSelfProcessor(block.attn1.processor),
+            block.attn2: WanTextProcessor(block.attn2.processor),
         }
 
 
@@ -542,9 +688,9 @@ class CogVideoXJointProcessor(_Delegating):
             if hit is None:
                 return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
         call, fwd = hit
-        kc, vc, mask = self.cache_kv(attn)
+        kc, vc, mask = self.cache_kv(call, attn)
         t0 = time.perf_counter()
-        out = run_cache_attention(self.rt, q.contiguous(), k.contiguous(), v, kc, vc, mask, fwd.cond)
+        out = run_cache_attention(call.rt, q.contiguous(), k.contiguous(), v, kc, vc, mask, fwd.cond)
         out = out.reshape(B, N, -1)
         out = attn.to_out[1](attn.to_out[0](out))
         call.cache_calls += 1
@@ -580,14 +726,21 @@ class CogVideoXFamily(Family):
     def latent_bcthw(self, x):
         return x.permute(0, 2, 1, 3, 4)  # the transformer takes (B, F, C, H, W)
 
+    def given_latent_shape(self, latents):
+        _, f, c, h, w = (int(s) for s in latents.shape)  # CogVideoX latents are (B, F, C, H, W)
+        return c, f, h, w
+
+    def videos_per_prompt(self, args):
+        return 1  # CogVideoXPipeline.__call__ sets num_videos_per_prompt = 1 whatever the argument says
+
     def grid(self, transformer, shape):
         cfg = transformer.config
         _, t, h, w = shape
         pt = cfg.patch_size_t or 1
         return t // pt, (h // cfg.patch_size) * (w // cfg.patch_size)
 
-    def cached_kv(self, rt, attn, z, fwd):
-        tr = rt.pipe.transformer
+    def cached_kv(self, call, attn, z, fwd):
+        tr = call.rt.pipe.transformer
         block = self.block0(tr)
         n = z.shape[0]
         temb, rows = rows_for_cache(fwd.temb, n)
@@ -608,11 +761,11 @@ class CogVideoXFamily(Family):
             k = attn.norm_k(k)
         if fwd.rotary is not None and not attn.is_cross_attention:
             k = _cog_rope(k, fwd.rotary)
-        mask = _flat_masks(rt.call, rows, per_frame_rows=False)
+        mask = _flat_masks(call, rows, per_frame_rows=False)
         return k.contiguous(), v.contiguous(), None if mask is None else mask.to(k.device)
 
-    def make_processors(self, rt, block):
-        return {block.attn1: CogVideoXJointProcessor(rt, block.attn1.processor)}
+    def make_processors(self, block):
+        return {block.attn1: CogVideoXJointProcessor(block.attn1.processor)}
 
 
 # ---------------------------------------------------------------------------------------------- Latte
@@ -629,7 +782,7 @@ class LatteSelfProcessor(_Delegating):
         if active is None or attention_mask is not None or encoder_hidden_states is not None or hidden_states.ndim != 3:
             return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *a, **kw)
         call, fwd = active
-        kc, vc, mask = self.cache_kv(attn)
+        kc, vc, mask = self.cache_kv(call, attn)
         t0 = time.perf_counter()
         residual = hidden_states
         q = _latte_heads(attn, attn.to_q(hidden_states))
@@ -638,7 +791,7 @@ class LatteSelfProcessor(_Delegating):
         q, k = _norm_qk(attn, q, k)
         T = fwd.grid[0]
         cond = None if fwd.cond is None else (fwd.cond[0] * T, fwd.cond[1] * T)
-        out = run_cache_attention(self.rt, q, k, v, kc, vc, mask, cond, scale=float(attn.scale))
+        out = run_cache_attention(call.rt, q, k, v, kc, vc, mask, cond, scale=float(attn.scale))
         out = out.flatten(2, 3).to(q.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         if attn.residual_connection:
@@ -690,6 +843,9 @@ class LatteFamily(Family):
         w = int(args.get("width") or cfg.sample_size * vs)
         return int(cfg.in_channels), int(args.get("video_length") or 16), h // vs, w // vs
 
+    def videos_per_prompt(self, args):
+        return int(args.get("num_images_per_prompt") or 1)  # Latte names it "images"
+
     def clean_prompt(self, pipe, prompt, args):
         return pipe._text_preprocessing(prompt, clean_caption=bool(args.get("clean_caption", False)))[0]
 
@@ -698,8 +854,8 @@ class LatteFamily(Family):
         _, t, h, w = shape
         return t, (h // p) * (w // p)
 
-    def cached_kv(self, rt, attn, z, fwd):
-        tr = rt.pipe.transformer
+    def cached_kv(self, call, attn, z, fwd):
+        tr = call.rt.pipe.transformer
         block = self.block0(tr)
         n, C, T, H, W = z.shape
         temb, rows = rows_for_cache(fwd.temb, n, per_row=T)  # block rows are (b, t) pairs
@@ -716,15 +872,15 @@ class LatteFamily(Family):
         v = _latte_heads(attn, attn.to_v(a))
         if attn.norm_k is not None:
             k = attn.norm_k(k)
-        mask = _flat_masks(rt.call, None, per_frame_rows=True)
+        mask = _flat_masks(call, None, per_frame_rows=True)
         if mask is not None and rows is not None:
             mask = mask[[(r % (n * T)) for r in range(Bc)]]
         return k.contiguous(), v.contiguous(), None if mask is None else mask.to(k.device)
 
-    def make_processors(self, rt, block):
+    def make_processors(self, block):
         return {
-            block.attn1: LatteSelfProcessor(rt, block.attn1.processor),
-            block.attn2: LatteTextProcessor(rt, block.attn2.processor),
+            block.attn1: LatteSelfProcessor(block.attn1.processor),
+            block.attn2: LatteTextProcessor(block.attn2.processor),
         }
 
 
@@ -732,15 +888,20 @@ FAMILIES: dict[str, Family] = {f.pipeline_class: f for f in (WanFamily(), CogVid
 
 
 __all__ = [
+    "CURRENT_CALL",
     "FAMILIES",
     "HOOK_BLOCK",
     "HOOK_TRANSFORMER",
     "BlockHook",
     "CallState",
     "Family",
+    "Installation",
     "Runtime",
     "TransformerHook",
+    "acquire",
     "install_hook",
+    "installation_of",
+    "release",
     "remove_hook",
     "text_probs_columns",
 ]

@@ -16,17 +16,28 @@ Per ``pipe(...)`` call (prompt given as text):
    tokenizer). Each missed prompt is inserted with its three latents and one token mask per entity.
 
 The pipeline stays a diffusers pipeline: block 0's processors are swapped with ``set_processor``, the
-transformer and block 0 get diffusers ``ModelHook``s, and the instance's class is replaced by a thin
-subclass (same name, created once per pipeline class) whose ``__call__`` does steps 1-3 around the
-original ``__call__``. No existing class is modified; ``handle.remove()`` restores every object.
+transformer and block 0 get diffusers ``ModelHook``s (one installation per transformer, shared by every handle
+on a pipeline built from it), and the instance's class is replaced by a thin subclass (same name, created once
+per pipeline class) whose ``__call__`` does steps 1-3 around the original ``__call__``. No existing class is
+modified; ``handle.remove()`` restores every object. Copies (``copy.copy``, ``copy.deepcopy``, ``pickle``) of
+a CHAI'd pipeline are stock pipelines of the original class.
+
+Entries are bound to the schedule they serve: the cache identity (``model=``) ends with the scheduler's
+class and configuration digest, the hit step count and the cache steps (:meth:`ChaiHandle.schedule_id`).
+
+Per-call state belongs to the call (a context variable), so threads may share one CHAI'd pipeline as far as
+the stock pipeline allows; ``handle.last`` is the calling thread's latest call.
 """
 
 from __future__ import annotations
 
 import copy
+import copyreg
 import hashlib
 import inspect
 import json
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +82,9 @@ class CallInfo:
     mask). entity_masks: per prompt, {entity key: (T', S) bool}. cache_calls: patched attention calls that
     used the cache. timings (s): lookup, cache_load, pipeline (the diffusers call), cache_kv (cached K/V),
     cache_attention (the patched attention calls, projections included), capture, insert, total.
-    notes: anything that made the call fall back.
+    notes: anything that made the call fall back. schedule: the hit schedule entries are bound to
+    (:meth:`ChaiHandle.schedule_id`). error: ``"Type: message"`` when the call raised (then hit is False and
+    the reason says so), else None.
     """
 
     prompts: list[str]
@@ -90,6 +103,8 @@ class CallInfo:
     cache_calls: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    schedule: str = ""
+    error: str | None = None
 
     @property
     def matched_entity(self) -> str | None:
@@ -98,16 +113,19 @@ class CallInfo:
         return None if m is None else m["cached_entity"]
 
 
+def _config_digest(config: Any, n: int = 12) -> str:
+    body = {k: v for k, v in dict(config).items() if not str(k).startswith("_")}
+    return hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
 def model_id_for(pipe: Any, latent_shape: tuple[int, ...] | None = None) -> str:
     """Cache identity of a pipeline: pipeline class / transformer class / its ``_name_or_path`` / a hash of its
     config, plus the latent shape when given. Entries inserted under one identity never serve another, so a
-    Wan latent cannot answer a CogVideoX request, nor one resolution another."""
+    Wan latent cannot answer a CogVideoX request, nor one resolution another. (A handle appends the schedule,
+    :meth:`ChaiHandle.schedule_id`.)"""
     tr = pipe.transformer
-    cfg = dict(tr.config)
-    name = str(cfg.get("_name_or_path", "") or "")
-    body = {k: v for k, v in cfg.items() if not str(k).startswith("_")}
-    digest = hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    ident = f"{type(pipe).__name__}/{type(tr).__name__}/{name}/{digest}"
+    name = str(dict(tr.config).get("_name_or_path", "") or "")
+    ident = f"{_original_class(pipe).__name__}/{type(tr).__name__}/{name}/{_config_digest(tr.config)}"
     if latent_shape is not None:
         ident += "/" + "x".join(str(int(s)) for s in latent_shape)
     return ident
@@ -169,6 +187,67 @@ def _chai_call(self, *args, **kwargs):
     return handle._call(cls, args, kwargs)
 
 
+def _get_scheduler(self):
+    from chai.diffusers._runtime import CURRENT_CALL
+
+    call = CURRENT_CALL.get()
+    if call is not None and call.scheduler is not None and call.rt.pipe is self:
+        return call.scheduler  # inside this pipeline's call: the call's own copy
+    return self.__dict__.get("scheduler")
+
+
+def _set_scheduler(self, value):
+    self.__dict__["scheduler"] = value
+
+
+#: ``pipe.scheduler`` of a CHAI'd pipeline: during one of its calls (in the calling thread) the call's own copy,
+#: so concurrent calls with different step counts (a hit and a miss) never share a schedule; else the attribute.
+_SCHEDULER = property(_get_scheduler, _set_scheduler, doc="The pipeline's scheduler (a per-call copy in a call).")
+
+
+def _stock_object(pipe: Any, transformer: Any = None) -> Any:
+    """A new object of the pipeline's original class sharing ``pipe``'s attributes, without the handle (and
+    with ``transformer`` in place of the installed one when given)."""
+    cls = _original_class(pipe)
+    new = cls.__new__(cls)
+    new.__dict__.update(pipe.__dict__)
+    new.__dict__.pop("_chai_handle", None)
+    if transformer is not None:
+        new.__dict__["transformer"] = transformer
+    return new
+
+
+def _stock_view(pipe: Any) -> Any:
+    """The pipeline as it is without CHAI, sharing every tensor: what pickles and deep copies are made from."""
+    from chai.diffusers._runtime import installation_of
+
+    tr = pipe.__dict__.get("transformer")
+    inst = installation_of(tr) if tr is not None else None
+    return _stock_object(pipe, None if inst is None else inst.stock_view())
+
+
+def _chai_copy(self):
+    """``copy.copy``: a stock pipeline object sharing the components (its calls run stock)."""
+    return _stock_object(self)
+
+
+def _chai_deepcopy(self, memo):
+    """``copy.deepcopy``: an independent stock pipeline (the cache is a shared resource and is not copied)."""
+    new = copy.deepcopy(_stock_view(self), memo)
+    memo[id(self)] = new
+    return new
+
+
+def _chai_reduce_ex(self, protocol):
+    """``pickle``: pickled as the stock pipeline of the original class (load it, then enable CHAI again). The
+    pickle names only the stock class and the standard library's reconstructor, so loading it needs no CHAI."""
+    view = _stock_view(self)
+    rv = view.__reduce_ex__(protocol)
+    if rv[0] is copyreg.__newobj__:  # pickle requires __newobj__'s class to be the pickled object's own class
+        rv = (copyreg._reconstructor, (type(view), object, None), *rv[2:])
+    return rv
+
+
 def _subclass_for(cls: type) -> type:
     sub = _SUBCLASSES.get(cls)
     if sub is None:
@@ -177,6 +256,10 @@ def _subclass_for(cls: type) -> type:
             (cls,),
             {
                 "__call__": _chai_call,
+                "__copy__": _chai_copy,
+                "__deepcopy__": _chai_deepcopy,
+                "__reduce_ex__": _chai_reduce_ex,
+                "scheduler": _SCHEDULER,
                 "__module__": cls.__module__,
                 "__qualname__": cls.__qualname__,
                 "__doc__": cls.__doc__,
@@ -185,6 +268,46 @@ def _subclass_for(cls: type) -> type:
         )
         _SUBCLASSES[cls] = sub
     return sub
+
+
+def _check_cache(cache: Any) -> None:
+    if cache is None:
+        return
+    if isinstance(cache, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"enable_chai: cache={cache!r} is a location, not a cache.\n"
+            f"HINT: open it first: cache=chai.cache.LatentCache(8 << 30, {os.fsdecode(cache)!r}) "
+            "(a directory or a redis:// URL; the first argument is the byte budget)."
+        )
+    if isinstance(cache, (int, float)):
+        raise TypeError(
+            f"enable_chai: cache={cache!r} is a number, not a cache.\n"
+            f"HINT: for a byte budget pass cache=chai.cache.LatentCache({cache!r}) "
+            "(add a directory or redis:// URL as the second argument to keep entries)."
+        )
+    missing = [name for name in ("lookup", "insert") if not callable(getattr(cache, name, None))]
+    if missing:
+        raise TypeError(
+            f"enable_chai: cache must be a chai.cache.LatentCache or None, got {type(cache).__name__} "
+            f"(no {' / '.join(missing)}()).\nHINT: cache=chai.cache.LatentCache(8 << 30, '/path/to/cache'), "
+            "or cache=None to run every call unchanged."
+        )
+
+
+def _check_head_dim(fam: Any, pipe: Any) -> None:
+    from chai_kernels._validate import check_head_dim
+
+    tr = pipe.transformer
+    d = fam.head_dim(tr)
+    try:
+        check_head_dim("attention_head_dim", d)
+    except ValueError as exc:
+        rule = str(exc).splitlines()[0]
+        raise ValueError(
+            f"enable_chai: {type(tr).__name__} has attention_head_dim={d}, which chai_kernels.cache_attention "
+            f"refuses ({rule}).\nHINT: use a checkpoint whose attention head dim is 16 to 256 in steps of 8 (the "
+            "released Wan, CogVideoX and Latte models use 64 to 128); CHAI cannot change a model's head dim."
+        ) from None
 
 
 def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None = None) -> ChaiHandle:
@@ -198,12 +321,14 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
 
     Raises:
         ImportError: diffusers is missing or too old (names the ``chai-video[diffusers]`` extra).
-        TypeError: unsupported pipeline class (the message lists the supported ones), or an attention processor
-            CHAI cannot wrap on block 0.
+        TypeError: unsupported pipeline class (the message lists the supported ones), an attention processor
+            CHAI cannot wrap on block 0, or ``cache`` that is not a cache (a path, a number, ...).
+        ValueError: the transformer's attention head dim is one ``chai_kernels.cache_attention`` refuses.
         RuntimeError: CHAI is already enabled on ``pipe``, or another diffusers cache hook is active on the
             transformer.
     """
     _require_diffusers()
+    _check_cache(cache)
     config = ChaiDiffusersConfig() if config is None else config
     if not isinstance(config, ChaiDiffusersConfig):
         raise TypeError(
@@ -223,71 +348,49 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
             f"enable_chai cannot run on this {fam.pipeline_class}: {'; '.join(reasons)}.\n"
             "HINT: use a text-to-video checkpoint with one time embedding per sample (e.g. Wan 2.1 T2V, Wan 2.2 A14B)."
         )
+    _check_head_dim(fam, pipe)
     _refuse_other_caches(pipe)
     return ChaiHandle(pipe, fam, cache, config)
 
 
 class ChaiHandle:
-    """An installation of CHAI on one pipeline instance. ``last`` describes the latest call; ``remove()`` undoes it.
+    """An installation of CHAI on one pipeline instance. ``last`` describes the calling thread's latest call;
+    ``remove()`` undoes it.
 
     Also a context manager (``with enable_chai(pipe, cache) as handle: ...`` removes on exit).
     """
 
     def __init__(self, pipe: Any, family: Any, cache: Any, config: ChaiDiffusersConfig) -> None:
-        from chai.diffusers._runtime import (
-            HOOK_BLOCK,
-            HOOK_TRANSFORMER,
-            BlockHook,
-            Runtime,
-            TransformerHook,
-            install_hook,
-        )
+        from chai.diffusers._runtime import Runtime, acquire
 
         self.pipe = pipe
         self.family = family
         self.cache = cache
         self.config = config
-        self.last: CallInfo | None = None
         self.removed = False
+        self._local = threading.local()
         self._runtime = Runtime(family, pipe, config)
-        tr = pipe.transformer
-        block = family.block0(tr)
-        self._block = block
-        processors = family.make_processors(self._runtime, block)
-        bad = [
-            f"{name}: {type(m.processor).__name__}"
-            for name, m in block.named_children()
-            if m in processors and type(m.processor).__name__ not in family.processor_classes
-        ]
-        if bad:
-            raise TypeError(
-                f"enable_chai: block 0 of {type(tr).__name__} uses attention processors it cannot wrap: "
-                f"{', '.join(bad)} (expected {', '.join(family.processor_classes)}).\nHINT: restore the default "
-                "processors (e.g. pipe.transformer.unfuse_qkv_projections() / set_default_attn_processor()) first."
-            )
-        self._originals = {m: m.processor for m in processors}
+        self._install = acquire(family, pipe.transformer)
         self._cls = type(pipe)
-        for m, proc in processors.items():
-            m.set_processor(proc)
-        install_hook(tr, TransformerHook(self._runtime), HOOK_TRANSFORMER)
-        install_hook(block, BlockHook(self._runtime), HOOK_BLOCK)
-        self._transformer = tr
         pipe.__dict__["_chai_handle"] = self
         pipe.__class__ = _subclass_for(self._cls)
         self._call_sig = inspect.signature(self._cls.__call__)
 
+    @property
+    def last(self) -> CallInfo | None:
+        """The latest call made by the calling thread through this handle (None before its first call)."""
+        return getattr(self._local, "last", None)
+
     # ------------------------------------------------------------------------------------------ lifecycle
     def remove(self) -> None:
-        """Restore the pipeline exactly (processors, hooks, class); idempotent."""
+        """Restore the pipeline exactly (processors, hooks, class); idempotent. Call it when no call is running;
+        other handles on pipelines sharing the transformer keep the installation until the last one is removed."""
         if self.removed:
             return
-        from chai.diffusers._runtime import HOOK_BLOCK, HOOK_TRANSFORMER, remove_hook
+        from chai.diffusers._runtime import release
 
         self.removed = True
-        for m, proc in self._originals.items():
-            m.set_processor(proc)
-        remove_hook(self._block, HOOK_BLOCK)
-        remove_hook(self._transformer, HOOK_TRANSFORMER)
+        release(self._install)
         self.pipe.__dict__.pop("_chai_handle", None)
         if type(self.pipe) is _SUBCLASSES.get(self._cls):
             self.pipe.__class__ = self._cls
@@ -305,10 +408,22 @@ class ChaiHandle:
         )
 
     # ------------------------------------------------------------------------------------------ helpers
-    def model_id(self, shape: tuple[int, ...]) -> str:
+    def model_id(self, shape: tuple[int, ...], schedule: str) -> str:
+        """The cache identity of a call: model / latent shape / hit schedule (:meth:`schedule_id`)."""
         if self.config.model_id is not None:
-            return f"{self.config.model_id}/" + "x".join(str(int(s)) for s in shape)
-        return model_id_for(self.pipe, shape)
+            ident = f"{self.config.model_id}/" + "x".join(str(int(s)) for s in shape)
+        else:
+            ident = model_id_for(self.pipe, shape)
+        return f"{ident}/{schedule}"
+
+    def schedule_id(self, hit_steps: int) -> str:
+        """What makes an entry reusable: the hit schedule its latents were captured for. The pipeline scheduler's
+        class and a digest of its configuration (shift, beta schedule, prediction type, ...), the hit step count
+        and the cache steps, e.g. ``FlowMatchEulerDiscreteScheduler-1a2b3c4d5e/hit8@2,3,4``. A call whose hit
+        schedule differs (other step count, shift or scheduler) never uses the entry."""
+        sch = self.pipe.scheduler
+        steps = ",".join(str(s) for s in self.config.cache_steps)
+        return f"{type(sch).__name__}-{_config_digest(sch.config, 10)}/hit{int(hit_steps)}@{steps}"
 
     def _schedule(self, steps: int) -> torch.Tensor | None:
         """The pipeline scheduler's timesteps for ``steps`` steps, from a copy (the pipeline's is untouched)."""
@@ -355,24 +470,38 @@ class ChaiHandle:
 
     # ------------------------------------------------------------------------------------------ the call
     def _call(self, cls: type, args: tuple, kwargs: dict):
+        """One ``pipe(...)`` call: the decision, the diffusers call and the insert. ``handle.last`` (this
+        thread's) describes it, including a failure: then ``error`` is set and the exception propagates."""
+        t_start = time.perf_counter()
+        info = CallInfo(prompts=[])
+        self._local.last = info
+        try:
+            return self._run(cls, args, kwargs, info, t_start)
+        except BaseException as exc:
+            info.error = f"{type(exc).__name__}: {exc}"
+            decided = "hit" if info.hit else info.reason or "before the decision"
+            info.reason = f"the call raised {type(exc).__name__} (decided: {decided})"
+            info.hit = False
+            info.timings["total"] = time.perf_counter() - t_start
+            raise
+
+    def _run(self, cls: type, args: tuple, kwargs: dict, info: CallInfo, t_start: float):
         from chai.diffusers._runtime import CallState
 
-        t_start = time.perf_counter()
         cfg = self.config
         ba = self._call_sig.bind(self.pipe, *args, **kwargs)
         ba.apply_defaults()
         a = ba.arguments
         prompt = a.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else []
-        info = CallInfo(prompts=prompts)
-        self.last = info
+        info.prompts = prompts
         requested = int(a.get("num_inference_steps") or 0)
         info.requested_steps = info.steps = requested
 
         def plain(reason: str):
             info.reason = reason
             t0 = time.perf_counter()
-            out = cls.__call__(*ba.args, **ba.kwargs)
+            out = self._invoke(cls, ba, CallState(rt=self._runtime, mode="plain"))
             info.timings = {"pipeline": time.perf_counter() - t0, "total": time.perf_counter() - t_start}
             return out
 
@@ -389,16 +518,25 @@ class ChaiHandle:
         _refuse_other_caches(self.pipe)
 
         fam = self.family
-        shape = tuple(int(s) for s in fam.latent_shape(self.pipe, a))
+        n = len(prompts) * fam.videos_per_prompt(a)  # rows per CFG branch, as the pipeline really makes them
+        nv = n // len(prompts)
+        given = a.get("latents")
+        if given is not None:
+            if not isinstance(given, torch.Tensor) or given.ndim != 5:
+                return plain("latents= is not a 5-D tensor: ran without CHAI")
+            if int(given.shape[0]) != n:
+                return plain(f"latents= has {int(given.shape[0])} rows, the call makes {n}: ran without CHAI")
+            shape = fam.given_latent_shape(given)  # the pipelines use given latents whatever height/width say
+        else:
+            shape = tuple(int(s) for s in fam.latent_shape(self.pipe, a))
         info.latent_shape = shape
-        model_id = self.model_id(shape)
+        hit_steps = cfg.steps_for_hit(requested)
+        info.schedule = self.schedule_id(hit_steps)
+        model_id = self.model_id(shape, info.schedule)
         info.model_id = model_id
-        nv = int(a.get("num_videos_per_prompt") or a.get("num_images_per_prompt") or 1)  # Latte: "images"
-        n = len(prompts) * nv
         t0 = time.perf_counter()
         results = [self.cache.lookup(p, shape=(1, *shape), model=model_id) for p in prompts]
         timings = {"lookup": time.perf_counter() - t0}
-        hit_steps = cfg.steps_for_hit(requested)
         grid = fam.grid(self.pipe.transformer, shape)
 
         def usable(m) -> bool:
@@ -429,14 +567,14 @@ class ChaiHandle:
                 masks = torch.stack([p for p in per for _ in range(nv)]).to(device)
             self._runtime.sync(torch.device(device))
             timings["cache_load"] = time.perf_counter() - t0
-            call = CallState(mode="hit", rows=n, shape=shape, cached=cached, masks=masks)
+            call = CallState(rt=self._runtime, mode="hit", rows=n, shape=shape, cached=cached, masks=masks)
             info.hit, info.reason, info.steps = True, "hit", hit_steps
             info.cache_steps = cfg.cache_steps
             ba.arguments["num_inference_steps"] = hit_steps
         else:
             capture = self.capture_steps(requested, hit_steps)
             call = CallState(
-                mode="miss", rows=n, shape=shape, capture_steps=frozenset(capture),
+                rt=self._runtime, mode="miss", rows=n, shape=shape, capture_steps=frozenset(capture),
                 capture_rows=tuple(p * nv for p in range(len(prompts))),
             )  # fmt: skip
             info.reason = "miss (cached latent shape differs)" if shape_miss else "miss"
@@ -454,27 +592,39 @@ class ChaiHandle:
             for m in matches
         ]  # fmt: skip
 
-        rt = self._runtime
-        rt.call = call
         t0 = time.perf_counter()
         try:
-            out = cls.__call__(*ba.args, **ba.kwargs)
+            out = self._invoke(cls, ba, call)
         finally:
-            rt.call = None
+            info.notes.extend(call.notes)
+            info.cache_calls = call.cache_calls
         self._runtime.sync(torch.device(device))
         timings["pipeline"] = time.perf_counter() - t0
-        info.notes.extend(call.notes)
-        info.cache_calls = call.cache_calls
         timings["cache_kv"] = call.t_cache_kv
         timings["cache_attention"] = call.t_cache_attn
         timings["capture"] = call.t_capture
         if hit and call.cache_calls == 0:
-            info.notes.append("no transformer call ran Cache Attention")
+            # Nothing was served from the cache: say so instead of reporting a hit.
+            why = "; ".join(call.notes) or "no transformer call ran Cache Attention"
+            info.hit = False
+            info.reason = f"ran the hit schedule without Cache Attention ({why})"
         if not hit:
             self._insert(info, call, prompts, results, insertable, timings, model_id, grid)
         timings["total"] = time.perf_counter() - t_start
         info.timings = timings
         return out
+
+    def _invoke(self, cls: type, ba: inspect.BoundArguments, call: Any):
+        """The stock ``__call__`` with ``call`` as this thread's CHAI call and a private copy of the scheduler."""
+        from chai.diffusers._runtime import CURRENT_CALL
+
+        sch = self.pipe.__dict__.get("scheduler")
+        call.scheduler = None if sch is None else copy.deepcopy(sch)
+        token = CURRENT_CALL.set(call)
+        try:
+            return cls.__call__(*ba.args, **ba.kwargs)
+        finally:
+            CURRENT_CALL.reset(token)
 
     def _insert(self, info, call, prompts, results, insertable, timings, model_id, grid) -> None:
         from chai.pipeline import entity_token_mask

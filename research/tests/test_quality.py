@@ -152,7 +152,9 @@ def test_mask_experiment_stores_the_given_mask_and_variants_report_their_distanc
     T, S = b.frames, b.grid[0] * b.grid[1]
     override = torch.rand(T, S, generator=torch.Generator().manual_seed(1)) < 0.3
     runs = b.run_chai([pair], "x", keep_a=True, stored_masks={0: override})
-    hit = b._cache.lookup(pair.prompt_b).match  # the entry of the last (only) pair is still cached
+    with b.pipeline() as pipe:  # entries are stored under the pipeline's hit schedule
+        schedule = pipe.schedule_id(**b.gen)
+    hit = b._cache.lookup(pair.prompt_b, model=schedule).match  # the entry of the last (only) pair is still cached
     assert hit is not None and torch.equal(hit.token_mask, override)
     assert not torch.equal(runs[0]["a_masks"][hit.cached_entity], override)  # the pipeline's own mask differs
     a_clip = b.frames_of(runs[0]["a_latents"])

@@ -109,7 +109,9 @@ def test_miss_then_hit_reads_the_cache(model, encoder):
             pipe, "a tiger resting in a cave", seed=0, steps=30, capture=expected_capture, cross=True
         )
         torch.testing.assert_close(ref_miss, first.latents, rtol=0, atol=0)
-        match = cache.lookup("a tiger running through the jungle", shape=(1, 4, 5, 4, 6)).match
+        match = cache.lookup(
+            "a tiger running through the jungle", shape=(1, 4, 5, 4, 6), model=pipe.schedule_id(**GEN)
+        ).match
         cached = {}
         for step, cap_step, q in zip((2, 3, 4), expected_capture, match.latents):
             lat = dequantize_latent(q, dtype=torch.float32)
@@ -143,6 +145,30 @@ def test_miss_then_hit_reads_the_cache(model, encoder):
                 token_mask=torch.ones_like(match.token_mask),
             )
             assert (second.latents - all_true).abs().max() > 0
+    cache.close()
+
+
+def test_entries_are_bound_to_the_hit_schedule(model, encoder):
+    """A cached latent is valid only at the noise levels it was captured for: an entry made for one hit schedule
+    never serves a pipeline whose hit schedule differs (hit steps, or the timestep transform's resolution)."""
+    cache = make_cache()
+    short = PipelineConfig(full_steps=10, hit_steps=4)
+    with CHAIPipeline(model, encoder, cache, config=short) as pipe:
+        first = pipe.generate("a tiger resting in a cave", seed=0, **GEN)
+        assert first.inserted_entry is not None
+        # Same latent shape (39 // 8 == 32 // 8), another OpenSora timestep transform: other noise levels.
+        taller = pipe.generate("a tiger running through the jungle", seed=1, num_frames=FRAMES, height=39, width=WIDTH)
+        assert not taller.hit
+        sched = pipe.schedule_id(**GEN)
+        assert sched.startswith("RFlowSampler/hit4@2,3,4/t=") and pipe.schedule_id(FRAMES, 39, WIDTH) != sched
+    with CHAIPipeline(model, encoder, cache, config=PipelineConfig(full_steps=10, hit_steps=5)) as pipe:
+        other = pipe.generate("a tiger running through the jungle", seed=1, **GEN)
+        assert not other.hit and other.steps == 10 and other.inserted_entry is not None
+        assert pipe.schedule_id(**GEN) != sched
+    with CHAIPipeline(model, encoder, cache, config=short) as pipe:
+        again = pipe.generate("a tiger sleeping in the jungle", seed=2, **GEN)
+        assert again.hit and again.entry_id == first.inserted_entry
+    assert cache.lookup("a tiger", shape=(1, 4, 5, 4, 6), model=sched).match.entry_id == first.inserted_entry
     cache.close()
 
 
