@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chai.cache.index import VectorIndex
-from chai.cache.store import EntryHead
+from chai.cache.record import EntryHead
 
 __all__ = ["Candidate", "Matcher", "Partition"]
 

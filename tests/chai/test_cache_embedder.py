@@ -71,14 +71,15 @@ def test_end_to_end_with_real_components(minilm):
     assert c.stats()["embedder"] == "minilm-l6-v2" and c.stats()["threshold"] == DEFAULT_THRESHOLD
     lat = [torch.randn(SHAPE) for _ in range(3)]
     eid = c.insert("A tiger sitting in a cave, cinematic shot, 4k", lat)
-    m = c.lookup("A bengal tiger running through a jungle", shape=SHAPE).match
-    assert m is not None and m.entry_id == eid and m.cached_entity == "tiger" and m.prompt_entity == "bengal tiger"
-    assert m.score >= DEFAULT_THRESHOLD
+    m = c.lookup("A hungry tiger running through a jungle", shape=SHAPE).match
+    assert m is not None and m.entry_id == eid and m.cached_entity == "tiger" and m.prompt_entity == "hungry tiger"
+    assert m.score >= DEFAULT_THRESHOLD  # a mood word may be extra from the threshold on
+    assert c.lookup("A bengal tiger running through a jungle", shape=SHAPE).match is None  # the cached one may not be
     assert c.lookup("A lion resting on a rock in the savanna", shape=SHAPE).match is None
     assert c.lookup("cinematic shot of a bowl of ramen, 4k", shape=SHAPE).match is None
     assert c.stats()["hit_entities"] == {"tiger": 1}
     # whole-prompt baseline: the entity hit above is a whole-prompt miss
     p = LatentCache(50_000_000, embedder=minilm, matching="prompt")
     p.insert("A tiger sitting in a cave, cinematic shot, 4k", lat)
-    assert p.lookup("A bengal tiger running through a jungle", shape=SHAPE).match is None
+    assert p.lookup("A hungry tiger running through a jungle", shape=SHAPE).match is None
     assert p.lookup("A tiger sitting in a cave, cinematic shot, 4k", shape=SHAPE).match is not None
