@@ -303,7 +303,8 @@ def _prompts_md(sc: dict, rows: list[dict] | None = None) -> list[str]:
             out.append(f"| {split} | {m['pairs']} ({m['positives']} right) | {m['domains']} | {name} | "
                        f"{x['tp'] + x['fp']} | {x['tp']} | {x['fp']} | {x['fn']} | {bold}{100 * x['precision']:.1f}%"
                        f"{bold} | {bold}{100 * x['recall']:.1f}%{bold} |")
-    out += ["", "Per family (rules: precision / recall; embedder only: precision / recall):", "",
+    out += ["", "Per family: pairs (right ones); for each rule, accepted pairs, how many of them wrong, and the recall "
+            "of the right ones:", "",
             "| family | " + " | ".join(f"{s} pairs | {s} rules | {s} embedder" for s in sc) + " |",
             "|---|" + "---|---|---|" * len(sc)]
     fams = sorted({f for m in sc.values() for f in m["families"]})
@@ -314,9 +315,11 @@ def _prompts_md(sc: dict, rows: list[dict] | None = None) -> list[str]:
             if f is None:
                 cells.append("- | - | -")
                 continue
-            r, e = f["rules"], f["embedder"]
-            cells.append(f"{f['pairs']} ({f['positives']}+) | {100 * r['precision']:.0f}% / {100 * r['recall']:.0f}% | "
-                         f"{100 * e['precision']:.0f}% / {100 * e['recall']:.0f}%")
+            def cell(x, pos=f["positives"]):
+                rec = f", recall {100 * x['recall']:.0f}%" if pos else ""
+                return f"{x['tp'] + x['fp']} ({x['fp']} wrong){rec}"
+
+            cells.append(f"{f['pairs']} ({f['positives']}) | {cell(f['rules'])} | {cell(f['embedder'])}")
         out.append(f"| {fam} | " + " | ".join(cells) + " |")
     if rows is not None:
         out += ["", "Dev-split pairs the rules get wrong (the test split's are not listed: it is never studied):", ""]
