@@ -175,20 +175,13 @@ class Lexicon:
         concrete = self.lexname(senses[0]) in CONCRETE_LEXNAMES  # "watch" the timepiece, though also a shift
         if (self.in_class(word, "time_of_day", senses=3) and not concrete) or self.is_place_word(word):
             return False
-        if self.lexname(senses[0]) in NON_VISUAL_LEXNAMES and self.is_adjective(word):
-            return False  # "right", "back": a direction or quality first, a thing only in rare senses
         return any(self.lexname(s) not in NON_VISUAL_LEXNAMES for s in senses[:3])
 
     def is_place_word(self, word: str) -> bool:
         """True when ``word`` names a place *in relation to* something ("the left of", "the middle of", "the edge
-        of"): one of English's spatial relational nouns (a closed class, :data:`RELATIONAL_PLACES`), or a
-        ``noun.location`` word that is first a direction adjective ("left", "right", "inside"). Places of their
-        own ("city", "park", "playground", "skyline") stay subjects."""
-        if word in RELATIONAL_PLACES:
-            return True
-        s = self.first_sense(word)
-        return s >= 0 and self.lexname(s) == "noun.location" and self.is_adjective(word) \
-            and not self.in_class(word, "geographic")
+        of"): one of English's spatial relational nouns, a closed class (:data:`RELATIONAL_PLACES`). Places of
+        their own ("city", "park", "playground", "skyline", a town "square") stay subjects."""
+        return word in RELATIONAL_PLACES
 
     def colour(self, word: str) -> str:
         """The basic colour term of a colour name ("coral" -> "pink", "navy" -> "blue"), or ''."""

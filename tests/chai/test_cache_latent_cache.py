@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -391,13 +392,37 @@ def test_long_prompts_are_capped_before_extraction_and_counted():
     assert c.stats()["truncated_prompts"] == 1
 
 
-def test_rule_candidates_are_found_below_the_search_floor():
-    """A hypernym request is judged by the rule whatever the cosine: the head map finds what the index cannot."""
-    c = make()
-    e = c.insert("a golden retriever on a lawn", lats(1))
-    m = c.lookup("a dog running", shape=SHAPE).match
+class _PlannedEmbedder:
+    """Fixed vectors: every filler is nearer "dog" than the golden retriever is, so the vector index's top rows
+    never hold the retriever; "dog" / "golden retriever" sit at cosine 0.35 (above the embedder's veto floor)."""
+
+    name, dim = "planned", 64
+
+    def __init__(self, fillers):
+        self.vec = {"dog": np.eye(64)[0], "golden retriever": 0.35 * np.eye(64)[0] + math.sqrt(1 - 0.35**2) * np.eye(64)[1]}
+        for i, f in enumerate(fillers):
+            self.vec[f] = 0.9 * np.eye(64)[0] + math.sqrt(1 - 0.81) * np.eye(64)[2 + i]
+
+    def embed(self, texts):
+        return np.stack([self.vec[t] for t in texts]).astype(np.float32)
+
+
+def test_rule_candidates_are_found_beyond_the_index_rows():
+    """A hypernym request is judged by the rule wherever its pair ranks in the vector index: the head map finds
+    the entries the index's top rows leave out (the veto floor itself is tested in test_cache_agreement.py)."""
+    fillers = [f"{w}" for w in ("zebra", "lamp", "kettle", "violin", "cactus", "tractor", "anchor", "helmet", "kayak",
+                                "pillow", "ladder", "mirror", "bucket", "saddle", "trumpet", "wagon", "teapot",
+                                "compass", "lantern", "rocket")]
+    c = make(extractor=BuiltinExtractor(), embedder=_PlannedEmbedder(fillers))
+    for i, f in enumerate(fillers):
+        c.insert(f"a {f}", lats(10 + i))
+    e = c.insert("a golden retriever", lats(1))
+    assert c.matcher.top_k * 4 + 1 <= len(fillers)  # the index alone returns only fillers for "dog"
+    m = c.lookup("a dog", shape=SHAPE).match
     assert m is not None and m.entry_id == e and m.cached_entity == "golden retriever" and m.kind == "synonym"
-    assert m.score < 0.30  # the hashing embedder sees no similarity at all
+    assert abs(m.score - 0.35) < 1e-5
     assert c.lookup("a golden retriever", shape=SHAPE).match.kind == "exact"
     c.remove(e)
-    assert c.lookup("a dog running", shape=SHAPE).match is None and not c.matcher._by_head
+    assert c.lookup("a dog", shape=SHAPE).match is None
+    assert not any("golden retriever" in ents for hk in c.matcher._by_head.values() for owners in hk.values()
+                   for ents in owners.values())

@@ -31,7 +31,7 @@ def prompt_file(tmp_path):
     p = tmp_path / "prompts.txt"
     p.write_text(
         "# a miss, a related prompt that hits it, an unrelated miss\n"
-        "a corgi surfing a wave at sunset\na corgi running on the beach\na red fox in the snow\n",
+        "a corgi surfing a big wave\na corgi running on the beach\na red fox in the snow\n",
         encoding="utf-8",
     )
     return p
