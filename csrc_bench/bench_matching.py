@@ -395,9 +395,7 @@ def _md(res: dict) -> str:
 
 def run(write: bool = True) -> dict:
     from chai.cache.embedder import MiniLMEmbedder
-    from chai.cache.entities import MAX_PROMPT_CHARS
-
-    from chai.cache.entities import SpacyExtractor
+    from chai.cache.entities import MAX_PROMPT_CHARS, SpacyExtractor
 
     emb = MiniLMEmbedder()
     ex = SpacyExtractor()

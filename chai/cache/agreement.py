@@ -1,45 +1,35 @@
-"""Entity agreement: may a cached entity serve a requested one? A rule on the phrases, not only their vectors.
+"""Entity agreement: may a cached entity serve a requested one? A rule on the phrases, checked by their vectors.
 
-A hit reuses a stored latent, so a wrong hit puts the wrong subject or the wrong colour into a video. The
-embedder alone cannot tell `purple car` from `purple bicycle` (cosine 0.76), `sunrise` from `sunset` (0.73) or
-two emoji (1.0: MiniLM maps every unknown symbol to one token), and it misses right matches such as `car` ->
-`red vintage car` (0.56). :func:`decide` judges one (request entity, cached entity) pair from the phrases
-themselves; the cosine only gates the riskier direction. The matcher calls it for every candidate the vector
-index returns at or above :data:`SEARCH_FLOOR`.
+A hit reuses a stored latent, so a wrong hit puts the wrong subject or the wrong colour into a video; a miss only
+costs the full run. The embedder alone cannot tell `purple car` from `purple bicycle` (cosine 0.76) or a `dog`
+from a `corn dog`, and it misses right matches such as `car` -> `red vintage car` (0.56). :func:`decide` judges
+one (request entity, cached entity) pair from the phrases, precision first, on general resources
+(:mod:`chai.cache.lexicon`: WordNet 3.0's nouns and the colour survey's names), never on lists grown from one
+data set. The matcher calls it for every candidate it fetches (the vector index from :data:`SEARCH_FLOOR` on, and
+the entities filed under the request's WordNet sense by :func:`index_keys`).
 
-Each entity is read as modifiers + head noun (the extractors put the head last and lemmatise it; a
-prepositional tail, "cup of coffee", is read as modifiers of the word before it). Then, in order:
+Each entity is read as modifiers + **kind** (:func:`analyse`): the longest WordNet lemma at its end (`corn dog`,
+`rocking chair` stay whole), "X of Y" read as a collective, container or portion of Y, attachments ("with a
+beard", "in a yellow jersey", "at night") as parts and attributes. Then, in order:
 
-1. **Valid phrases.** Both entities need a word with a letter, no word over :data:`MAX_WORD_CHARS`, and a head
-   that is a subject (not a framing, time or layout word such as `time`, `backdrop`, `corner`, `reflection`).
-2. **Heads agree**: the same lemma (plural, British spelling and a trailing hypernym folded: `golden retriever
-   dog` is read as `golden retriever`), a synonym (`bike` / `bicycle`) or a hypernym of the cached head
-   (`dog` -> `golden retriever`: any retriever serves a request for a dog). The other way (`golden retriever`
-   -> cached `dog`) is refused: the cached dog may be any breed. Synonyms and hypernyms come from the curated
-   tables below, not from WordNet (see docs/matching.md): WordNet's first senses are often not the visual
-   ones (`crane`, `bat`, `mouse`), its hypernym chains put `sunrise` and `sunset` under one parent, and its only
-   pip-packaged copies are third-party re-uploads; a table of a few hundred words is auditable and exact.
-   Lexicalised compounds are one head: `teddy bear`, `sea lion`, `red panda`, `iron man`, `cable car` never
-   agree with `bear`, `lion`, `panda`, `man`, `car`. Parts, containers and scenes have their own heads
-   (`toilet` / `bathroom`, `ski` / `ski slope`, `forest` / `forest road`, `fire` / `firework`), so they
-   never agree with the object.
-3. **Same kind of thing**: markers that make a different kind of object (`toy`, `robot`, `origami`, `statue`,
-   `lego`; any material on an animal or person: `wooden horse`, `rubber duck`; unreal materials on a vehicle:
-   `paper boat`) must be equal on both sides.
-4. **No conflict**: per attribute class (colour, number, material, pattern, age / era, setting, weather /
-   season, size, shade), values stated on both sides must be equal (`pink chair` / `purple chair` refuse).
-5. **Direction.** A request *less specific* than the cached entity hits it at any cosine the index returns
-   (`car` -> `red vintage car`). A request *more specific* than the cached entity (`bengal tiger` -> `tiger`)
-   hits only when the cosine reaches the threshold and the extra words are not in a class a latent must show
-   concretely: a colour, material, pattern, number, age / era, setting or weather the cached string does not
-   state is refused (`red car` -> `car`: the cached car has some colour, and nothing says it is red). Mood and
-   size words (`hungry`, `large`) and unclassified words (`bengal`) may be extra. Requests and cached
-   entities that each add something the other lacks (`vintage red car` / `classic vintage car`,
-   `electric guitar` / `acoustic guitar`) are refused.
+1. **Valid**: a head that can be a subject (not a time of day, not a relative place, a visible thing in one of
+   its first senses), no symbol-only or over-long word.
+2. **Same kind**: the same lemma; synonyms (each first sense is a sense of the other: `aubergine` / `eggplant`;
+   or an untagged second sense at :data:`SENSE_FLOOR`: `bike` / `bicycle`); or the request's first sense above
+   one of the cached head's first two (`dog` > `golden retriever`). A cached head more general than the request's
+   is refused. An unknown noun modifier makes another kind, except a more specific cached compound of the head's
+   own category for a general request (`steak` -> `ribeye steak`, not `umbrella` -> `cocktail umbrella`).
+3. **Same representation**: `toy`, `statue`, a material on an animal, a portion must be equal on both sides.
+4. **No conflict** per attribute class: colour (basic terms), material, number, age, setting, weather, time of day,
+   container, size, shade, mood.
+5. **Direction**: a request less specific than the cached entity is served; one that states what the cached entity
+   does not (a hard class, a container, a part, any unclassified word) is refused; size and mood may be extra from
+   the threshold on; each side adding its own words is refused.
+6. **The embedder's veto**: where the heads differ, the phrases' cosine must reach :data:`VETO_FLOOR`.
 
-:func:`decide` returns a :class:`Decision` (``kind`` exact / same_head / synonym, ``rank`` higher is better) or
-None; :func:`explain` returns the reason either way. Everything is pure Python over memoised phrase parses:
-deterministic, no model, no network.
+:func:`decide` returns a :class:`Decision` (``kind`` exact / same_head / synonym, ``rank`` higher is better, and
+``reason``) or None; :func:`explain` returns the reason either way. Pure Python over memoised parses:
+deterministic, no network. docs/matching.md has the measurements (labelled prompt pairs, dev / test split).
 """
 
 from __future__ import annotations
@@ -50,14 +40,16 @@ from dataclasses import dataclass
 
 from chai.cache.entities import MAX_WORD_CHARS, NON_SUBJECT_HEADS, is_subject
 from chai.cache.entities import _singular as _singular_word
+from chai.cache.lexicon import CONCRETE_LEXNAMES
 
 __all__ = [
     "KINDS",
     "MAX_WORD_CHARS",
     "REFUSALS",
-    "VETO_FLOOR",
     "SEARCH_FLOOR",
+    "SENSE_FLOOR",
     "UNSTATED_REFUSED",
+    "VETO_FLOOR",
     "Decision",
     "Phrase",
     "Verdict",
@@ -236,9 +228,6 @@ _DROP = frozenset(_words("a an the and or its their his her"))
 _WORD_RE = re.compile(r"[^\s,;:!?()\[\]{}\"]+")
 _SPELLING = {"colour": "color", "grey": "gray", "aeroplane": "airplane", "jewellery": "jewelry", "tyre": "tire",
              "theatre": "theater", "centre": "center", "harbour": "harbor", "armour": "armor"}
-
-
-from chai.cache.lexicon import CONCRETE_LEXNAMES  # noqa: E402
 
 
 def _lex():

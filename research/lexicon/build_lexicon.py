@@ -169,7 +169,7 @@ def build(wordnet: Path) -> dict:
     adjectives = {w: len(offs) for w, offs in sorted(adj_index.items())}  # adjective -> number of senses
     # Pertainyms and derivations of adjectives to nouns ("wooden" -> "wood", "snowy" -> "snow"): the noun lemma.
     pertains: dict[str, set[str]] = {}
-    for _off, (_lex, words, ptrs) in adjs.items():
+    for _lex, words, ptrs in adjs.values():
         for sym, target, pos, st in ptrs:
             if sym in ("\\", "+", "=") and pos == "n" and target in nouns:
                 src = int(st[:2], 16)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from chai.cache import agreement
-from chai.cache.agreement import VETO_FLOOR, KINDS, REFUSALS, SEARCH_FLOOR, UNSTATED_REFUSED, decide, explain
+from chai.cache.agreement import KINDS, REFUSALS, SEARCH_FLOOR, UNSTATED_REFUSED, VETO_FLOOR, decide, explain
 
 THR = 0.72
 PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "matching_pairs.jsonl"
