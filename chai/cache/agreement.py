@@ -193,8 +193,8 @@ _WEATHER = _groups({
 })
 # SOFT classes: conflicts refuse, but a request may state them when the cached entity does not.
 _SIZE = _groups({
-    "big": "big large huge giant gigantic enormous massive colossal towering oversized",
-    "small": "small little tiny mini petite",
+    "big": "big large huge giant gigantic enormous massive colossal towering oversized fat plump chubby stout bulky",
+    "small": "small little tiny mini petite thin skinny slim slender lean",
 })
 _SHADE = _groups({"dark": "dark dim shadowy", "bright": "bright brightly-lit illuminated glowing"})
 _MOOD = _groups({
@@ -219,6 +219,9 @@ _KIND_WORDS = frozenset(_words(
 ))
 
 _SOFT_CLASSES: dict[str, dict[str, str]] = {"size": _SIZE, "shade": _SHADE, "mood": _MOOD}
+#: Words for many colours at once (the colour survey names single colours).
+_MULTICOLOUR = frozenset(_words("colorful colourful multicolored multicoloured multi-colored multi-coloured rainbow "
+                                "rainbow-colored rainbow-coloured iridescent kaleidoscopic"))
 #: Closed classes read from the word itself (colour, material, weather / time of day and containers come from the
 #: lexicon: :func:`_classify`).
 _CLOSED_HARD: dict[str, dict[str, str]] = {"number": _NUMBER, "pattern": _PATTERN, "age": _AGE, "setting": _SETTING}
@@ -328,6 +331,8 @@ def _classify(word: str):
     lex = _lex()
     w = _SPELLING.get(word, word)
     last = w.split("-")[-1]
+    if w in _MULTICOLOUR:
+        return "colour", "multi", True
     for name, table in _CLOSED_HARD.items():
         v = table.get(w)
         if v is not None:
@@ -339,10 +344,10 @@ def _classify(word: str):
     colour = lex.colour(w) or (lex.colour(last) if last != w and last in lex.basic_colours else "")
     # A colour name that is also a material ("stone", "ivory", "charcoal") reads as the material: a "stone lion"
     # is a statue, and either reading refuses "ivory dress" / "red dress".
-    first = lex.first_sense(w)
+    colour_sense = any(lex.lexname(x) == "noun.attribute" for x in lex.senses(w)[:3])
     if colour and (w in lex.basic_colours or not _material_noun(w)) and (
-            lex.is_adjective(w) or first < 0 or w in lex.basic_colours
-            or lex.lexname(first) not in CONCRETE_LEXNAMES):  # "navy", "coral" dresses; a "salmon" is a fish
+            lex.is_adjective(w) or not lex.is_noun(w) or w in lex.basic_colours
+            or colour_sense):  # "navy", "coral" dresses; a "salmon" is a fish, "snow" weather
         return "colour", colour, True
     weather = _weather_noun(w)
     if weather:
@@ -422,6 +427,15 @@ def analyse(entity: str) -> Phrase:
     tail: list[str] = []
     # "X of Y": a collective, container or portion X shapes the thing Y; a relative place X ("left of") is none.
     # Any other preposition starts an attachment: "cyclist in a yellow jersey", "man with a beard", "at night".
+    i = 1
+    while i < len(words) - 1:  # "bird of paradise", "man of war": a concrete WordNet lemma, not X of Y
+        if words[i] in _PREPOSITIONS:
+            for j in range(min(len(words), i + 3), i + 1, -1):
+                lemma = "_".join(words[i - 1:j])
+                if lex.is_noun(lemma) and lex.lexname(lex.first_sense(lemma)) in CONCRETE_LEXNAMES:
+                    words = words[:i - 1] + [lemma] + words[j:]
+                    break
+        i += 1
     preps = [i for i, w in enumerate(words) if w in _PREPOSITIONS and 0 < i < len(words) - 1]
     words_all = list(words)
     if preps and words[preps[0]] == "of":
@@ -455,7 +469,7 @@ def analyse(entity: str) -> Phrase:
         return Phrase(text, "", "", frozenset(), frozenset(), frozenset(), frozenset(), f"'{text}' is not a subject")
     last = words[-1]
     if _lemma(last) != last and not lex.is_noun(last) and last.endswith("s"):
-        soft.add(("number", "many"))  # a plural head: "tents" conflicts with "a single tent", adds nothing else
+        soft.add(("number", "plural"))  # a plural head: "tents" conflicts with "a single tent", adds nothing else
     mods, head = _kind_head(words)
     sense = lex.first_sense(head)
     # A trailing hypernym is redundant: "golden retriever dog" -> "golden retriever", "oak tree" -> "oak".
@@ -542,6 +556,20 @@ def _by_class(pairs) -> dict[str, set[str]]:
     return out
 
 
+def _numbers(p: Phrase) -> set[str]:
+    """The counts ``p`` states (one, two, few, many), plural aside."""
+    return {v for n, v in p.hard | p.soft if n == "number" and v != "plural"}
+
+
+def _numbers_agree(q: Phrase, c: Phrase) -> bool:
+    """Stated counts must be equal; a plural is any count but one."""
+    qn, cn = _numbers(q), _numbers(c)
+    if qn and cn:
+        return qn == cn
+    plural_q, plural_c = ("number", "plural") in q.soft, ("number", "plural") in c.soft
+    return not ((qn == {"one"} and plural_c) or (cn == {"one"} and plural_q))
+
+
 def _is_act(word: str) -> bool:
     """An action or event noun ("pour of wine", "flight over"): in "X of Y" it names no thing."""
     lex = _lex()
@@ -562,7 +590,7 @@ def _subkind(noun: str, p: Phrase) -> bool:
 def _head_relation(q: Phrase, c: Phrase) -> tuple[str, str]:
     """(code, detail): same_head / synonym / hypernym, or a refusal code."""
     lex = _lex()
-    if q.head == c.head:
+    if q.head == c.head or _singular_word(q.head) == _singular_word(c.head):  # "boxers": shorts, or boxers
         return "same_head", f"same head {q.head}"
     if q.sense >= 0 and (q.sense == c.sense or (q.sense in lex.senses(c.head) and c.sense in lex.senses(q.head))):
         return "synonym", f"synonyms {q.head} = {c.head}"  # each word's first sense is a sense of the other
@@ -606,9 +634,8 @@ def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str,
             return "conflict", "", f"{name} {sorted(qa[name])} vs {sorted(ca[name])}", 0.0
     if not q.parts <= c.parts:
         return "unverified", "", f"request has {sorted(q.parts - c.parts)} the cached entity does not", 0.0
-    qn, cn = _by_class(q.hard | q.soft).get("number"), _by_class(c.hard | c.soft).get("number")
-    if qn and cn and qn != cn:  # "lone elephant" / "herd of elephants": a soft "one" still conflicts with many
-        return "conflict", "", f"number {sorted(qn)} vs {sorted(cn)}", 0.0
+    if not _numbers_agree(q, c):  # "lone elephant" / "herd of elephants": a soft "one" still conflicts with many
+        return "conflict", "", f"number {_numbers(q) or ['plural']} vs {_numbers(c) or ['plural']}", 0.0
     qh, ch = _by_class(q.hard), _by_class(c.hard)
     for name in sorted(qh.keys() & ch.keys()):
         if qh[name] != ch[name]:
@@ -621,9 +648,10 @@ def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str,
                 return "conflict", "", f"mood {sorted(qs[name])} vs {sorted(cs[name])}", 0.0
         elif a and b:
             return "conflict", "", f"{name} {sorted(qs[name])} vs {sorted(cs[name])}", 0.0
-    cs_all = _by_class(c.soft)
-    extra_hard = sorted(n for n in qh if n not in ch and not qh[n] <= cs_all.get(n, set()))  # plural "elephants"
-    # serves "a herd of elephants": many either way
+    # A stated count the cached entity does not state; its plural serves a request for many ("a herd of elephants"
+    # <- "elephants").
+    extra_hard = sorted(n for n in qh if n not in ch and not (n == "number" and qh[n] <= {"many", "few"}
+                                                              and ("number", "plural") in c.soft))
     refused = [n for n in extra_hard if n in unstated or n == "container"]
     if refused:
         return "unverified", "", f"request states {', '.join(refused)} the cached entity does not", 0.0

@@ -286,3 +286,19 @@ def test_prompt_pairs_format_and_split():
     assert all(len(s) == 1 for s in by_group.values())
     counts = {s: sum(split_of(p) == s for p in pairs) for s in SPLITS}
     assert min(counts.values()) >= 0.4 * len(pairs), counts
+
+
+def test_counts_plurals_and_many_colour_words():
+    assert _code("single tent", "tents") == "conflict"  # a plural is any count but one
+    assert decide("headphones", "pair of headphones", 0.8, THR) is not None  # plural and pair agree
+    assert decide("herd of elephants", "elephants", 0.8, THR) is not None  # the cached plural serves "many"
+    assert _code("two cats", "three cats") == "conflict"
+    assert decide("kite", "colourful kite", 0.8, THR) is not None  # many colours: a colour, not a material
+    assert decide("fat cat", "cat", THR, THR) is not None  # body shape is a size word: extra from the threshold on
+    assert agreement.analyse("snow globe").hard == frozenset({("weather", "snow")})  # "snow" is no colour name here
+
+
+def test_concrete_wordnet_lemmas_with_of_are_one_kind():
+    assert agreement.analyse("bird of paradise").head == "bird_of_paradise"
+    assert _code("bird", "bird of paradise flower") in ("head_mismatch", "kind_mismatch")
+    assert agreement.analyse("cup of tea").head == "tea"  # an idiom in WordNet, a container here
