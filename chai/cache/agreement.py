@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from chai.cache.entities import MAX_WORD_CHARS, NON_SUBJECT_HEADS, is_subject
 from chai.cache.entities import _singular as _singular_word
-from chai.cache.lexicon import CONCRETE_LEXNAMES
+from chai.cache.lexicon import CONCRETE_LEXNAMES, NON_VISUAL_LEXNAMES
 
 __all__ = [
     "KINDS",
@@ -471,11 +471,11 @@ def analyse(entity: str) -> Phrase:
     if _lemma(last) != last and not lex.is_noun(last) and last.endswith("s"):
         soft.add(("number", "plural"))  # a plural head: "tents" conflicts with "a single tent", adds nothing else
     mods, head = _kind_head(words)
-    sense = lex.first_sense(head)
+    sense = _visible_sense(head)
     # A trailing hypernym is redundant: "golden retriever dog" -> "golden retriever", "oak tree" -> "oak".
     while mods and sense >= 0:
         m2, h2 = _kind_head(mods)
-        s2 = lex.first_sense(h2)
+        s2 = _visible_sense(h2)
         if s2 >= 0 and sense in lex.ancestors(s2):
             mods, head, sense = m2, h2, s2
         else:
@@ -554,6 +554,14 @@ def _by_class(pairs) -> dict[str, set[str]]:
     for name, value in pairs:
         out.setdefault(name, set()).add(value)
     return out
+
+
+def _visible_sense(word: str) -> int:
+    """The first sense of ``word`` that is a visible thing ("table" the furniture, not the table of data that
+    WordNet lists first): a prompt to a video model names what is shown. The first sense when none is."""
+    lex = _lex()
+    senses = lex.senses(word)
+    return next((s for s in senses[:3] if lex.lexname(s) not in NON_VISUAL_LEXNAMES), senses[0] if senses else -1)
 
 
 def _numbers(p: Phrase) -> set[str]:

@@ -792,6 +792,8 @@ class SpacyExtractor:
             if low == "-":
                 keep.append(tok)  # infix hyphen: _units keeps "snow-capped" together or drops a stray one
                 continue
+            if tok.dep_ == "poss" or tok.head.dep_ == "poss" and tok.head.i != span.root.i:
+                continue  # an owner is no kind: "a doctor's stethoscope" is a stethoscope (the doctor is his own)
             if tok.pos_ == "NUM" and low.isalpha() and tok.head.pos_ in _NOUN_POS:
                 keep.append(tok)  # a count is part of what is shown: "two cats" is not "a single cat"
                 continue

@@ -450,3 +450,8 @@ def test_attachments_that_change_the_look_stay_with_the_noun(spacy_extractor):
     assert ex.extract("a syringe filled with blue liquid")[0] == "syringe with blue liquid"
     assert ex.extract("an elephant alone")[0] == "alone elephant"
     assert ex.extract("a puppy sleeping in a basket") == ["puppy", "basket"]  # a place stays apart
+
+
+def test_an_owner_is_no_kind(spacy_extractor):
+    assert spacy_extractor.extract("a doctor's stethoscope lying on a desk") == ["stethoscope", "desk"]
+    assert spacy_extractor.extract("a chef's knife slicing tomatoes")[0] == "knife"
