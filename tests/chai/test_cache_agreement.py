@@ -305,5 +305,8 @@ def test_concrete_wordnet_lemmas_with_of_are_one_kind():
 
 
 def test_the_sense_is_the_first_visible_one():
-    # WordNet lists "table" first as a table of data: the furniture is what a video shows
-    assert decide("table", "dining table", 0.6, THR) is not None
+    from chai.cache.lexicon import lexicon
+
+    senses = lexicon().senses("heart")  # WordNet: first the seat of feeling, then the organ
+    assert agreement._visible_sense("heart") == senses[1] != senses[0]
+    assert agreement._visible_sense("dog") == lexicon().first_sense("dog")
