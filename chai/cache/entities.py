@@ -479,7 +479,7 @@ def _main_subjects(doc, heads: list[int]) -> list[int]:
 _TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "before", "through"})
 
 
-def _attachments(doc, tok, by_head: dict, lex, subject: bool) -> list[str]:
+def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
     beard"), "in" clothing ("a cyclist in a yellow jersey"), and, for a subject, a time of day, season or weather
     ("an ambulance at night", "a tree in autumn", via the verb too: "parked at noon"). Place phrases are not
@@ -487,7 +487,7 @@ def _attachments(doc, tok, by_head: dict, lex, subject: bool) -> list[str]:
     out = []
     verbs = [tok.head] if subject and tok.dep_ in ("nsubj", "nsubjpass") else []
     states = [c for c in tok.children if c.dep_ in ("acl", "relcl")]  # "filled with", "overgrown with"
-    for owner in [tok, *states, *(verbs if subject else [])]:
+    for owner in [tok, *states, *verbs]:
         for prep in owner.children:
             if prep.dep_ != "prep":
                 continue
@@ -585,7 +585,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
             # Adjectives after the noun go before it, where the rules read modifiers: "an elephant alone".
             post = [c.lower_ for c in tok.children if c.i > tok.i and c.dep_ in ("amod", "advmod")
                     and c.pos_ in ("ADJ", "ADV") and c.lower_.isalpha() and not any(True for _ in c.children)]
-            extra = _attachments(doc, tok, by_head, lex, it["head"] in subject_heads)
+            extra = _attachments(tok, by_head, lex, it["head"] in subject_heads)
             if post or extra:
                 it["text"] = " ".join([*post, it["text"], *extra])
     for h in subject_heads:
