@@ -95,6 +95,7 @@ def test_skipping_matches_a_hook_oracle_and_counts():
         seen["in0"] = args[0]
 
     def pair0_out(mod, args, out):
+        seen.setdefault("r0", []).append(out - seen["in0"])
         if mode["skip"]:
             return out + seen["rest"]
         seen["out0"] = out
@@ -126,9 +127,26 @@ def test_skipping_matches_a_hook_oracle_and_counts():
             h.remove()
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    # the last call was measured against the first (last computed) call's block-0 residual, not the skipped one's
+    r0 = seen["r0"]
+    change = float((r0[-1] - r0[0]).abs().mean() / r0[0].abs().mean())
+    assert sess.first_block.last_change == pytest.approx(change, rel=1e-5)
     with torch.no_grad():
         plain = model(*inputs[-1][:3], **inputs[-1][3])
     assert (got[-1] - plain).abs().max() > 1e-4  # the skip really changed the output
+
+
+def test_threshold_is_the_decision_boundary():
+    model = make_model("tiny")
+    inputs = _steps(model, 2)
+    with chai.patched(model, miss_cache=MissCacheConfig(1e9)) as handle:
+        _, probe = _calls(model, handle, inputs)
+    change = probe.first_block.last_change
+    assert change > 0
+    for factor, skips in ((0.999, 0), (1.001, 1)):
+        with chai.patched(model, miss_cache=MissCacheConfig(change * factor)) as handle:
+            _, sess = _calls(model, handle, inputs)
+        assert sess.first_block.calls_skipped == skips, factor
 
 
 def test_remove_restores_every_block_exactly():
