@@ -506,12 +506,16 @@ class CHAIPipeline:
         width: int = 426,
         use_cache: bool = True,
         on_step: Callable[[int, int], None] | None = None,
+        miss_cache: bool | None = None,
     ) -> GenerationResult:
         """Generate the latent of one clip for ``prompt`` (see the module docstring for the flow).
 
         ``seed`` fixes the initial noise (drawn on CPU, so CPU and CUDA runs start from the same z).
         ``use_cache=False`` runs the full schedule without lookup or insert (the all-miss baseline).
         ``on_step(step, total)`` is called before each sampler step (progress bars).
+        ``miss_cache``: None follows ``config.miss_cache`` (misses, and hits with ``miss_cache_on_hits``);
+        False runs this request without the first-block residual cache (with ``use_cache=False``: the plain
+        all-miss baseline); True needs ``config.miss_cache``.
         """
         if self._closed:
             raise RuntimeError("CHAIPipeline is closed (the model was unpatched). HINT: build a new pipeline.")
@@ -520,6 +524,8 @@ class CHAIPipeline:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}. HINT: seed=0.")
         cfg = self.config
+        if miss_cache and cfg.miss_cache is None:
+            raise ValueError("miss_cache=True but PipelineConfig.miss_cache is None. HINT: set a threshold there.")
         self._step_callback = on_step
         shape = self._latent_shape(num_frames, height, width)
         timings = dict.fromkeys(("lookup", "cache_load", "denoise", "capture", "insert", "decode"), 0.0)
@@ -571,7 +577,11 @@ class CHAIPipeline:
             capture = cfg.cache_steps if want_insert else ()
             t0 = time.perf_counter()
             with self.handle.session(
-                cached_latents=cached, token_mask=token_mask, capture_steps=capture, capture_cross_attn=bool(capture)
+                cached_latents=cached,
+                token_mask=token_mask,
+                capture_steps=capture,
+                capture_cross_attn=bool(capture),
+                miss_cache=miss_cache,
             ) as sess:
                 z = self._sample(z, y, ymask, cfg.hit_steps, sess, **skw)
             self._sync()
@@ -590,6 +600,7 @@ class CHAIPipeline:
                 token_mask=None,
                 capture_steps=steps_captured,
                 capture_cross_attn=bool(steps_captured),
+                miss_cache=miss_cache,
             ) as sess:
                 z = self._sample(z, y, ymask, cfg.full_steps, sess, **skw)
             self._sync()
