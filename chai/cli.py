@@ -725,10 +725,9 @@ def _check_generation_args(args: argparse.Namespace, picture: str | None, cache_
 
 def _cmd_generate(args: argparse.Namespace) -> int:
 
+    from chai import demo, report
     from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
     from chai.trace import token_grid
-
-    from chai import demo, report
 
     if args.pipeline != "stdit3":
         return _cmd_generate_diffusers(args)

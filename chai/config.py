@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CacheAttentionConfig", "CACHE_MODES", "MissCacheConfig"]
+__all__ = ["CACHE_MODES", "CacheAttentionConfig", "MissCacheConfig"]
 
 CACHE_MODES = ("joint", "replace")
 

@@ -148,8 +148,10 @@ def _markdown(res: dict) -> str:
     lines = [
         f"# First-block residual cache on misses ({res['device']})",
         "",
-        f"{res['created']}, torch {res['torch']}, {res['threads']} thread(s), git {res['git_sha']}; "
-        f"{res['elapsed_s']:.0f} s. Written by `python -m csrc_bench.bench_miss_cache`.",
+        (
+            f"{res['created']}, torch {res['torch']}, {res['threads']} thread(s), git {res['git_sha']}; "
+            f"{res['elapsed_s']:.0f} s. Written by `python -m csrc_bench.bench_miss_cache`."
+        ),
         "",
     ]
     for name in ("synthetic", "mini"):
@@ -159,11 +161,15 @@ def _markdown(res: dict) -> str:
         lines += [
             f"## {part['what']}",
             "",
-            f"Plain miss: {part['plain']['block_evals_per_miss']:.0f} block evaluations, denoise "
-            f"{part['plain']['denoise_s_mean']:.2f} s.",
+            (
+                f"Plain miss: {part['plain']['block_evals_per_miss']:.0f} block evaluations, denoise "
+                f"{part['plain']['denoise_s_mean']:.2f} s."
+            ),
             "",
-            "| threshold | blocks run / miss | fewer blocks | wall-time ratio (denoise) | CPU-time ratio (request) "
-            "| PSNR dB mean (min) | SSIM mean |",
+            (
+                "| threshold | blocks run / miss | fewer blocks | wall-time ratio (denoise) | CPU-time ratio (request) "
+                "| PSNR dB mean (min) | SSIM mean |"
+            ),
             "|---|---|---|---|---|---|---|",
         ]
         for thr, r in part["thresholds"].items():
@@ -178,9 +184,11 @@ def _markdown(res: dict) -> str:
         lines += [
             "## Demo end to end (synthetic, 64 MB, entity matching)",
             "",
-            f"All-miss baseline: {res['demo']['off']['all_miss_s']:.2f} s, the mean plain miss of the run without"
-            " the miss cache (same prompts); speedups are that over the mean request latency, and the same in CPU"
-            " time.",
+            (
+                f"All-miss baseline: {res['demo']['off']['all_miss_s']:.2f} s, the mean plain miss of the run "
+                "without the miss cache (same prompts); speedups are that over the mean request latency, and the "
+                "same in CPU time."
+            ),
             "",
             "| miss cache | hits | mean latency s | mean miss s | speedup vs all-miss (wall) | (CPU) |",
             "|---|---|---|---|---|---|",
@@ -222,7 +230,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     dm = demo.load_demo_model("synthetic", seed=0, device="cpu")
     demo_prompts = read_prompts(None, builtin=demo.builtin_prompts("synthetic"))
-    gen = dict(num_frames=dm.num_frames, height=dm.height, width=dm.width)
+    gen = {"num_frames": dm.num_frames, "height": dm.height, "width": dm.width}
     dev = H.device_name("cpu")
     res: dict = {
         "bench": "miss_cache",
@@ -241,16 +249,14 @@ def main(argv=None) -> int:
     if not args.no_mini:
         print("mini preset (random weights, 144p x 51 frames, 1 prompt) ...", flush=True)
         mini = demo.load_demo_model("mini", seed=0, device="cpu", command="demo")
-        mgen = dict(num_frames=mini.num_frames, height=mini.height, width=mini.width)
+        mgen = {"num_frames": mini.num_frames, "height": mini.height, "width": mini.width}
         part = _run_quality(mini, demo_prompts[:1], thresholds, gen=mgen, video=False)
         part["what"] = f"mini preset (random weights), {mini.height}x{mini.width} x {mini.num_frames} frames, latents"
         res["mini"] = part
     if not args.no_demo:
         print(f"demo end to end ({len(demo_prompts)} prompts) ...", flush=True)
         res["demo"] = _run_demo(dm, demo_prompts, thresholds, gen=gen)
-    ok = [
-        (thr, r["block_reduction"]) for thr, r in syn["thresholds"].items() if r["psnr_db_mean"] >= TARGET_PSNR
-    ]
+    ok = [(thr, r["block_reduction"]) for thr, r in syn["thresholds"].items() if r["psnr_db_mean"] >= TARGET_PSNR]
     met = [thr for thr, red in ok if red >= TARGET_REDUCTION]
     res["targets"] = {
         "met_at": met[0] if met else None,

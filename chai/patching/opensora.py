@@ -23,7 +23,8 @@ and ``handle.remove()`` / ``unpatch(model)`` put the exact original forward obje
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ from chai.patching._bind import BoundRecord, bind_forward
 from chai.runtime.capture import capture_latent, cross_attention_probs
 from chai.runtime.context import ForwardState, GenerationSession, PatchContext
 
-__all__ = ["PatchHandle", "patch_opensora", "unpatch", "patched", "get_patch_handle", "check_opensora_model"]
+__all__ = ["PatchHandle", "check_opensora_model", "get_patch_handle", "patch_opensora", "patched", "unpatch"]
 
 _HANDLE_ATTR = "_chai_patch_handle"
 
@@ -210,7 +211,7 @@ class PatchHandle:
         self.context.state = None
         self._removed = True
 
-    def __enter__(self) -> "PatchHandle":
+    def __enter__(self) -> PatchHandle:
         return self
 
     def __exit__(self, *exc) -> None:

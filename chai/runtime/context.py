@@ -16,8 +16,9 @@ columns, S patch tokens per frame, L text tokens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,7 +27,7 @@ from chai.runtime.first_block import FirstBlockCache
 if TYPE_CHECKING:  # pragma: no cover
     from chai.config import CacheAttentionConfig, MissCacheConfig
 
-__all__ = ["ForwardState", "PatchContext", "GenerationSession"]
+__all__ = ["ForwardState", "GenerationSession", "PatchContext"]
 
 
 @dataclass
@@ -74,7 +75,7 @@ class GenerationSession:
 
     def __init__(
         self,
-        context: "PatchContext",
+        context: PatchContext,
         *,
         cached_latents: Mapping[int, torch.Tensor] | None = None,
         token_mask: torch.Tensor | None = None,
@@ -145,7 +146,7 @@ class GenerationSession:
         self.blocks_skipped = 0
         self.first_block = self._first_block(context.miss_cache, miss_cache)
 
-    def _first_block(self, config: "MissCacheConfig | None", wanted: bool | None) -> FirstBlockCache | None:
+    def _first_block(self, config: MissCacheConfig | None, wanted: bool | None) -> FirstBlockCache | None:
         """None -> on when the patch has a miss cache and this run is a miss (or ``on_hits``); True/False force it."""
         if wanted is None:
             on = config is not None and (self.cached_latents is None or config.on_hits)
@@ -205,7 +206,7 @@ class GenerationSession:
         return prepared
 
     # -- context manager ---------------------------------------------------------------------------
-    def __enter__(self) -> "GenerationSession":
+    def __enter__(self) -> GenerationSession:
         self._context.open_session(self)
         return self
 
@@ -223,7 +224,7 @@ class GenerationSession:
 class PatchContext:
     """Per-model-instance state shared by the wrappers of one patch."""
 
-    def __init__(self, config: "CacheAttentionConfig", miss_cache: "MissCacheConfig | None" = None) -> None:
+    def __init__(self, config: CacheAttentionConfig, miss_cache: MissCacheConfig | None = None) -> None:
         self.config = config
         self.miss_cache = miss_cache
         self.session: GenerationSession | None = None

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("faiss")
 
-from tests.chai.test_cli import FAST, prompt_file, run_cli  # noqa: E402, F401  (prompt_file is a fixture)
+from tests.chai.test_cli import FAST, prompt_file, run_cli  # noqa: F401  (prompt_file is a fixture)
 
 
 def test_run_reports_blocks_and_measures_a_plain_baseline(capsys, prompt_file, tmp_path):  # noqa: F811

@@ -13,7 +13,7 @@ from tests.chai.test_stdit3 import make_inputs, make_model
 
 pytest.importorskip("faiss")
 
-from tests.chai.test_pipeline import FRAMES, GEN, HEIGHT, WIDTH, make_cache  # noqa: E402
+from tests.chai.test_pipeline import FRAMES, GEN, HEIGHT, WIDTH, make_cache
 
 PROMPT = "a tiger resting in a cave"
 STEPS = 30
@@ -249,7 +249,7 @@ def test_skipping_miss_captures_the_run_as_executed_and_a_hit_uses_it(pipeline_m
         no_cache, _ = plain_sample(pipe, "a tiger running through the jungle", seed=1, steps=8)
         assert (hit.latents - no_cache).abs().max() > 1e-4  # Cache Attention read the stored latents
     with CHAIPipeline(pipeline_model, encoder, None) as pipe:
-        unskipped, unskipped_sess = plain_sample(pipe, PROMPT, seed=0, steps=STEPS, capture=miss.capture_steps)
+        _, unskipped_sess = plain_sample(pipe, PROMPT, seed=0, steps=STEPS, capture=miss.capture_steps)
     late = max(miss.capture_steps)
     assert not torch.equal(unskipped_sess.captured[late], sess.captured[late])  # captures are the skipping run's
     cache.close()
