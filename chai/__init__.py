@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "CacheAttentionConfig": "chai.config",
+    "MissCacheConfig": "chai.config",
     "patch_opensora": "chai.patching",
     "unpatch": "chai.patching",
     "patched": "chai.patching",

@@ -315,6 +315,15 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
     g.add_argument("--frames", type=_positive_int, default=None, help=f"frames per clip (default: {frames})")
     g.add_argument("--mode", choices=("joint", "replace"), default="joint", help="Cache Attention mode (default joint)")
     g.add_argument(
+        "--miss-cache",
+        metavar="THRESHOLD",
+        type=_nonneg_float,
+        default=None,
+        help="stdit3: first-block residual cache on misses: skip the blocks after block pair 0 while its residual "
+        "changes less than THRESHOLD (relative L1) since the last computed step, e.g. 0.1 (default: off); "
+        "the all-miss baseline is then measured on up to 3 plain misses after the run",
+    )
+    g.add_argument(
         "--cfg-scale",
         type=float,
         default=None,
@@ -455,6 +464,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="replay over N worker processes: one shared cache of each budget (--cache redis://...) against N "
         "private in-memory caches of budget/N, beside a single process (default 1: no fleet)",
+    )
+    tr.add_argument(
+        "--miss-cache",
+        metavar="THRESHOLD",
+        type=_nonneg_float,
+        default=None,
+        help="project misses with the first-block residual cache at THRESHOLD (see chai run --miss-cache); the "
+        "skip fraction is measured on 3 plain misses of the trained synthetic model unless --miss-skip-fraction",
+    )
+    tr.add_argument(
+        "--miss-skip-fraction",
+        metavar="F",
+        type=_bounded(float, 0.0, "a fraction in [0, 1]"),
+        default=None,
+        help="with --miss-cache: take F as the share of a miss's steps that skip instead of measuring it",
     )
     tr.add_argument("--warmup", type=_nonneg_int, default=0, help="first N requests fill the cache, not counted")
     tr.add_argument("--limit", type=_positive_int, default=None, help="use only the first N prompts")
@@ -701,10 +725,9 @@ def _check_generation_args(args: argparse.Namespace, picture: str | None, cache_
 
 def _cmd_generate(args: argparse.Namespace) -> int:
 
+    from chai import demo, report
     from chai.pipeline import CHAIPipeline, PipelineConfig, image_size
     from chai.trace import token_grid
-
-    from chai import demo, report
 
     if args.pipeline != "stdit3":
         return _cmd_generate_diffusers(args)
@@ -755,6 +778,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         mode=args.mode,
         cfg_scale=args.cfg_scale,
         use_timestep_transform=dm.use_timestep_transform,
+        miss_cache=args.miss_cache,
     )
     setup_s = time.perf_counter() - t_setup
     n = len(prompts)
@@ -785,6 +809,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
         records, clips = _drive_requests(args, stack, n, quiet_bar, requests)
         stats = cache.stats()
+        all_miss_s, baseline = _plain_miss_baseline(pipe, records, frames, height, width)
     config_doc = {
         "preset": args.preset,
         "seed": args.seed,
@@ -802,11 +827,41 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "pipeline": config.to_dict(),
         "setup_s": setup_s,
         "warmup_s": warmup_s,
+        "all_miss_baseline": baseline,
     }
     title = f"chai {args.command} ({args.preset}, {resolution})"
     return _finish_run(
-        args, records, clips, stats, config_doc, title=title, picture=picture, latent_note=dm.vae is None
+        args,
+        records,
+        clips,
+        stats,
+        config_doc,
+        title=title,
+        picture=picture,
+        latent_note=dm.vae is None,
+        all_miss_s=all_miss_s,
     )
+
+
+#: Plain misses timed after a run with --miss-cache for its all-miss baseline.
+BASELINE_MISSES = 3
+
+
+def _plain_miss_baseline(pipe: Any, records: Sequence[dict], frames: int, height: int, width: int):
+    """(all-miss seconds or None, how it was obtained). Without a step cache the run's own misses are the
+    baseline; with one they are faster than a request without CHAI, so up to ``BASELINE_MISSES`` of them are
+    run again as plain misses (same prompt and seed, no lookup, no step cache) and timed."""
+    if pipe.config.miss_cache is None:
+        return None, "the run's misses"
+    again = [r for r in records if not r["hit"]][:BASELINE_MISSES] or list(records[:1])
+    times = []
+    for r in again:
+        res = pipe.generate(
+            r["prompt"], seed=r["seed"], num_frames=frames, height=height, width=width, use_cache=False,
+            miss_cache=False,
+        )  # fmt: skip
+        times.append(res.timings["total"])
+    return sum(times) / len(times), f"{len(times)} plain misses run after the run (no step cache)"
 
 
 def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
@@ -823,6 +878,10 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
             f"--preset {args.preset} chooses an STDiT3 model; --pipeline {kind} takes --model instead. "
             f"HINT: drop --preset (a tiny random {kind} config is the default) or pass --model ID_OR_PATH.",
             EXIT_USAGE,
+        )
+    if args.miss_cache is not None:
+        raise CLIError(
+            f"--miss-cache applies to --pipeline stdit3 only, not {kind}. HINT: drop --miss-cache.", EXIT_USAGE
         )
     picture = None if getattr(args, "no_picture", False) else args.picture
     _check_generation_args(args, picture, ChaiDiffusersConfig.cache_steps)
@@ -955,15 +1014,18 @@ def _finish_run(
     title: str,
     picture: str | None,
     latent_note: bool = False,
+    all_miss_s: float | None = None,
 ) -> int:
     """The summary table, the ``chai.run/1`` report, the plot and the picture of ``run`` / ``demo``."""
     from chai import demo, report
 
-    summary = report.summarize_run(records)
+    summary = report.summarize_run(records, all_miss_s=all_miss_s)
     summary["unavailable_lookups"] = int(stats.get("unavailable_lookups") or 0)
     summary["unavailable_inserts"] = int(stats.get("unavailable_inserts") or 0)
     print()
     print(report.run_table(summary))
+    if all_miss_s is not None:
+        print(f"all-miss baseline: {config.get('all_miss_baseline')}, mean {all_miss_s:.2f}s")
     if summary["unavailable_lookups"] or summary["unavailable_inserts"]:
         where = _redacted(args.cache) or "in memory"
         print(
@@ -1026,7 +1088,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from chai.cache.entities import default_extractor
     from chai.pipeline import image_size, latent_shape
     from chai.sizes import format_size
-    from chai.trace import BudgetTooSmallError, TraceConfig, measure_step_cost, run_trace
+    from chai.trace import BudgetTooSmallError, TraceConfig, measure_skip_step_cost, measure_step_cost, run_trace
 
     prompts = read_prompts(args.prompts) if args.prompts else read_prompts(None, builtin="trace_prompts.txt")
     if args.limit:
@@ -1063,7 +1125,15 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
 
-    if args.step_cost is None:
+    if args.miss_skip_fraction is not None and (args.miss_cache is None or args.miss_skip_fraction > 1.0):
+        raise CLIError(
+            f"--miss-skip-fraction {args.miss_skip_fraction} needs --miss-cache and a value in [0, 1]."
+            " HINT: e.g. --miss-cache 0.1 --miss-skip-fraction 0.4.",
+            EXIT_USAGE,
+        )
+    if args.miss_cache is not None and args.workers > 1:
+        raise CLIError("--miss-cache is not projected for --workers > 1. HINT: drop one of them.", EXIT_USAGE)
+    if args.step_cost is None or args.miss_cache is not None:
         if args.device.startswith("cuda") and not torch.cuda.is_available():
             raise CLIError(
                 f"--device {args.device}: CUDA is not available. HINT: use --device cpu or --step-cost.", EXIT_USAGE
@@ -1075,13 +1145,27 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         )
         model = demo.build_model(args.preset, seed=args.seed, device=args.device)
         step_shape = (int(model.config.in_channels), *shape[1:])
-        cfg.step_cost = measure_step_cost(
-            model, step_shape, height=height, width=width, device=args.device, seed=args.seed
-        )
+        timed = measure_step_cost(model, step_shape, height=height, width=width, device=args.device, seed=args.seed)
+        if args.miss_cache is not None:
+            skip = measure_skip_step_cost(
+                model, step_shape, height=height, width=width, device=args.device, seed=args.seed
+            )
+            # a given --step-cost keeps the measured ratio of a skipping call to a full one
+            cfg.skip_step_cost = skip if args.step_cost is None else float(args.step_cost) * skip / timed
+        if args.step_cost is None:
+            cfg.step_cost = timed
         del model
-        step_source = f"measured ({args.preset}, {args.device}, CFG batch 2)"
-    else:
-        step_source = "given"
+    step_source = "given" if args.step_cost is not None else f"measured ({args.preset}, {args.device}, CFG batch 2)"
+    skip_source = None
+    if args.miss_cache is not None:
+        if args.miss_skip_fraction is not None:
+            cfg.skip_fraction, skip_source = float(args.miss_skip_fraction), "given"
+        else:
+            cfg.skip_fraction = _measure_trace_skip_fraction(args, prompts)
+            skip_source = (
+                f"measured on {TRACE_SKIP_PROBES} plain misses of the trained synthetic model at threshold "
+                f"{args.miss_cache}"
+            )
 
     if args.workers > 1:
         return _trace_fleet(args, prompts, cfg, embedder, step_source)
@@ -1135,6 +1219,11 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             "extractor": out["extractor"],
             "embedder": getattr(embedder, "name", type(embedder).__name__),
             "threshold": args.threshold,
+            "miss_cache": args.miss_cache,
+            "miss_skip_fraction": cfg.skip_fraction if args.miss_cache is not None else None,
+            "miss_skip_fraction_source": skip_source,
+            "skip_step_cost_s": cfg.skip_step_cost if args.miss_cache is not None else None,
+            "miss_latency_s": cfg.miss_s,
         },
         "results": results,
         "entity_vs_prompt": ratios,
@@ -1144,6 +1233,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         f"latent {tuple(shape)}, entry {entry_bytes / 1e6 if entry_bytes else 0:.2f}MB, step {cfg.step_cost:.3f}s "
         f"({step_source}), all-miss {cfg.full_s:.2f}s/request"
     )
+    if args.miss_cache is not None:
+        print(
+            f"misses with --miss-cache {args.miss_cache}: {100 * cfg.skip_fraction:.0f}% of steps skip ({skip_source}), "
+            f"a skipping step {cfg.skip_step_cost:.3f}s, a miss {cfg.miss_s:.2f}s (speedups are against the plain "
+            "all-miss)"
+        )
     print()
     print(report.trace_table(results))
     for r in results:
@@ -1155,6 +1250,30 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     title = f"chai trace ({len(prompts)} prompts, {args.resolution})"
     _write_outputs(args, doc, lambda path: report.plot_trace(path, results, title=title))
     return EXIT_OK
+
+
+#: Plain misses of the trace's first prompts that measure the step cache's skip fraction for ``chai trace``.
+TRACE_SKIP_PROBES = 3
+
+
+def _measure_trace_skip_fraction(args: argparse.Namespace, prompts: Sequence[str]) -> float:
+    """The skip fraction of ``--miss-cache`` on plain misses of the trace's first prompts, through the trained
+    synthetic model at its own clip size (a random-weight model's residuals say nothing about a trained one's)."""
+    from chai import demo
+    from chai.pipeline import CHAIPipeline, PipelineConfig
+    from chai.trace import measure_skip_fraction
+
+    dm = demo.load_demo_model(demo.TRAINED, seed=args.seed, device=args.device, command="trace")
+    config = PipelineConfig(
+        full_steps=args.steps_full,
+        hit_steps=args.steps_hit,
+        use_timestep_transform=dm.use_timestep_transform,
+        miss_cache=args.miss_cache,
+    )
+    with CHAIPipeline(dm.model, dm.text_encoder, None, config=config, device=args.device) as pipe:
+        return measure_skip_fraction(
+            pipe, list(prompts[:TRACE_SKIP_PROBES]), num_frames=dm.num_frames, height=dm.height, width=dm.width
+        )
 
 
 def _ratio_line(budget: int, ratio: float | None, results: Sequence[dict]) -> str:

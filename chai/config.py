@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CacheAttentionConfig", "CACHE_MODES"]
+__all__ = ["CACHE_MODES", "CacheAttentionConfig", "MissCacheConfig"]
 
 CACHE_MODES = ("joint", "replace")
 
@@ -61,3 +61,33 @@ class CacheAttentionConfig:
         if len(set(items)) != len(items):
             raise ValueError(f"{name} has duplicates: {items!r}. HINT: list each value once.")
         return tuple(sorted(items))
+
+
+@dataclass(frozen=True)
+class MissCacheConfig:
+    """First-block residual cache within one sampling run (step-level caching; used on misses by default).
+
+    At every model call the first block pair (``spatial_blocks[0]`` then ``temporal_blocks[0]``) runs. Its
+    output residual r = out0 - in0 is compared with r at the last fully computed call: when the relative L1
+    change ``mean|r - r_ref| / mean|r_ref|`` is below ``threshold``, the remaining blocks are not run and
+    their residual from that computed call (output of the last block minus out0) is added to out0 instead.
+    The decision is taken once per model call over the whole batch, so both CFG halves share it.
+
+    Attributes:
+        threshold: relative L1 change below which a call reuses the cached residual (0 never skips).
+        on_hits: also skip on hits (the 8-step schedule with Cache Attention); default misses only.
+    """
+
+    threshold: float
+    on_hits: bool = False
+
+    def __post_init__(self) -> None:
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(float(t)) or t < 0:
+            raise ValueError(
+                f"MissCacheConfig.threshold must be a finite number >= 0, got {t!r}."
+                " HINT: 0.05-0.2 skips a useful share of steps; 0 never skips."
+            )
+        object.__setattr__(self, "threshold", float(t))
+        if not isinstance(self.on_hits, bool):
+            raise TypeError(f"MissCacheConfig.on_hits must be a bool, got {self.on_hits!r}.")

@@ -109,6 +109,8 @@ class PipelineConfig:
     insert_hits: also insert hit generations (captured at the hit steps). Default False (paper).
     use_token_masks: derive per-entity masks on a miss and apply the matched one on a hit.
     mask_rule: "mean" or "top" (see the module docstring); mask_top_fraction for "top".
+    miss_cache: threshold of the first-block residual cache within a run (``chai.MissCacheConfig``), or None
+    (off, the default). miss_cache_on_hits: also use it on hits (default: misses only).
     """
 
     full_steps: int = 30
@@ -125,6 +127,8 @@ class PipelineConfig:
     use_token_masks: bool = True
     mask_rule: str = "mean"
     mask_top_fraction: float = 0.25
+    miss_cache: float | None = None
+    miss_cache_on_hits: bool = False
 
     def __post_init__(self) -> None:
         for name in ("full_steps", "hit_steps", "fps"):
@@ -155,6 +159,10 @@ class PipelineConfig:
             )
         if not isinstance(self.cfg_scale, (int, float)) or not math.isfinite(self.cfg_scale):
             raise ValueError(f"PipelineConfig.cfg_scale={self.cfg_scale!r} must be a finite number. HINT: 7.0.")
+        if self.miss_cache is not None:
+            from chai.config import MissCacheConfig
+
+            MissCacheConfig(self.miss_cache, on_hits=self.miss_cache_on_hits)  # validates both
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (for reports)."""
@@ -181,6 +189,8 @@ class GenerationResult:
     entity_masks: the (T, S) bool masks inserted per entity (miss), else {}.
     timings: seconds; keys lookup, cache_load, denoise, capture, insert, decode, total (wall clock) and
         cpu_total (process CPU time of the call).
+    block_evals / blocks_skipped: transformer blocks run / skipped by the first-block residual cache over
+        the sampler loop (spatial and temporal blocks counted apart; one CFG model call counts once).
     """
 
     prompt: str
@@ -199,6 +209,8 @@ class GenerationResult:
     capture_steps: tuple[int, ...] = ()
     entity_masks: dict[str, torch.Tensor] = field(default_factory=dict)
     video: torch.Tensor | None = None
+    block_evals: int = 0
+    blocks_skipped: int = 0
 
     def to_record(self, index: int | None = None) -> dict[str, Any]:
         """JSON-ready summary (no tensors) in the ``chai.run/1`` request schema."""
@@ -217,6 +229,8 @@ class GenerationResult:
             "entities": list(self.entities),
             "capture_steps": list(self.capture_steps),
             "mask_fraction": {e: float(m.float().mean()) for e, m in self.entity_masks.items()},
+            "block_evals": int(self.block_evals),
+            "blocks_skipped": int(self.blocks_skipped),
             "timings": {k: float(v) for k, v in self.timings.items()},
         }
         return rec
@@ -339,7 +353,7 @@ class CHAIPipeline:
             )
         self.sampler = sampler
         import chai
-        from chai.config import CacheAttentionConfig
+        from chai.config import CacheAttentionConfig, MissCacheConfig
 
         self._patch_config = CacheAttentionConfig(
             blocks=self.config.blocks,
@@ -348,7 +362,10 @@ class CHAIPipeline:
             cache_bias=self.config.cache_bias,
             uncond_uses_cache=self.config.uncond_uses_cache,
         )
-        self.handle = chai.patch_opensora(model, config=self._patch_config)
+        miss_cache = None
+        if self.config.miss_cache is not None:
+            miss_cache = MissCacheConfig(self.config.miss_cache, on_hits=self.config.miss_cache_on_hits)
+        self.handle = chai.patch_opensora(model, config=self._patch_config, miss_cache=miss_cache)
         self._closed = False
         self._step_callback: Callable[[int, int], None] | None = None
         # Import the kernel entry points now, so their one-time import cost (Triton, op registration) lands
@@ -468,7 +485,9 @@ class CHAIPipeline:
         z = torch.zeros((1, *shape), dtype=torch.float32, device=self.device)
         skw = {"height": height, "width": width, "num_frames": num_frames}
         self._step_callback = None
-        with self.handle.session(cached_latents=None, token_mask=None, capture_steps=(), capture_cross_attn=False) as s:
+        with self.handle.session(
+            cached_latents=None, token_mask=None, capture_steps=(), capture_cross_attn=False, miss_cache=False
+        ) as s:
             z = self._sample(z, y.to(self.device), ymask.to(self.device), 1, s, **skw)
         if self.vae is not None:
             self.vae.decode(z)
@@ -487,12 +506,16 @@ class CHAIPipeline:
         width: int = 426,
         use_cache: bool = True,
         on_step: Callable[[int, int], None] | None = None,
+        miss_cache: bool | None = None,
     ) -> GenerationResult:
         """Generate the latent of one clip for ``prompt`` (see the module docstring for the flow).
 
         ``seed`` fixes the initial noise (drawn on CPU, so CPU and CUDA runs start from the same z).
         ``use_cache=False`` runs the full schedule without lookup or insert (the all-miss baseline).
         ``on_step(step, total)`` is called before each sampler step (progress bars).
+        ``miss_cache``: None follows ``config.miss_cache`` (misses, and hits with ``miss_cache_on_hits``);
+        False runs this request without the first-block residual cache (with ``use_cache=False``: the plain
+        all-miss baseline); True needs ``config.miss_cache``.
         """
         if self._closed:
             raise RuntimeError("CHAIPipeline is closed (the model was unpatched). HINT: build a new pipeline.")
@@ -501,6 +524,8 @@ class CHAIPipeline:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}. HINT: seed=0.")
         cfg = self.config
+        if miss_cache and cfg.miss_cache is None:
+            raise ValueError("miss_cache=True but PipelineConfig.miss_cache is None. HINT: set a threshold there.")
         self._step_callback = on_step
         shape = self._latent_shape(num_frames, height, width)
         timings = dict.fromkeys(("lookup", "cache_load", "denoise", "capture", "insert", "decode"), 0.0)
@@ -552,7 +577,11 @@ class CHAIPipeline:
             capture = cfg.cache_steps if want_insert else ()
             t0 = time.perf_counter()
             with self.handle.session(
-                cached_latents=cached, token_mask=token_mask, capture_steps=capture, capture_cross_attn=bool(capture)
+                cached_latents=cached,
+                token_mask=token_mask,
+                capture_steps=capture,
+                capture_cross_attn=bool(capture),
+                miss_cache=miss_cache,
             ) as sess:
                 z = self._sample(z, y, ymask, cfg.hit_steps, sess, **skw)
             self._sync()
@@ -571,11 +600,13 @@ class CHAIPipeline:
                 token_mask=None,
                 capture_steps=steps_captured,
                 capture_cross_attn=bool(steps_captured),
+                miss_cache=miss_cache,
             ) as sess:
                 z = self._sample(z, y, ymask, cfg.full_steps, sess, **skw)
             self._sync()
             timings["denoise"] = time.perf_counter() - t0
             result.steps = cfg.full_steps
+        result.block_evals, result.blocks_skipped = sess.block_evals, sess.blocks_skipped
 
         if want_insert:
             t0 = time.perf_counter()

@@ -85,12 +85,15 @@ def _median(xs: Sequence[float]) -> float | None:
     return float(statistics.median(xs)) if xs else None
 
 
-def summarize_run(requests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def summarize_run(requests: Sequence[Mapping[str, Any]], *, all_miss_s: float | None = None) -> dict[str, Any]:
     """Summary of a ``chai.run/1`` request list.
 
     ``all_miss_mean_s`` is the mean measured miss-path latency of this same run, i.e. the expected
-    latency of a request without CHAI (every request on the full schedule); ``speedup_vs_all_miss`` is
-    that divided by the measured mean latency over all requests. ``hit_to_miss_ratio`` is the mean
+    latency of a request without CHAI (every request on the full schedule), unless ``all_miss_s`` gives
+    it (measured apart: with a step cache on the misses, this run's misses are not the plain baseline);
+    ``speedup_vs_all_miss`` is that divided by the measured mean latency over all requests.
+    ``block_evals`` / ``blocks_skipped`` total the transformer blocks run and skipped by the step cache;
+    ``miss_block_reduction`` is a miss's block evaluations without it over those with it (1.0 when off). ``hit_to_miss_ratio`` is the mean
     hit latency over the mean miss latency (target <= 0.30 for ``mini``, docs/results.md);
     ``hit_to_miss_cpu_ratio`` is the same with process CPU time, robust to other load on the machine.
     """
@@ -106,6 +109,9 @@ def summarize_run(requests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     cpu_hit, cpu_miss = _mean(cpu_hits), _mean(cpu_misses)
     overhead = [float(r["timings"]["lookup"]) + float(r["timings"]["cache_load"]) for r in requests if r["hit"]]
     entities = Counter(r["cached_entity"] for r in requests if r["hit"] and r.get("cached_entity"))
+    baseline = mean_miss if all_miss_s is None else float(all_miss_s)
+    miss_evals = sum(int(r.get("block_evals", 0)) for r in requests if not r["hit"])
+    miss_blocks = miss_evals + sum(int(r.get("blocks_skipped", 0)) for r in requests if not r["hit"])
     return {
         "requests": n,
         "hits": len(hits),
@@ -123,8 +129,11 @@ def summarize_run(requests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "mean_hit_cpu_s": cpu_hit,
         "mean_miss_cpu_s": cpu_miss,
         "hit_to_miss_cpu_ratio": (cpu_hit / cpu_miss) if (cpu_hit is not None and cpu_miss) else None,
-        "all_miss_mean_s": mean_miss,
-        "speedup_vs_all_miss": (mean_miss / mean_all) if (mean_miss and mean_all) else None,
+        "all_miss_mean_s": baseline,
+        "speedup_vs_all_miss": (baseline / mean_all) if (baseline and mean_all) else None,
+        "block_evals": sum(int(r.get("block_evals", 0)) for r in requests),
+        "blocks_skipped": sum(int(r.get("blocks_skipped", 0)) for r in requests),
+        "miss_block_reduction": (miss_blocks / miss_evals) if miss_evals else None,
         "hit_entities": dict(entities.most_common()),
     }
 
@@ -187,6 +196,15 @@ def run_table(summary: Mapping[str, Any]) -> str:
         ("all-miss baseline (mean)", _fmt_s(summary["all_miss_mean_s"])),
         ("speedup vs all-miss", "-" if speed is None else f"{speed:.2f}x"),
     ]
+    if summary.get("blocks_skipped"):
+        red = summary.get("miss_block_reduction")
+        rows.append(
+            (
+                "blocks run / skipped",
+                f"{summary['block_evals']} / {summary['blocks_skipped']}"
+                + ("" if red is None else f" (a miss runs {red:.2f}x fewer)"),
+            )
+        )
     down, down_ins = summary.get("unavailable_lookups") or 0, summary.get("unavailable_inserts") or 0
     if down or down_ins:
         what = f"{down} of {summary['requests']} lookups, {down_ins} inserts (ran as misses)"

@@ -14,6 +14,11 @@ of a model at the request's latent shape:
 * hit: ``fixed_cost + steps_hit * step_cost + lookup``;
 * all-miss baseline: ``fixed_cost + steps_full * step_cost``; ``speedup = baseline / mean``.
 
+With a step cache on the misses (``skip_fraction`` f > 0: the share of a miss's model calls that run block
+pair 0 only), a miss's denoising is ``steps_full * ((1 - f) * step_cost + f * skip_step_cost)``, where
+``skip_step_cost`` is one such call, timed like ``step_cost`` (:func:`measure_skip_step_cost`). The all-miss
+baseline stays the plain miss.
+
 A budget smaller than one entry could never hold anything; :func:`check_budget` refuses it up front
 (the CLI applies the same check to ``chai run`` and ``chai demo``). An entry that is still larger than
 its budget (a prompt with many entities) is counted in the ``refused`` column instead of being stored.
@@ -39,6 +44,8 @@ __all__ = [
     "TraceConfig",
     "check_budget",
     "entry_floor_bytes",
+    "measure_skip_fraction",
+    "measure_skip_step_cost",
     "measure_step_cost",
     "run_fleet",
     "run_trace",
@@ -148,6 +155,34 @@ def measure_step_cost(
     return float(statistics.median(times))
 
 
+def measure_skip_step_cost(
+    model: torch.nn.Module, shape: Sequence[int], *, height: int, width: int, device: str, seed: int = 0
+) -> float:
+    """Seconds of one model call that reuses the first-block residual cache (block pair 0, embedding and final
+    layer only), timed as :func:`measure_step_cost` times a step: its warm-up call computes every block, the
+    timed calls skip (threshold so large that every later call reuses)."""
+    import chai
+    from chai.config import MissCacheConfig
+
+    with chai.patched(model, miss_cache=MissCacheConfig(1e30)) as handle, handle.session() as sess:
+        cost = measure_step_cost(model, shape, height=height, width=width, device=device, seed=seed)
+        if sess.first_block.calls_skipped < 1:
+            raise RuntimeError("the skip-step timing did not skip. HINT: this is a bug in chai's step cache.")
+    return cost
+
+
+def measure_skip_fraction(pipe: Any, prompts: Sequence[str], *, num_frames: int, height: int, width: int) -> float:
+    """Share of model calls the step cache skipped over plain misses (no lookup) of ``prompts`` through
+    ``pipe`` (a :class:`chai.CHAIPipeline` built with ``PipelineConfig(miss_cache=...)``)."""
+    depth = len(pipe.model.spatial_blocks)
+    calls = skipped = 0
+    for i, prompt in enumerate(prompts):
+        res = pipe.generate(prompt, seed=i, num_frames=num_frames, height=height, width=width, use_cache=False)
+        calls += res.steps
+        skipped += res.blocks_skipped // (2 * (depth - 1))
+    return skipped / calls if calls else 0.0
+
+
 @dataclass
 class TraceConfig:
     """What :func:`run_trace` replays.
@@ -156,7 +191,8 @@ class TraceConfig:
     every request; step_cost / fixed_cost: seconds per denoising step and per request outside denoising;
     steps_full / steps_hit: schedules of a miss and a hit; threshold: cosine threshold (None: the
     cache's default); quant_dtype: latent storage dtype; warmup: first requests that fill the cache
-    without being counted; seed: of the stand-in latents and masks.
+    without being counted; seed: of the stand-in latents and masks; skip_fraction / skip_step_cost: the
+    share of a miss's model calls that a step cache skips and the seconds of such a call (0: no step cache).
     """
 
     budgets: Sequence[int]
@@ -170,10 +206,23 @@ class TraceConfig:
     quant_dtype: torch.dtype = torch.int8
     warmup: int = 0
     seed: int = 0
+    skip_fraction: float = 0.0
+    skip_step_cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.skip_fraction) <= 1.0:
+            raise ValueError(f"skip_fraction must be in [0, 1], got {self.skip_fraction!r}. HINT: e.g. 0.4.")
 
     @property
     def full_s(self) -> float:
+        """A plain miss (the all-miss baseline)."""
         return self.fixed_cost + self.steps_full * self.step_cost
+
+    @property
+    def miss_s(self) -> float:
+        """A miss with the step cache (equal to ``full_s`` without one)."""
+        f = float(self.skip_fraction)
+        return self.fixed_cost + self.steps_full * ((1.0 - f) * self.step_cost + f * self.skip_step_cost)
 
     @property
     def hit_s(self) -> float:
@@ -241,7 +290,7 @@ def _replay(prompts: Sequence[str], cfg: TraceConfig, budget: int, matching: str
                     entry_bytes = cache.stats()["bytes_used"] / len(cache)
                 if counted:
                     misses += 1
-                    lat.append(cfg.full_s + t_lookup + t_insert)
+                    lat.append(cfg.miss_s + t_lookup + t_insert)
                     lookups.append(t_lookup)
                     inserts.append(t_insert)
             tick()

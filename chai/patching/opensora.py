@@ -9,7 +9,12 @@
 - ``spatial_blocks[i].attn.forward``: Cache Attention (``chai_kernels.cache_attention``) while a session
   with a cached latent is active at a configured step, otherwise the original forward (bit-identical);
 - ``spatial_blocks[0].cross_attn.forward``: records head-averaged cross-attention probabilities at the
-  capture steps when the session asks for them, otherwise the original forward.
+  capture steps when the session asks for them, otherwise the original forward;
+- with ``miss_cache=MissCacheConfig(...)`` only, every ``spatial_blocks[i].forward`` and
+  ``temporal_blocks[i].forward``: the first-block residual cache (``chai.runtime.first_block``). Block pair 0
+  always runs; when the session's cache says so the later blocks return their input unchanged and
+  ``temporal_blocks[0]`` adds the cached residual of the skipped blocks. Without a session that enables it,
+  every wrapper calls the original forward.
 
 No parameter, buffer or class is touched: ``state_dict()`` is unchanged, other instances are unaffected,
 and ``handle.remove()`` / ``unpatch(model)`` put the exact original forward objects back.
@@ -18,18 +23,19 @@ and ``handle.remove()`` / ``unpatch(model)`` put the exact original forward obje
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from chai.config import CacheAttentionConfig
+from chai.config import CacheAttentionConfig, MissCacheConfig
 from chai.modules.cache_attention import cached_kv, embed_cached_latent, modulation_rows, spatial_cache_attention
 from chai.patching._bind import BoundRecord, bind_forward
 from chai.runtime.capture import capture_latent, cross_attention_probs
 from chai.runtime.context import ForwardState, GenerationSession, PatchContext
 
-__all__ = ["PatchHandle", "patch_opensora", "unpatch", "patched", "get_patch_handle", "check_opensora_model"]
+__all__ = ["PatchHandle", "check_opensora_model", "get_patch_handle", "patch_opensora", "patched", "unpatch"]
 
 _HANDLE_ATTR = "_chai_patch_handle"
 
@@ -140,6 +146,11 @@ class PatchHandle:
         return not self._removed
 
     @property
+    def miss_cache(self) -> MissCacheConfig | None:
+        """The first-block residual cache this patch carries (``patch_opensora(..., miss_cache=)``), or None."""
+        return self.context.miss_cache
+
+    @property
     def patched_modules(self) -> list[str]:
         """Qualified names of the modules whose forward is rebound, e.g. ``spatial_blocks.0.attn``."""
         names = {id(m): n for n, m in self.model.named_modules()}
@@ -153,6 +164,7 @@ class PatchHandle:
         capture_steps: Sequence[int] = (),
         capture_cross_attn: bool = False,
         cfg: bool = True,
+        miss_cache: bool | None = None,
     ) -> GenerationSession:
         """Open a generation: ``with handle.session(...) as sess: sampler.sample(..., callback=sess.on_step)``.
 
@@ -164,6 +176,9 @@ class PatchHandle:
             capture_steps: 1-based steps whose input latent is recorded in ``sess.captured``.
             capture_cross_attn: also record block-0 cross-attention maps at the capture steps.
             cfg: without ``on_step`` calls, treat the model batch as [cond; uncond] halves.
+            miss_cache: run the first-block residual cache in this session. None (default): on when the
+                patch has a ``MissCacheConfig`` and this is a miss (no ``cached_latents``) or its ``on_hits``
+                is set; True / False force it (True needs a ``MissCacheConfig``).
         """
         if self._removed:
             raise RuntimeError("this patch was removed. HINT: patch the model again with chai.patch_opensora(model).")
@@ -174,13 +189,15 @@ class PatchHandle:
             capture_steps=capture_steps,
             capture_cross_attn=capture_cross_attn,
             cfg=cfg,
+            miss_cache=miss_cache,
         )
 
     def remove(self) -> None:
         """Restore the exact original forward objects; idempotent."""
         if self._removed:
             return
-        for rec in self._records:
+        latest = {(id(rec.module), rec.name): rec for rec in self._records}  # a module may be wrapped twice
+        for rec in latest.values():
             if rec.module.__dict__.get(rec.name) is not rec.replacement:
                 raise RuntimeError(
                     f"{type(rec.module).__name__}.forward was replaced after chai patched it; not restoring."
@@ -194,7 +211,7 @@ class PatchHandle:
         self.context.state = None
         self._removed = True
 
-    def __enter__(self) -> "PatchHandle":
+    def __enter__(self) -> PatchHandle:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -210,6 +227,7 @@ class PatchHandle:
 
 def _make_model_forward(model: nn.Module, orig, ctx: PatchContext):
     pt, ph, pw = (int(p) for p in model.patch_size)
+    n_blocks = len(model.spatial_blocks) + len(model.temporal_blocks)
 
     def forward(*args, **kwargs):
         sess = ctx.session
@@ -239,9 +257,12 @@ def _make_model_forward(model: nn.Module, orig, ctx: PatchContext):
             sess.captured[step] = capture_latent(x, n_cond)
         ctx.state = state
         try:
-            return orig(*args, **kwargs)
+            out = orig(*args, **kwargs)
         finally:
             ctx.state = None
+        sess.block_evals += n_blocks - state.blocks_skipped
+        sess.blocks_skipped += state.blocks_skipped
+        return out
 
     return forward
 
@@ -331,6 +352,66 @@ def _make_attn_forward(model: nn.Module, block: nn.Module, idx: int, orig, ctx: 
     return forward
 
 
+def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tuple[nn.Module, Any]]:
+    """(module, new forward) for every block: the first-block residual cache (see the module docstring)."""
+    depth = len(model.spatial_blocks)
+    skipped = 2 * (depth - 1)
+
+    def active(state: ForwardState | None) -> bool:
+        sess = ctx.session
+        return state is not None and sess is not None and sess.first_block is not None
+
+    def entry(orig):  # spatial_blocks[0]: remember pair 0's input
+        def forward(*args, **kwargs):
+            state = ctx.state
+            if active(state):
+                state.block0_in = _arg(args, kwargs, _BLOCK_ARGS, "x")
+            return orig(*args, **kwargs)
+
+        return forward
+
+    def pair0_out(orig):  # temporal_blocks[0]: decide; on reuse add the cached residual of the rest
+        def forward(*args, **kwargs):
+            out = orig(*args, **kwargs)
+            state = ctx.state
+            if not active(state) or state.block0_in is None:
+                return out
+            fb = ctx.session.first_block
+            r0 = out - state.block0_in
+            state.block0_in = None
+            if fb.reuse(r0):
+                state.skip_rest = True
+                state.blocks_skipped = skipped
+                fb.calls_skipped += 1
+                return out + fb.rest
+            state.block0_out, state.block0_residual = out, r0
+            return out
+
+        return forward
+
+    def later(orig, last: bool):  # blocks after pair 0: identity on reuse; the last one records the residual
+        def forward(*args, **kwargs):
+            state = ctx.state
+            if not active(state):
+                return orig(*args, **kwargs)
+            if state.skip_rest:
+                return _arg(args, kwargs, _BLOCK_ARGS, "x")
+            out = orig(*args, **kwargs)
+            if last and state.block0_out is not None:
+                ctx.session.first_block.remember(state.block0_residual, out - state.block0_out)
+                state.block0_out = state.block0_residual = None
+            return out
+
+        return forward
+
+    spatial, temporal = model.spatial_blocks, model.temporal_blocks
+    out = [(spatial[0], entry(spatial[0].forward)), (temporal[0], pair0_out(temporal[0].forward))]
+    for i in range(1, depth):
+        out.append((spatial[i], later(spatial[i].forward, False)))
+        out.append((temporal[i], later(temporal[i].forward, i == depth - 1)))
+    return out
+
+
 def _make_cross_attn_forward(cross_attn: nn.Module, orig, ctx: PatchContext):
     def forward(*args, **kwargs):
         sess, state = ctx.session, ctx.state
@@ -354,23 +435,36 @@ def get_patch_handle(model: nn.Module) -> PatchHandle | None:
     return model.__dict__.get(_HANDLE_ATTR) if isinstance(model, nn.Module) else None
 
 
-def patch_opensora(model: nn.Module, config: CacheAttentionConfig | None = None) -> PatchHandle:
+def patch_opensora(
+    model: nn.Module, config: CacheAttentionConfig | None = None, *, miss_cache: MissCacheConfig | None = None
+) -> PatchHandle:
     """Patch an OpenSora 1.2 STDiT3 instance (OpenSora's class or ``chai.models.STDiT3``) for Cache Attention.
 
     Returns a ``PatchHandle``; the model behaves exactly as before until a session with cached latents
-    reaches a configured step. Raises TypeError for models of another shape (listing what is missing or
-    refused) and RuntimeError when the model is already patched.
+    reaches a configured step (or, with ``miss_cache``, a session that enables the first-block residual
+    cache). Raises TypeError for models of another shape (listing what is missing or refused) and
+    RuntimeError when the model is already patched.
     """
     config = CacheAttentionConfig() if config is None else config
     if not isinstance(config, CacheAttentionConfig):
         raise TypeError(f"config must be a chai.CacheAttentionConfig, got {type(config).__name__}.")
+    if miss_cache is not None and not isinstance(miss_cache, MissCacheConfig):
+        raise TypeError(
+            f"miss_cache must be a chai.MissCacheConfig or None, got {type(miss_cache).__name__}."
+            " HINT: miss_cache=chai.MissCacheConfig(threshold=0.1)."
+        )
     if get_patch_handle(model) is not None:
         raise RuntimeError(
             f"this {type(model).__name__} instance is already patched by chai."
             " HINT: call handle.remove() or chai.unpatch(model) first, or use `with chai.patched(model, config):`."
         )
     check_opensora_model(model, config)
-    ctx = PatchContext(config)
+    if miss_cache is not None and len(model.spatial_blocks) < 2:
+        raise ValueError(
+            f"miss_cache needs a model with at least 2 block pairs, this one has {len(model.spatial_blocks)}:"
+            " block pair 0 always runs, so there is nothing to skip. HINT: patch without miss_cache."
+        )
+    ctx = PatchContext(config, miss_cache)
     handle = PatchHandle(model, config, ctx)
     recs = handle._records
     recs.append(bind_forward(model, _make_model_forward(model, model.forward, ctx)))
@@ -380,6 +474,9 @@ def patch_opensora(model: nn.Module, config: CacheAttentionConfig | None = None)
         recs.append(bind_forward(block.attn, _make_attn_forward(model, block, i, block.attn.forward, ctx)))
     cross = model.spatial_blocks[0].cross_attn
     recs.append(bind_forward(cross, _make_cross_attn_forward(cross, cross.forward, ctx)))
+    if miss_cache is not None:
+        for module, fn in _make_first_block_forwards(model, ctx):
+            recs.append(bind_forward(module, fn))
     model.__dict__[_HANDLE_ATTR] = handle
     return handle
 
@@ -396,9 +493,11 @@ def unpatch(model: nn.Module) -> None:
 
 
 @contextlib.contextmanager
-def patched(model: nn.Module, config: CacheAttentionConfig | None = None) -> Iterator[PatchHandle]:
+def patched(
+    model: nn.Module, config: CacheAttentionConfig | None = None, *, miss_cache: MissCacheConfig | None = None
+) -> Iterator[PatchHandle]:
     """``with patched(model, config) as handle:`` patch on entry, restore on exit (also on error)."""
-    handle = patch_opensora(model, config)
+    handle = patch_opensora(model, config, miss_cache=miss_cache)
     try:
         yield handle
     finally:

@@ -16,15 +16,18 @@ columns, S patch tokens per frame, L text tokens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from chai.config import CacheAttentionConfig
+from chai.runtime.first_block import FirstBlockCache
 
-__all__ = ["ForwardState", "PatchContext", "GenerationSession"]
+if TYPE_CHECKING:  # pragma: no cover
+    from chai.config import CacheAttentionConfig, MissCacheConfig
+
+__all__ = ["ForwardState", "GenerationSession", "PatchContext"]
 
 
 @dataclass
@@ -44,6 +47,12 @@ class ForwardState:
     width: Any
     block_t: dict[int, torch.Tensor] = field(default_factory=dict)  # spatial block index -> its t_mlp (B, 6C)
     cache_tokens: torch.Tensor | None = None  # embedded cached latent (T, S, C), memoised per call
+    # first-block residual cache (MissCacheConfig), per call: block pair 0's input, output and residual
+    block0_in: torch.Tensor | None = None
+    block0_out: torch.Tensor | None = None
+    block0_residual: torch.Tensor | None = None
+    skip_rest: bool = False  # this call reuses the cached residual of the blocks after pair 0
+    blocks_skipped: int = 0  # blocks (spatial and temporal counted apart) this call did not run
 
 
 class GenerationSession:
@@ -59,17 +68,21 @@ class GenerationSession:
         cross_attn: {step: (B, T, S, L) float32 block-0 cross-attention probabilities of the
             conditional half, averaged over heads; L = max valid text tokens (shorter rows zero-padded)}.
         step: the current 1-based step (0 before the first).
+        block_evals / blocks_skipped: transformer blocks run / not run (a spatial and a temporal block count
+            as two; one model call over both CFG halves counts once).
+        first_block: the run's ``FirstBlockCache`` when step-level caching is on for this session, else None.
     """
 
     def __init__(
         self,
-        context: "PatchContext",
+        context: PatchContext,
         *,
         cached_latents: Mapping[int, torch.Tensor] | None = None,
         token_mask: torch.Tensor | None = None,
         capture_steps: Sequence[int] = (),
         capture_cross_attn: bool = False,
         cfg: bool = True,
+        miss_cache: bool | None = None,
     ) -> None:
         self._context = context
         config = context.config
@@ -129,6 +142,22 @@ class GenerationSession:
         self.cache_calls = 0  # number of patched-attention calls that used the cache
         self.mask_preparations = 0  # keep-masks prepared (once per cache-row count and device)
         self._prepared: dict[tuple[int, str], Any] = {}
+        self.block_evals = 0
+        self.blocks_skipped = 0
+        self.first_block = self._first_block(context.miss_cache, miss_cache)
+
+    def _first_block(self, config: MissCacheConfig | None, wanted: bool | None) -> FirstBlockCache | None:
+        """None -> on when the patch has a miss cache and this run is a miss (or ``on_hits``); True/False force it."""
+        if wanted is None:
+            on = config is not None and (self.cached_latents is None or config.on_hits)
+        elif wanted and config is None:
+            raise ValueError(
+                "miss_cache=True but the patch has no MissCacheConfig."
+                " HINT: patch with chai.patch_opensora(model, config, miss_cache=chai.MissCacheConfig(0.1))."
+            )
+        else:
+            on = bool(wanted)
+        return FirstBlockCache(config.threshold) if on else None
 
     # -- sampler hook ------------------------------------------------------------------------------
     def on_step(self, step: int, t: torch.Tensor | None = None, z: torch.Tensor | None = None) -> None:
@@ -177,7 +206,7 @@ class GenerationSession:
         return prepared
 
     # -- context manager ---------------------------------------------------------------------------
-    def __enter__(self) -> "GenerationSession":
+    def __enter__(self) -> GenerationSession:
         self._context.open_session(self)
         return self
 
@@ -195,8 +224,9 @@ class GenerationSession:
 class PatchContext:
     """Per-model-instance state shared by the wrappers of one patch."""
 
-    def __init__(self, config: "CacheAttentionConfig") -> None:
+    def __init__(self, config: CacheAttentionConfig, miss_cache: MissCacheConfig | None = None) -> None:
         self.config = config
+        self.miss_cache = miss_cache
         self.session: GenerationSession | None = None
         self.state: ForwardState | None = None
 
