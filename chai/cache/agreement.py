@@ -522,8 +522,8 @@ def _key(p: Phrase, sense: int) -> str:
 
 
 def head_key(entity: str) -> str:
-    """The key a request ``entity`` is looked up under ('' when it can never match): its kind's first WordNet
-    sense ("s<id>"), or "w:<lemma>" for a word WordNet lacks."""
+    """The key a request ``entity`` is looked up under ('' when it can never match): its kind's first visible
+    WordNet sense ("s<id>"), or "w:<lemma>" for a word WordNet lacks."""
     p = analyse(entity)
     return "" if p.invalid else _key(p, p.sense)
 
