@@ -388,3 +388,44 @@ def test_miss_cache_refusals_name_the_config():
         enable_chai(wan, cache=_cache(), miss_cache_on_hits=True)
     _no_step_cache_left(wan)
     assert "_chai_handle" not in wan.__dict__
+
+
+def test_miss_cache_calls_on_a_shared_transformer_run_one_at_a_time():
+    import threading
+
+    from diffusers import FirstBlockCacheConfig
+
+    pipe = tiny_pipeline("wan")
+    cache = _cache()
+    handle = enable_chai(pipe, cache=cache, miss_cache=FirstBlockCacheConfig(threshold=10.0))
+    _run(pipe, "wan")  # the entry the hit will use
+    expected = _run(pipe, "wan", prompt=RELATED)
+    assert handle.last.hit
+    results: dict[str, object] = {}
+
+    def hit_call():
+        try:
+            results["out"] = _run(pipe, "wan", prompt=RELATED)
+            results["last"] = handle.last
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            results["error"] = exc
+
+    started = []
+
+    def during_miss(p, i, t, kwargs):  # start a hit while the miss holds diffusers' hook on the transformer
+        if i == 1:
+            worker = threading.Thread(target=hit_call)
+            started.append(worker)
+            worker.start()
+            worker.join(timeout=2.0)  # with serialised calls it waits for this miss; without, it runs now
+            results["ran_during_miss"] = not worker.is_alive()
+        return {}
+
+    _run(pipe, "wan", prompt="a tiger sitting in a dark cave", callback_on_step_end=during_miss)
+    assert handle.last.miss_cache == "FirstBlockCacheConfig" and handle.last.inserted[0] is not None
+    started[0].join()
+    assert "error" not in results, results.get("error")
+    assert results["ran_during_miss"] is False
+    assert results["last"].hit and results["last"].miss_cache is None
+    assert torch.equal(results["out"], expected)
+    handle.remove()
