@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,8 @@ class CallState:
     kv_memo: dict = field(default_factory=dict)
     timesteps: torch.Tensor | None = None
     cache_calls: int = 0
+    transformer_calls: int = 0  # transformer forwards of a hit or miss
+    step_cache: str | None = None  # class name of the diffusers step cache enabled for this call
     notes: list[str] = field(default_factory=list)
     t_cache_kv: float = 0.0
     t_cache_attn: float = 0.0
@@ -171,6 +174,7 @@ class TransformerHook(ModelHook):
             cond = (0, B)
         else:
             cond = fam.cond_half(n)
+        call.transformer_calls += 1
         call.fwd = ForwardInfo(step, cond, fam.grid(module, shape), bound.get("encoder_hidden_states"))
         if call.mode == "miss" and step in call.capture_steps and cond is not None and step not in call.captured:
             t0 = time.perf_counter()
@@ -236,10 +240,22 @@ class Installation:
         self.block = block
         self.originals = {m: m.processor for m in processors}
         self.users = 0
+        self.step_cached_users = 0  # handles with a miss_cache: their calls enable diffusers' hooks on this model
+        self._step_lock = threading.RLock()
         for m, proc in processors.items():
             m.set_processor(proc)
         install_hook(transformer, TransformerHook(), HOOK_TRANSFORMER)
         install_hook(block, BlockHook(), HOOK_BLOCK)
+
+    @contextmanager
+    def serialised(self):
+        """One CHAI call at a time on this transformer while a handle on it may enable a diffusers step cache
+        (the cache's hooks live on the shared transformer for the length of a call); no lock otherwise."""
+        if self.step_cached_users <= 0:
+            yield
+            return
+        with self._step_lock:
+            yield
 
     def uninstall(self) -> None:
         for m, proc in self.originals.items():
@@ -289,21 +305,24 @@ _INSTALLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # transform
 _INSTALL_LOCK = threading.Lock()
 
 
-def acquire(family: Family, transformer: torch.nn.Module) -> Installation:
-    """The transformer's installation (created on first use), with one more user."""
+def acquire(family: Family, transformer: torch.nn.Module, *, step_cached: bool = False) -> Installation:
+    """The transformer's installation (created on first use), with one more user (``step_cached``: one whose
+    calls may enable a diffusers step cache)."""
     with _INSTALL_LOCK:
         inst = _INSTALLED.get(transformer)
         if inst is None:
             inst = Installation(family, transformer)
             _INSTALLED[transformer] = inst
         inst.users += 1
+        inst.step_cached_users += int(step_cached)
         return inst
 
 
-def release(inst: Installation) -> None:
+def release(inst: Installation, *, step_cached: bool = False) -> None:
     """One user fewer; the last one restores the transformer exactly."""
     with _INSTALL_LOCK:
         inst.users -= 1
+        inst.step_cached_users -= int(step_cached)
         if inst.users <= 0 and _INSTALLED.get(inst.transformer) is inst:
             del _INSTALLED[inst.transformer]
             inst.uninstall()
@@ -388,6 +407,9 @@ class Family:
     pipeline_class = ""
     processor_classes: tuple[str, ...] = ()
     max_sequence_length_default = 512
+    # diffusers step-cache configs this pipeline can run (None: whichever the transformer's enable_cache accepts).
+    step_caches: tuple[str, ...] | None = None
+    step_caches_why = ""
 
     # -- structure --
     def block0(self, transformer):
@@ -826,6 +848,12 @@ class LatteFamily(Family):
     name = "latte"
     pipeline_class = "LattePipeline"
     processor_classes = ("AttnProcessor2_0", "AttnProcessor")
+    step_caches = ("PyramidAttentionBroadcastConfig",)
+    step_caches_why = (
+        "LattePipeline names no denoiser call (no cache_context), which the stateful caches (FirstBlockCache, "
+        "MagCache, FasterCache, SeaCache, TaylorSeer, TextKVCache) need, and its spatial and temporal blocks sit "
+        "in two lists that FirstBlockCache would chain as one"
+    )
     max_sequence_length_default = 120  # LattePipeline.encode_prompt always tokenizes to 120 tokens (no argument)
     _forward_params = ("hidden_states", "timestep", "encoder_hidden_states")
     _block_params = (

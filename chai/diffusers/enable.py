@@ -22,6 +22,10 @@ per pipeline class) whose ``__call__`` does steps 1-3 around the original ``__ca
 modified; ``handle.remove()`` restores every object. Copies (``copy.copy``, ``copy.deepcopy``, ``pickle``) of
 a CHAI'd pipeline are stock pipelines of the original class.
 
+With ``miss_cache=<a diffusers cache config>`` (``FirstBlockCacheConfig``, ...), diffusers' own step cache is
+enabled on the transformer for the length of each miss (and of each hit with ``miss_cache_on_hits=True``) and
+disabled after it (:mod:`chai.diffusers.step_cache`); the latents captured are the sampler's, as the call ran.
+
 Entries are bound to the schedule they serve: the cache identity (``model=``) ends with the scheduler's
 class and configuration digest, the hit step count and the cache steps (:meth:`ChaiHandle.schedule_id`).
 
@@ -80,7 +84,10 @@ class CallInfo:
     (entry_id, prompt_entity, cached_entity, score) or None. inserted: per prompt, the inserted entry id or
     None. entity_tokens: per prompt, {entity key: caption-token positions} (None = not found: all-True
     mask). entity_masks: per prompt, {entity key: (T', S) bool}. cache_calls: patched attention calls that
-    used the cache. timings (s): lookup, cache_load, pipeline (the diffusers call), cache_kv (cached K/V),
+    used the cache. miss_cache: the class of the diffusers step cache (``enable_chai(miss_cache=...)``) that was
+    enabled for this call, None when the call ran without one. transformer_calls: denoiser (transformer) calls
+    of a hit or miss; diffusers' step caches report no count of the blocks they skip, so none is given here.
+    timings (s): lookup, cache_load, pipeline (the diffusers call), cache_kv (cached K/V),
     cache_attention (the patched attention calls, projections included), capture, insert, total.
     notes: anything that made the call fall back. schedule: the hit schedule entries are bound to
     (:meth:`ChaiHandle.schedule_id`). error: ``"Type: message"`` when the call raised (then hit is False and
@@ -101,6 +108,8 @@ class CallInfo:
     entity_tokens: list[dict[str, list[int] | None]] = field(default_factory=list)
     entity_masks: list[dict[str, torch.Tensor]] = field(default_factory=list)
     cache_calls: int = 0
+    miss_cache: str | None = None
+    transformer_calls: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     schedule: str = ""
@@ -168,14 +177,19 @@ def _cache_hooks(transformer: torch.nn.Module) -> list[str]:
 
 
 def _refuse_other_caches(pipe: Any) -> None:
+    """A step cache the user enabled on the transformer is refused: it would run on hits and misses alike and
+    CHAI could neither turn it off on hits nor restore it. CHAI runs it on misses when given as ``miss_cache``."""
     tr = pipe.transformer
     hooks = _cache_hooks(tr)
     if getattr(tr, "is_cache_enabled", False) or hooks:
+        cfg = getattr(tr, "_cache_config", None)
+        name = "its config" if cfg is None else type(cfg).__name__
         raise RuntimeError(
-            "another diffusers cache is active on the transformer blocks CHAI patches"
-            f" ({', '.join(hooks) or type(getattr(tr, '_cache_config', None)).__name__}); the two would skip or"
-            " reuse each other's block outputs.\nHINT: call pipe.transformer.disable_cache() first, or use one of"
-            " the two caches."
+            f"another diffusers cache ({'' if cfg is None else name + ': '}{', '.join(hooks) or 'enabled'}) is"
+            " active on the transformer blocks CHAI patches; it would also skip steps on cache hits, which CHAI"
+            f" keeps off unless asked.\nHINT: call pipe.transformer.disable_cache() first and pass {name} to"
+            " enable_chai(pipe, cache, miss_cache=...) to run it on misses (miss_cache_on_hits=True: on hits too),"
+            " or use one of the two caches."
         )
 
 
@@ -310,7 +324,14 @@ def _check_head_dim(fam: Any, pipe: Any) -> None:
         ) from None
 
 
-def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None = None) -> ChaiHandle:
+def enable_chai(
+    pipe: Any,
+    cache: Any = None,
+    config: ChaiDiffusersConfig | None = None,
+    *,
+    miss_cache: Any = None,
+    miss_cache_on_hits: bool = False,
+) -> ChaiHandle:
     """Turn ``pipe(prompt=...)`` calls into CHAI cache lookups (see the module docstring); returns the handle.
 
     Args:
@@ -318,14 +339,20 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
             ``pipe.to(...)`` before or after).
         cache: a ``chai.cache.LatentCache`` (local or redis-backed); None runs every call unchanged.
         config: :class:`ChaiDiffusersConfig`.
+        miss_cache: a diffusers step-cache config (``diffusers.FirstBlockCacheConfig(threshold=0.1)``, ...)
+            enabled on the transformer with diffusers' ``enable_cache`` for the length of each miss, and disabled
+            after it. None (default): no step caching. Calls that run without CHAI (no cache, ``prompt_embeds``,
+            ...) run stock, without it.
+        miss_cache_on_hits: also enable ``miss_cache`` on hits (a hit's short schedule then skips too).
 
     Raises:
         ImportError: diffusers is missing or too old (names the ``chai-video[diffusers]`` extra).
         TypeError: unsupported pipeline class (the message lists the supported ones), an attention processor
             CHAI cannot wrap on block 0, or ``cache`` that is not a cache (a path, a number, ...).
-        ValueError: the transformer's attention head dim is one ``chai_kernels.cache_attention`` refuses.
-        RuntimeError: CHAI is already enabled on ``pipe``, or another diffusers cache hook is active on the
-            transformer.
+        ValueError: the transformer's attention head dim is one ``chai_kernels.cache_attention`` refuses, or
+            diffusers refuses ``miss_cache`` on this transformer (the message names the config).
+        RuntimeError: CHAI is already enabled on ``pipe``, or a diffusers cache the user enabled is active on the
+            transformer (pass it as ``miss_cache`` instead).
     """
     _require_diffusers()
     _check_cache(cache)
@@ -350,7 +377,15 @@ def enable_chai(pipe: Any, cache: Any = None, config: ChaiDiffusersConfig | None
         )
     _check_head_dim(fam, pipe)
     _refuse_other_caches(pipe)
-    return ChaiHandle(pipe, fam, cache, config)
+    if not isinstance(miss_cache_on_hits, bool):
+        raise TypeError(f"enable_chai: miss_cache_on_hits={miss_cache_on_hits!r} must be a bool. HINT: True or False.")
+    if miss_cache is not None:
+        from chai.diffusers.step_cache import check_miss_cache
+
+        check_miss_cache(pipe.transformer, miss_cache, fam)
+    elif miss_cache_on_hits:
+        raise ValueError("enable_chai: miss_cache_on_hits=True needs a miss_cache config. HINT: pass miss_cache=...")
+    return ChaiHandle(pipe, fam, cache, config, miss_cache=miss_cache, miss_cache_on_hits=miss_cache_on_hits)
 
 
 class ChaiHandle:
@@ -360,17 +395,28 @@ class ChaiHandle:
     Also a context manager (``with enable_chai(pipe, cache) as handle: ...`` removes on exit).
     """
 
-    def __init__(self, pipe: Any, family: Any, cache: Any, config: ChaiDiffusersConfig) -> None:
+    def __init__(
+        self,
+        pipe: Any,
+        family: Any,
+        cache: Any,
+        config: ChaiDiffusersConfig,
+        *,
+        miss_cache: Any = None,
+        miss_cache_on_hits: bool = False,
+    ) -> None:
         from chai.diffusers._runtime import Runtime, acquire
 
         self.pipe = pipe
         self.family = family
         self.cache = cache
         self.config = config
+        self.miss_cache = miss_cache
+        self.miss_cache_on_hits = miss_cache_on_hits
         self.removed = False
         self._local = threading.local()
         self._runtime = Runtime(family, pipe, config)
-        self._install = acquire(family, pipe.transformer)
+        self._install = acquire(family, pipe.transformer, step_cached=miss_cache is not None)
         self._cls = type(pipe)
         pipe.__dict__["_chai_handle"] = self
         pipe.__class__ = _subclass_for(self._cls)
@@ -390,7 +436,7 @@ class ChaiHandle:
         from chai.diffusers._runtime import release
 
         self.removed = True
-        release(self._install)
+        release(self._install, step_cached=self.miss_cache is not None)
         self.pipe.__dict__.pop("_chai_handle", None)
         if type(self.pipe) is _SUBCLASSES.get(self._cls):
             self.pipe.__class__ = self._cls
@@ -476,7 +522,8 @@ class ChaiHandle:
         info = CallInfo(prompts=[])
         self._local.last = info
         try:
-            return self._run(cls, args, kwargs, info, t_start)
+            with self._install.serialised():
+                return self._run(cls, args, kwargs, info, t_start)
         except BaseException as exc:
             info.error = f"{type(exc).__name__}: {exc}"
             decided = "hit" if info.hit else info.reason or "before the decision"
@@ -598,6 +645,8 @@ class ChaiHandle:
         finally:
             info.notes.extend(call.notes)
             info.cache_calls = call.cache_calls
+            info.transformer_calls = call.transformer_calls
+            info.miss_cache = call.step_cache
         self._runtime.sync(torch.device(device))
         timings["pipeline"] = time.perf_counter() - t0
         timings["cache_kv"] = call.t_cache_kv
@@ -620,9 +669,17 @@ class ChaiHandle:
 
         sch = self.pipe.__dict__.get("scheduler")
         call.scheduler = None if sch is None else copy.deepcopy(sch)
+        wanted = call.mode == "miss" or (call.mode == "hit" and self.miss_cache_on_hits)
+        step_cached = self.miss_cache is not None and wanted
         token = CURRENT_CALL.set(call)
         try:
-            return cls.__call__(*ba.args, **ba.kwargs)
+            if not step_cached:
+                return cls.__call__(*ba.args, **ba.kwargs)
+            from chai.diffusers.step_cache import step_cache
+
+            call.step_cache = type(self.miss_cache).__name__
+            with step_cache(self.pipe.transformer, self.miss_cache):
+                return cls.__call__(*ba.args, **ba.kwargs)
         finally:
             CURRENT_CALL.reset(token)
 

@@ -197,7 +197,7 @@ def test_refuses_twice_and_other_diffusers_cache_hooks():
     with pytest.raises(RuntimeError, match="(?s)another diffusers cache.*fbc.*HINT"):
         _run(pipe, "wan")
     handle.remove()
-    with pytest.raises(RuntimeError, match="disable_cache"):
+    with pytest.raises(RuntimeError, match="(?s)FirstBlockCacheConfig.*HINT.*disable_cache.*miss_cache="):
         enable_chai(pipe, cache=_cache())
     pipe.transformer.disable_cache()
     enable_chai(pipe, cache=_cache()).remove()
@@ -295,3 +295,137 @@ def test_import_chai_does_not_import_diffusers():
         "chai.diffusers.ChaiDiffusersConfig()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------ diffusers' step caches on misses
+def _step_cache(kind, pipe):
+    """A diffusers step cache each tiny pipeline runs, set to skip as much as it can (so its effect shows)."""
+    from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
+
+    if kind == "latte":
+        return PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(0, 1000),
+            current_timestep_callback=lambda: pipe.current_timestep,
+        )  # fmt: skip
+    return FirstBlockCacheConfig(threshold=10.0)  # every step after the first reuses the tail residual
+
+
+def _no_step_cache_left(pipe):
+    tr = pipe.transformer
+    assert not tr.is_cache_enabled
+    for m in tr.modules():
+        reg = getattr(m, "_diffusers_hook", None)
+        assert reg is None or not [n for n in reg.hooks if not n.startswith("chai_")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_miss_cache_runs_on_misses_only_and_captures_what_ran(kind):
+    pipe = tiny_pipeline(kind)
+    ref = _run(pipe, kind)
+    cache = _cache()
+    handle = enable_chai(pipe, cache=cache, miss_cache=_step_cache(kind, pipe))
+    out = _run(pipe, kind)
+    miss = handle.last
+    assert not miss.hit and miss.reason == "miss" and miss.miss_cache == type(_step_cache(kind, pipe)).__name__
+    assert not torch.equal(out, ref)  # diffusers' hook really skipped work on the miss
+    assert miss.transformer_calls == (2 * MISS_STEPS if kind == "wan" else MISS_STEPS)
+    assert miss.inserted[0] is not None and len(miss.capture_steps) == 3
+    _no_step_cache_left(pipe)  # enabled for the call only
+    entry = cache.lookup(PROMPT, shape=(1, *miss.latent_shape), model=miss.model_id).match
+    assert entry is not None and len(entry.latents) == 3
+
+    # A hit on the skipping miss's latents works, without the hook by default ...
+    hit_out = _run(pipe, kind, prompt=RELATED)
+    hit = handle.last
+    assert hit.hit and hit.miss_cache is None and hit.cache_calls >= 3
+    assert hit.matches[0]["entry_id"] == miss.inserted[0]
+    handle.remove()
+    with enable_chai(pipe, cache=cache) as plain:  # ... so it equals a hit through a handle without miss_cache
+        assert torch.equal(_run(pipe, kind, prompt=RELATED), hit_out) and plain.last.hit
+    # ... and with it when asked.
+    with enable_chai(pipe, cache=cache, miss_cache=_step_cache(kind, pipe), miss_cache_on_hits=True) as on_hits:
+        on = _run(pipe, kind, prompt=RELATED)
+        # PAB may also reuse block 0's attention output at a cache step, skipping Cache Attention there.
+        assert on_hits.last.hit and on_hits.last.miss_cache is not None and on_hits.last.cache_calls >= 1
+    assert not torch.equal(on, hit_out)
+    _no_step_cache_left(pipe)
+    assert torch.equal(_run(pipe, kind), ref)  # remove() left a stock pipeline
+
+
+def test_miss_cache_is_off_when_the_call_raises_and_for_plain_calls():
+    from diffusers import FirstBlockCacheConfig
+
+    pipe = tiny_pipeline("wan")
+    ref = _run(pipe, "wan")
+    handle = enable_chai(pipe, cache=_cache(), miss_cache=FirstBlockCacheConfig(threshold=10.0))
+
+    def boom(p, i, t, kwargs):
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError):
+        _run(pipe, "wan", callback_on_step_end=boom)
+    assert handle.last.error is not None
+    _no_step_cache_left(pipe)
+    handle.cache = None  # calls without a cache run stock, without the step cache
+    assert torch.equal(_run(pipe, "wan"), ref) and handle.last.miss_cache is None
+    handle.remove()
+
+
+def test_miss_cache_refusals_name_the_config():
+    from diffusers import FirstBlockCacheConfig
+
+    latte = tiny_pipeline("latte")
+    with pytest.raises(ValueError, match="(?s)FirstBlockCacheConfig cannot run on LattePipeline.*HINT: use Pyramid"):
+        enable_chai(latte, cache=_cache(), miss_cache=FirstBlockCacheConfig(threshold=0.1))
+    assert "_chai_handle" not in latte.__dict__
+    _no_step_cache_left(latte)
+    wan = tiny_pipeline("wan")
+    with pytest.raises(TypeError, match="(?s)miss_cache=0.1 is not a diffusers cache config.*HINT"):
+        enable_chai(wan, cache=_cache(), miss_cache=0.1)
+    with pytest.raises(ValueError, match="(?s)diffusers refused miss_cache=ChaiDiffusersConfig.*HINT"):
+        enable_chai(wan, cache=_cache(), miss_cache=ChaiDiffusersConfig())
+    with pytest.raises(ValueError, match="miss_cache_on_hits=True needs a miss_cache"):
+        enable_chai(wan, cache=_cache(), miss_cache_on_hits=True)
+    _no_step_cache_left(wan)
+    assert "_chai_handle" not in wan.__dict__
+
+
+def test_miss_cache_calls_on_a_shared_transformer_run_one_at_a_time():
+    import threading
+
+    from diffusers import FirstBlockCacheConfig
+
+    pipe = tiny_pipeline("wan")
+    cache = _cache()
+    handle = enable_chai(pipe, cache=cache, miss_cache=FirstBlockCacheConfig(threshold=10.0))
+    _run(pipe, "wan")  # the entry the hit will use
+    expected = _run(pipe, "wan", prompt=RELATED)
+    assert handle.last.hit
+    results: dict[str, object] = {}
+
+    def hit_call():
+        try:
+            results["out"] = _run(pipe, "wan", prompt=RELATED)
+            results["last"] = handle.last
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            results["error"] = exc
+
+    started = []
+
+    def during_miss(p, i, t, kwargs):  # start a hit while the miss holds diffusers' hook on the transformer
+        if i == 1:
+            worker = threading.Thread(target=hit_call)
+            started.append(worker)
+            worker.start()
+            worker.join(timeout=2.0)  # with serialised calls it waits for this miss; without, it runs now
+            results["ran_during_miss"] = not worker.is_alive()
+        return {}
+
+    _run(pipe, "wan", prompt="a tiger sitting in a dark cave", callback_on_step_end=during_miss)
+    assert handle.last.miss_cache == "FirstBlockCacheConfig" and handle.last.inserted[0] is not None
+    started[0].join()
+    assert "error" not in results, results.get("error")
+    assert results["ran_during_miss"] is False
+    assert results["last"].hit and results["last"].miss_cache is None
+    assert torch.equal(results["out"], expected)
+    handle.remove()
