@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chai.cache.entities import Entities, cap_prompt, subject_count
 from chai.cache.index import VectorIndex
 from chai.cache.record import EntryHead
 
@@ -92,8 +93,6 @@ class Matcher:
         (``chai.cache.entities.cap_prompt``), and whether it was cut."""
         if self.max_prompt_chars is None:
             return prompt, False
-        from chai.cache.entities import cap_prompt
-
         return cap_prompt(prompt, self.max_prompt_chars)
 
     def keys(self, prompt: str) -> tuple[list[str], bool]:
@@ -102,8 +101,6 @@ class Matcher:
         text, truncated = self.cap(prompt)
         if self.matching == "prompt":
             return [" ".join(text.split())], truncated
-        from chai.cache.entities import Entities, subject_count
-
         found = self.extractor.extract(text)
         keys = list(found)[: self.max_entities]
         return Entities(keys, subjects=subject_count(found)), truncated
@@ -123,8 +120,6 @@ class Matcher:
     def embed_keys(self, keys: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """:meth:`embed`, dropping keys the embedder maps to (near) zero: such a key has no direction, could
         never match anything meaningfully, and would not pass the store's unit-norm check."""
-        from chai.cache.entities import Entities, subject_count
-
         vecs = self.embed(keys)
         keep = np.abs(np.linalg.norm(vecs, axis=1) - 1.0) < 1e-3
         subjects = subject_count(keys)
@@ -236,8 +231,6 @@ class Matcher:
         Only the request's main subjects are searched (``keys.subjects`` of :class:`~chai.cache.entities.Entities`;
         a plain sequence counts as all subjects): a hit on the basket a puppy sleeps in, or on the street behind a
         cyclist, would reuse the wrong thing. A cached entry is found through any of its entities."""
-        from chai.cache.entities import subject_count
-
         n = subject_count(keys)
         keys, vecs = list(keys)[:n], vecs[:n]
         parts = self.eligible_partitions(shape, model)
