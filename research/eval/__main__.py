@@ -31,11 +31,16 @@ _TRAIN_FIELDS = {
     "--log-every": ("log_every", int, "steps between log lines"),
     "--init-from": ("init_from", str, "warm-start from a checkpoint.pt or exported .safetensors (matching tensors)"),
     "--precision": ("precision", str, "fp32, or bf16 autocast (1.7x faster on AVX512-BF16 CPUs)"),
+    "--placement": ("placement", str, "where objects start: random, or centred (the motion decides; one object)"),
+    "--object-weight": ("object_weight", float, "loss weight of latent pixels an object covers (1: unweighted)"),
+    "--t-shift": ("t_shift", float, "mean of the logit-normal timestep draw (0: OpenSora's; > 0: more noisy t)"),
+    "--image-fraction": ("image_fraction", float, "share of steps that train on still frames (batch x frames)"),
 }
 _CHOICES = {
     "--t-sampling": ("logit-normal", "uniform"),
     "--encoder": ("minilm", "hash"),
     "--precision": ("fp32", "bf16"),
+    "--placement": ("random", "centred"),
 }
 
 

@@ -97,6 +97,7 @@ def _training_stream(tc: dict[str, Any]):
             p_two=float(tc["p_two"]),
             frames=int(tc["frames"]),
             size=int(tc["size"]),
+            placement=str(tc.get("placement", "random")),  # runs before placement existed: random
         )
 
 
@@ -128,11 +129,14 @@ def seen_specs(n: int, seed: int, train_config: dict[str, Any]) -> list:
     return out
 
 
-def held_out_specs(n: int, seed: int, *, exclude: set[str], frames: int = 8, size: int = 32) -> list:
+def held_out_specs(
+    n: int, seed: int, *, exclude: set[str], frames: int = 8, size: int = 32, placement: str = "random"
+) -> list:
     """``n`` one-object specs whose captions are not in ``exclude`` and differ from each other; spec ``i`` is
     drawn from ``default_rng([seed, 0xC0, i, attempt])`` (deterministic). Shapes and motions cycle through the
     vocabulary (spec ``i`` has shape ``i mod 6`` and motion ``(i // 6) mod 6``) so that every value is
-    measured; colours, sizes and backgrounds are drawn."""
+    measured; colours, sizes and backgrounds are drawn. ``placement``: the world the model was trained in
+    (``research.eval.synthetic.PLACEMENTS``)."""
     from research.eval import synthetic as syn
 
     seen, out = set(exclude), []
@@ -140,7 +144,7 @@ def held_out_specs(n: int, seed: int, *, exclude: set[str], frames: int = 8, siz
         shape, motion = syn.SHAPES[i % len(syn.SHAPES)], syn.MOTIONS[(i // len(syn.SHAPES)) % len(syn.MOTIONS)]
         for attempt in range(10_000):
             rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC0, i, attempt])
-            spec = syn.sample_spec(rng, n_objects=1, frames=frames, size=size)
+            spec = syn.sample_spec(rng, n_objects=1, frames=frames, size=size, placement=placement)
             o = spec.objects[0]
             if o.shape == shape and o.motion == motion and spec.caption not in seen:
                 break
@@ -196,7 +200,10 @@ def run_competence(
         specs = seen_specs(ccfg.prompts, ccfg.seed, mconfig["train_config"])
     else:
         trained = training_captions(mconfig)
-        specs = held_out_specs(ccfg.prompts, ccfg.seed, exclude=trained, frames=frames, size=size)
+        placement = str(mconfig.get("train_config", {}).get("placement", "random"))
+        specs = held_out_specs(
+            ccfg.prompts, ccfg.seed, exclude=trained, frames=frames, size=size, placement=placement
+        )
     seeds = [int(hashlib.sha256(f"{ccfg.seed}:{i}".encode()).hexdigest()[:8], 16) for i in range(len(specs))]
     enc = MiniLMTextEncoder(model_max_length=int(model.config.model_max_length))
 

@@ -153,12 +153,13 @@ def _object_like(
     not_motion=None,
     not_shape=None,
     not_size=None,
+    placement: str = "random",
 ):
     """Draw a placed object with the given attributes (rejection sampling over the generator's own placer)."""
     from research.eval import synthetic as syn
 
     for _ in range(10_000):
-        o = syn._sample_object(rng, colour)
+        o = syn._sample_object(rng, colour, placement)
         if shape is not None and o.shape != shape:
             continue
         if size is not None and o.size != size:
@@ -175,14 +176,17 @@ def _object_like(
     raise RuntimeError("could not place an object with the requested attributes")  # pragma: no cover
 
 
-def build_workload(pairs: int, seed: int = 0, *, frames: int = 8, size: int = 32) -> list[Pair]:
-    """``pairs`` related pairs (alternating background / motion changes) and ``pairs`` unrelated pairs."""
+def build_workload(
+    pairs: int, seed: int = 0, *, frames: int = 8, size: int = 32, placement: str = "random"
+) -> list[Pair]:
+    """``pairs`` related pairs (alternating background / motion changes) and ``pairs`` unrelated pairs, in the
+    world of ``placement`` (the one the model was trained in)."""
     from research.eval import synthetic as syn
 
     out: list[Pair] = []
     for i in range(2 * pairs):
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC4A1, i])
-        a = syn.sample_spec(rng, n_objects=1, frames=frames, size=size)
+        a = syn.sample_spec(rng, n_objects=1, frames=frames, size=size, placement=placement)
         obj = a.objects[0]
         bg = a.background
         if i < pairs:
@@ -197,13 +201,13 @@ def build_workload(pairs: int, seed: int = 0, *, frames: int = 8, size: int = 32
             )
             b = syn.ClipSpec(objects=(obj,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
         elif kind == "related-motion":
-            o2 = _object_like(rng, colour=obj.colour, shape=obj.shape, size=obj.size, not_motion=obj.motion)
+            o2 = _object_like(rng, colour=obj.colour, shape=obj.shape, size=obj.size, not_motion=obj.motion, placement=placement)
             b = syn.ClipSpec(objects=(o2,), background=bg, seed=int(rng.integers(2**31 - 1)))
         else:
             colours = [c for c in syn.COLOURS if c not in (obj.colour, bg.colour)]
             c_obj = colours[rng.integers(len(colours))]
             c_bg = [c for c in colours if c != c_obj][rng.integers(len(colours) - 1)]
-            o2 = _object_like(rng, colour=c_obj, shape=None, size=None, not_shape=obj.shape, not_size=obj.size)
+            o2 = _object_like(rng, colour=c_obj, shape=None, size=None, not_shape=obj.shape, not_size=obj.size, placement=placement)
             kinds = [k for k in syn.BACKGROUNDS if k != bg.kind]
             new_bg = dataclasses.replace(bg, kind=kinds[rng.integers(len(kinds))], colour=c_bg)
             b = syn.ClipSpec(objects=(o2,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
@@ -311,6 +315,7 @@ class _Bench:
         self.frames = int(s.get("num_frames", 8))
         self.size = int(s.get("height", 32))
         self.fps = int(s.get("fps", 24))
+        self.placement = str(mconfig.get("train_config", {}).get("placement", "random"))
         self.enc = MiniLMTextEncoder(model_max_length=int(model.config.model_max_length))
         self.gen = {"num_frames": self.frames, "height": self.size, "width": self.size}
         self.progress = progress
@@ -589,7 +594,7 @@ def run_quality(
     t_all = time.perf_counter()
     model, ae, mconfig = _load_bundle(model_dir)
     b = _Bench(qcfg, model, ae, mconfig, progress)
-    pairs = build_workload(qcfg.pairs, qcfg.seed, frames=b.frames, size=b.size)
+    pairs = build_workload(qcfg.pairs, qcfg.seed, frames=b.frames, size=b.size, placement=b.placement)
 
     runs: dict[str, dict[int, dict]] = {}
     runs["baseline-30"] = b.run_plain(pairs, "baseline-30", qcfg.full_steps)

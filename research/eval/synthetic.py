@@ -56,6 +56,7 @@ __all__ = [
     "MOTIONS",
     "MOTION_DISTANCE",
     "PALETTE",
+    "PLACEMENTS",
     "SHAPES",
     "SIZES",
     "BackgroundSpec",
@@ -105,6 +106,13 @@ SIZES: dict[str, float] = {"small": 0.15, "medium": 0.20, "large": 0.26}
 
 BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "stripes", "checker")
 MOTIONS: tuple[str, ...] = ("static", "left", "right", "up", "down", "bouncing")
+
+#: Where an object starts. ``"random"``: anywhere its whole path stays inside the frame (the shipped model up to
+#: December 2026 was trained on these). ``"centred"``: the motion decides the start, so that the path is centred
+#: in the frame (a static object sits in the middle; ``left`` starts right of the middle and ends as far left of
+#: it); the caption then says everything about the clip, and the model's loss is spent on shape, size and colour
+#: rather than on guessing an unstated position. One object per clip only (two would collide).
+PLACEMENTS: tuple[str, ...] = ("random", "centred")
 
 #: The second tone of a patterned background is DARK_TONE times its colour.
 DARK_TONE: float = 0.55
@@ -492,13 +500,18 @@ def sample_object(rng: np.random.Generator, colour: str) -> ObjectSpec:
     return _sample_object(rng, colour)
 
 
-def _sample_object(rng: np.random.Generator, colour: str) -> ObjectSpec:
+def _sample_object(rng: np.random.Generator, colour: str, placement: str = "random") -> ObjectSpec:
     shape = SHAPES[rng.integers(len(SHAPES))]
     size = tuple(SIZES)[rng.integers(len(SIZES))]
     motion = MOTIONS[rng.integers(len(MOTIONS))]
     r = SIZES[size]
     ex, ey = shape_extent(shape)
     mdx0, mdx1, mdy0, mdy1 = _motion_bounds(motion)
+    if placement == "centred":
+        # the middle of the path's extent at the frame centre; every path fits (largest extent 0.30 + 0.30 / 2)
+        return ObjectSpec(
+            shape=shape, colour=colour, size=size, motion=motion, x0=0.5 - (mdx0 + mdx1) / 2, y0=0.5 - (mdy0 + mdy1) / 2
+        )
     # Keep the whole shape (plus half a pixel at 32 px) inside the frame for the whole clip.
     pad = 0.016
     x_lo, x_hi = ex * r + pad - mdx0, 1.0 - ex * r - pad - mdx1
@@ -517,6 +530,7 @@ def sample_spec(
     size: int = 32,
     min_visible: float = 0.6,
     max_tries: int = 64,
+    placement: str = "random",
 ) -> ClipSpec:
     """Draw a random ``ClipSpec`` from ``rng``.
 
@@ -526,6 +540,7 @@ def sample_spec(
         frames, size: the resolution the occlusion check runs at (``render`` may use another one).
         min_visible: with two objects, the lower one keeps at least this fraction of its area visible in
             every frame (placements are redrawn up to ``max_tries`` times, then the least occluded one wins).
+        placement: ``"random"`` or ``"centred"`` (see :data:`PLACEMENTS`; centred clips hold one object).
 
     All colours in a clip differ (objects from each other and from the background).
     """
@@ -538,6 +553,12 @@ def sample_spec(
         n_objects = 2 if rng.random() < p_two else 1
     if n_objects not in (1, 2):
         raise ValueError(f"n_objects={n_objects!r} must be 1 or 2.\nHINT: pass None to draw it at random.")
+    _check_choice("placement", placement, PLACEMENTS)
+    if placement == "centred" and n_objects != 1:
+        raise ValueError(
+            f"placement='centred' places one object per clip, got n_objects={n_objects} (p_two={p_two}).\n"
+            "HINT: pass n_objects=1 or p_two=0.0, or placement='random' for two-object clips."
+        )
     colour_idx = rng.permutation(len(COLOURS))[: n_objects + 1]
     bg_colour = COLOURS[colour_idx[0]]
     obj_colours = [COLOURS[i] for i in colour_idx[1:]]
@@ -550,7 +571,7 @@ def sample_spec(
         phase=float(rng.integers(4)) / 4.0,
     )
     seed = int(rng.integers(2**31 - 1))
-    first = _sample_object(rng, obj_colours[0])
+    first = _sample_object(rng, obj_colours[0], placement)
     if n_objects == 1:
         return ClipSpec(objects=(first,), background=background, seed=seed)
     # The second object's shape and motion are redrawn until the first one stays visible enough.

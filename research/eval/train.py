@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 # The shipped model's file names and its loader live with the runtime, in chai.synthetic.
@@ -83,6 +85,14 @@ class TrainConfig:
     precision: "fp32", or "bf16" (autocast of the model's forward and backward; weights, optimizer, EMA and the
         loss stay fp32): 1.7x faster steps on a CPU with AVX512-BF16, and the usual mixed precision on a GPU.
     init_from: warm-start from a run's ``checkpoint.pt`` (its EMA) or from exported ``.safetensors`` weights.
+    placement: where objects start (``research.eval.synthetic.PLACEMENTS``): "random", or "centred" (the motion
+        decides the start; one object per clip, so ``p_two`` must be 0).
+    object_weight: loss weight of the latent pixels an object covers (the background's weight is 1); > 1 spends
+        more of the loss on the object's shape, size and colour.
+    t_shift: mean of the logit-normal draw, ``t = sigmoid(N(t_shift, 1))``; > 0 trains more on noisy t, where the
+        caption must decide what is drawn (0: OpenSora's default).
+    image_fraction: share of steps that train on still frames: ``batch_size * frames`` first frames, one frame
+        each, instead of ``batch_size`` clips (the same token count, ``frames`` times more shapes per step).
     """
 
     preset: str = "synthetic"
@@ -111,6 +121,10 @@ class TrainConfig:
     max_minutes: float | None = None
     init_from: str | None = None
     precision: str = "fp32"
+    placement: str = "random"
+    object_weight: float = 1.0
+    t_shift: float = 0.0
+    image_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -136,6 +150,20 @@ class TrainConfig:
             )
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr={self.lr!r} must be > 0. HINT: 8e-4 (the recipe).")
+        from research.eval.synthetic import PLACEMENTS
+
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"TrainConfig.placement={self.placement!r}. HINT: one of {list(PLACEMENTS)}.")
+        if self.placement == "centred" and self.p_two != 0.0:
+            raise ValueError(
+                f"TrainConfig.placement='centred' holds one object per clip, but p_two={self.p_two!r}. HINT: p_two=0."
+            )
+        if not (math.isfinite(self.object_weight) and self.object_weight > 0):
+            raise ValueError(f"TrainConfig.object_weight={self.object_weight!r} must be > 0. HINT: 1 (unweighted).")
+        if not math.isfinite(self.t_shift):
+            raise ValueError(f"TrainConfig.t_shift={self.t_shift!r} must be finite. HINT: 0 (OpenSora's).")
+        if not (0.0 <= self.image_fraction < 1.0):
+            raise ValueError(f"TrainConfig.image_fraction={self.image_fraction!r} must be in [0, 1). HINT: 0.5.")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -212,6 +240,7 @@ def _caption_cache_key(cfg: TrainConfig, mcfg: Any) -> str:
             cfg.frames,
             cfg.size,
             cfg.p_two,
+            cfg.placement,
             mcfg.model_max_length,
             mcfg.caption_channels,
         ]
@@ -249,23 +278,37 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def _batch(cfg: TrainConfig, step: int, specs: list, bank: CaptionBank, ae: Any, C: int):
-    """Everything step ``step`` consumes, a pure function of (cfg.seed, step)."""
+    """Everything step ``step`` consumes, a pure function of (cfg.seed, step): ``x0`` (B, C, T, h, w), caption
+    features, noise, t, the caption-dropout seed and the loss weight (B, 1, T, h, w) or None (unweighted).
+
+    A still-frame step (drawn with probability ``image_fraction``) trains on the first frame of
+    ``batch_size * frames`` clips (T = 1) instead of ``batch_size`` whole clips."""
     from research.eval import synthetic
 
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-    idx = torch.randint(len(specs), (cfg.batch_size,), generator=g).tolist()
+    still = cfg.image_fraction > 0 and float(torch.rand((1,), generator=g)) < cfg.image_fraction
+    n = cfg.batch_size * cfg.frames if still else cfg.batch_size
+    idx = torch.randint(len(specs), (n,), generator=g).tolist()
     clips = [synthetic.render(specs[i], frames=cfg.frames, size=cfg.size) for i in idx]
     video = torch.from_numpy(synthetic.stack_videos(clips, layout="NCTHW", model_range=True))
+    if still:
+        video = video[:, :, :1].contiguous()
     x0 = ae.encode(video)
+    weight = None
+    if cfg.object_weight != 1.0:
+        # an object's pixels, pooled to the latent grid: a latent pixel is the object's if any of its pixels is
+        covered = torch.from_numpy(np.stack([c.masks.any(axis=0) for c in clips]))[:, None, : x0.shape[2]].float()
+        covered = torch.nn.functional.max_pool3d(covered, (1, cfg.ae_factor, cfg.ae_factor))
+        weight = 1.0 + (cfg.object_weight - 1.0) * covered
     y, mask = bank.lookup([c.caption for c in clips])
     noise = torch.randn(x0.shape, generator=g)
     if cfg.t_sampling == "logit-normal":
-        t = torch.sigmoid(torch.randn((cfg.batch_size,), generator=g))
+        t = torch.sigmoid(torch.randn((n,), generator=g) + cfg.t_shift)
     else:
-        t = torch.rand((cfg.batch_size,), generator=g)
+        t = torch.rand((n,), generator=g)
     t = t.clamp(1e-4, 1.0 - 1e-4)
     drop_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
-    return x0, y, mask, noise, t, drop_seed
+    return x0, y, mask, noise, t, drop_seed, weight
 
 
 def _warm_start(model: torch.nn.Module, path: str) -> dict[str, Any]:
@@ -309,10 +352,22 @@ def _warm_start(model: torch.nn.Module, path: str) -> dict[str, Any]:
 
 
 def rflow_loss(
-    model: torch.nn.Module, x0, y, mask, noise, t, *, fps: int, height: int, width: int, precision: str = "fp32"
+    model: torch.nn.Module,
+    x0,
+    y,
+    mask,
+    noise,
+    t,
+    *,
+    fps: int,
+    height: int,
+    width: int,
+    precision: str = "fp32",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rectified-flow MSE: x_t = (1 - t) x0 + t noise, target v = x0 - noise (the sampler's sign).
-    ``precision="bf16"`` autocasts the model; the loss is always reduced in fp32."""
+    ``precision="bf16"`` autocasts the model; the loss is always reduced in fp32. ``weight`` (B, 1, T, h, w)
+    weighs each latent pixel (the loss is then the weighted mean over pixels and channels)."""
     tt = t[:, None, None, None, None]
     x_t = (1.0 - tt) * x0 + tt * noise
     B = x0.shape[0]
@@ -323,7 +378,10 @@ def rflow_loss(
     }
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         pred = model(x_t, t * 1000.0, y, mask=mask, **kw)[:, : x0.shape[1]]
-    return torch.nn.functional.mse_loss(pred.float(), x0 - noise)
+    if weight is None:
+        return torch.nn.functional.mse_loss(pred.float(), x0 - noise)
+    sq = (pred.float() - (x0 - noise)) ** 2
+    return (sq * weight).sum() / (weight.sum() * x0.shape[1])
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -405,7 +463,10 @@ def train(
     # -- data --
     t_start = time.perf_counter()
     rngs = (synthetic._clip_rng(cfg.data_seed, i) for i in range(cfg.num_clips))
-    specs = [synthetic.sample_spec(r, p_two=cfg.p_two, frames=cfg.frames, size=cfg.size) for r in rngs]
+    specs = [
+        synthetic.sample_spec(r, p_two=cfg.p_two, frames=cfg.frames, size=cfg.size, placement=cfg.placement)
+        for r in rngs
+    ]
     cap_path = out / f"captions_{_caption_cache_key(cfg, mcfg)}.pt"
     if cap_path.exists():
         d = torch.load(cap_path, weights_only=True)
@@ -500,14 +561,25 @@ def train(
                 if cfg.max_minutes is not None and (time.perf_counter() - t_loop) > cfg.max_minutes * 60:
                     stopped_by = "time"
                     break
-                x0, y, mask, noise, t, drop_seed = _batch(cfg, step, specs, bank, ae, C)
+                x0, y, mask, noise, t, drop_seed, weight = _batch(cfg, step, specs, bank, ae, C)
                 lr = _lr_at(cfg, step)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 torch.manual_seed(drop_seed)  # caption dropout inside the model
                 x0, y, mask, noise, t = (v.to(dev) for v in (x0, y, mask, noise, t))
+                weight = weight.to(dev) if weight is not None else None
                 loss = rflow_loss(
-                    model, x0, y, mask, noise, t, fps=cfg.fps, height=cfg.size, width=cfg.size, precision=cfg.precision
+                    model,
+                    x0,
+                    y,
+                    mask,
+                    noise,
+                    t,
+                    fps=cfg.fps,
+                    height=cfg.size,
+                    width=cfg.size,
+                    precision=cfg.precision,
+                    weight=weight,
                 )
                 if not torch.isfinite(loss):
                     raise FloatingPointError(

@@ -196,3 +196,36 @@ def test_bad_inputs_raise_with_hint():
         syn.sample_spec(0)
     with pytest.raises(ValueError, match="HINT"):
         syn.parse_caption("a photo of a cat")
+
+
+@pytest.mark.parametrize("motion", syn.MOTIONS)
+def test_centred_placement_centres_every_path_inside_the_frame(motion):
+    """placement='centred': the motion decides the start, the path's extent is centred on the frame's middle, and
+    the drawn object stays inside the frame; the same motion always starts at the same place."""
+    starts = set()
+    for i in range(40):
+        spec = syn.sample_spec(np.random.default_rng([3, i]), n_objects=1, placement="centred")
+        o = spec.objects[0]
+        if o.motion != motion:
+            continue
+        starts.add((o.x0, o.y0))
+        path = syn.object_center(o, 16)
+        mid = (path.min(axis=0) + path.max(axis=0)) / 2
+        # (a bounce's sampled frames may miss its peak by a little)
+        np.testing.assert_allclose(mid, [0.5, 0.5], atol=1e-12 if motion != "bouncing" else 2e-3)
+        clip = syn.render(spec, frames=16, size=32)
+        m = clip.masks[0]
+        assert m.any(axis=(1, 2)).all()  # visible in every frame
+        # no object pixel on the border: the whole shape is inside
+        assert not (m[:, 0].any() or m[:, -1].any() or m[:, :, 0].any() or m[:, :, -1].any())
+    assert len(starts) == 1
+
+
+def test_centred_placement_refuses_two_objects_and_random_stays_the_default():
+    with pytest.raises(ValueError, match="one object per clip"):
+        syn.sample_spec(np.random.default_rng(0), n_objects=2, placement="centred")
+    with pytest.raises(ValueError, match="placement"):
+        syn.sample_spec(np.random.default_rng(0), placement="middle")
+    # the default world is unchanged: random starts differ between clips of one motion
+    xs = {syn.sample_spec(np.random.default_rng([5, i]), n_objects=1).objects[0].x0 for i in range(10)}
+    assert len(xs) == 10

@@ -256,3 +256,93 @@ def test_precision_and_device_are_checked():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device.*HINT"):
             train(_tiny_cfg(), "/nonexistent-run-dir", device="cuda", progress=False)
+
+
+# ------------------------------------------------------------------------- the competent model's recipe knobs
+
+
+def test_weighted_rflow_loss_is_the_weighted_mean_of_a_float64_reference():
+    torch.manual_seed(1)
+    x0, noise = torch.randn(2, 12, 3, 4, 5), torch.randn(2, 12, 3, 4, 5)
+    t = torch.tensor([0.2, 0.9])
+    pred = torch.randn(2, 12, 3, 4, 5)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, *a, **kw):
+            return pred
+
+    weight = 1.0 + 3.0 * (torch.rand(2, 1, 3, 4, 5) > 0.5).float()
+    got = rflow_loss(Fixed(), x0, None, None, noise, t, fps=24, height=8, width=10, weight=weight)
+    err = (pred.double() - (x0.double() - noise.double())) ** 2
+    w = weight.double().expand_as(err)
+    assert abs(float(got) - float((err * w).sum() / w.sum())) < 1e-6
+    # all-ones weights give the plain MSE; a weight on the wrong pixels gives another number
+    ones = rflow_loss(Fixed(), x0, None, None, noise, t, fps=24, height=8, width=10, weight=torch.ones_like(weight))
+    plain = rflow_loss(Fixed(), x0, None, None, noise, t, fps=24, height=8, width=10)
+    assert abs(float(ones) - float(plain)) < 1e-6 and abs(float(got) - float(plain)) > 1e-3
+
+
+def _bank_for(cfg, specs):
+    from research.eval.train import CaptionBank
+
+    caps = sorted({s.caption for s in specs})
+    return CaptionBank(caps, torch.randn(len(caps), 8, 16).half(), torch.ones(len(caps), 8, dtype=torch.int8))
+
+
+def test_batch_still_frames_object_weight_and_t_shift():
+    """image_fraction: still steps hold batch x frames first frames (T = 1); object_weight marks exactly the
+    latent pixels an object covers; t_shift moves the logit-normal draw up."""
+    from chai.synthetic import SpaceToDepthAutoencoder
+    from research.eval import synthetic as syn
+    from research.eval.train import _batch
+
+    cfg = _tiny_cfg(
+        size=32, ae_factor=2, model_overrides={}, p_two=0.0, placement="centred", object_weight=4.0,
+        image_fraction=0.5, t_shift=1.5, batch_size=4,
+    )
+    specs = [syn.sample_spec(np.random.default_rng([9, i]), p_two=0.0, frames=4, placement="centred") for i in range(8)]
+    ae = SpaceToDepthAutoencoder(2)
+    kinds, ts = set(), []
+    for step in range(12):
+        x0, y, mask, noise, t, _, weight = _batch(cfg, step, specs, _bank_for(cfg, specs), ae, 12)
+        still = x0.shape[2] == 1
+        kinds.add(still)
+        assert x0.shape[0] == (cfg.batch_size * cfg.frames if still else cfg.batch_size) == y.shape[0] == t.shape[0]
+        assert weight.shape == (x0.shape[0], 1, x0.shape[2], 16, 16)
+        assert set(weight.unique().tolist()) == {1.0, 4.0}
+        ts.append(t)
+    assert kinds == {True, False}
+    assert float(torch.cat(ts).mean()) > 0.7  # sigmoid(N(1.5, 1)) has mean about 0.77; unshifted about 0.5
+    # the weight map is the object's mask pooled to the latent grid (checked against the rendered clip)
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 0)
+    x0, *_, weight = _batch(cfg, 0, specs, _bank_for(cfg, specs), ae, 12)
+    still = float(torch.rand((1,), generator=g)) < cfg.image_fraction
+    idx = torch.randint(len(specs), (cfg.batch_size * (cfg.frames if still else 1),), generator=g).tolist()
+    m = syn.render(specs[idx[0]], frames=4, size=32).masks[0][: x0.shape[2]]
+    pooled = m.reshape(m.shape[0], 16, 2, 16, 2).any(axis=(2, 4))
+    assert np.array_equal(weight[0, 0].numpy() == 4.0, pooled)
+
+
+def test_recipe_knobs_are_checked():
+    with pytest.raises(ValueError, match="p_two"):
+        _tiny_cfg(placement="centred", p_two=0.25)
+    with pytest.raises(ValueError, match="placement"):
+        _tiny_cfg(placement="anywhere")
+    with pytest.raises(ValueError, match="object_weight"):
+        _tiny_cfg(object_weight=0.0)
+    with pytest.raises(ValueError, match="image_fraction"):
+        _tiny_cfg(image_fraction=1.0)
+    with pytest.raises(ValueError, match="t_shift"):
+        _tiny_cfg(t_shift=float("nan"))
+
+
+def test_training_with_the_competent_recipe_runs_and_resumes(tmp_path):
+    kw = dict(p_two=0.0, placement="centred", object_weight=4.0, image_fraction=0.5, t_shift=0.5)
+    full = train(_tiny_cfg(**kw), tmp_path / "full", threads=1, progress=False)
+    train(_tiny_cfg(steps=3, **kw), tmp_path / "resumed", threads=1, progress=False)
+    train(_tiny_cfg(steps=6, **kw), tmp_path / "resumed", threads=1, progress=False)
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert full["step"] == 6 and a["train_config"]["placement"] == "centred"
+    for k in a["ema"]:
+        assert torch.equal(a["ema"][k], b["ema"][k]), k
