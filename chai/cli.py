@@ -1564,6 +1564,13 @@ def _eval_table(summary: dict, full_steps: int, hit_steps: int) -> str:
     conf = round(100 * summary["bootstrap"]["confidence"])
     heads = [f"vs the {full_steps}-step twin", f"PSNR dB [{conf}% CI]", f"SSIM [{conf}% CI]"]
     out = [f"all {summary['pairs']} pairs:", report.format_table(heads, rows(summary["all_pairs"]), align="lrr")]
+    clip = summary["all_pairs"].get("clip_score")
+    if clip is not None:
+        names = (("hit", "hit"), ("full", f"{full_steps}-step twin"), ("short", f"{hit_steps}-step twin"))
+        out.append(
+            "clip score vs the request prompt: "
+            + ", ".join(f"{label} {_interval_cell(clip[k], '.2f')}" for k, label in names)
+        )
     if summary["hit_pairs"] is not None and summary["hits"] < summary["pairs"]:
         out += [
             f"the {summary['hits']} pairs that hit:",

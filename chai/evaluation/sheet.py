@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["write_sheet"]
+__all__ = ["sheet_title", "write_sheet"]
 
 _COLUMNS = ("miss", "hit", "full", "short")
 _WRAP = 44  # caption characters per line at the sheet's column width
@@ -49,6 +49,19 @@ def _wrap(text: str) -> str:
     return "\n".join(line for para in text.split("\n") for line in (textwrap.wrap(para, _WRAP) or [""]))
 
 
+def sheet_title(title: str, *, shown: int, total_pairs: int, full_steps: int, hit_steps: int, latent: bool) -> str:
+    """The sheet's heading: what the columns are, and how many pairs are left out when not all are shown."""
+    head = (
+        f"{title}. Rows are pairs: cached miss | hit | {full_steps}-step twin | {hit_steps}-step twin "
+        "(same seed per row)"
+    )
+    if latent:
+        head += "; no decoder: latent channels 0-2 shown as colour, metrics on the latent"
+    if shown < total_pairs:
+        head += f". Showing the first {shown} of {total_pairs} pairs: {total_pairs - shown} left out (all are in the report)"
+    return head
+
+
 def write_sheet(
     path: str | Path,
     rows: Sequence[Any],
@@ -79,14 +92,9 @@ def write_sheet(
             ax.axis("off")
             ax.imshow(strip[key], interpolation="nearest")
             ax.set_title(cap[key], fontsize=6.5, loc="left")
-    head = (
-        f"{title}. Rows are pairs: cached miss | hit | {full_steps}-step twin | {hit_steps}-step twin "
-        f"(same seed per row)"
+    head = sheet_title(
+        title, shown=len(rows), total_pairs=total_pairs, full_steps=full_steps, hit_steps=hit_steps, latent=latent
     )
-    if latent:
-        head += "; no decoder: latent channels 0-2 shown as colour, metrics on the latent"
-    if len(rows) < total_pairs:
-        head += f". Showing the first {len(rows)} of {total_pairs} pairs: {total_pairs - len(rows)} left out"
     fig.suptitle("\n".join(textwrap.wrap(head, 150)), fontsize=8)
     fig.tight_layout()
     out = Path(path).resolve()
