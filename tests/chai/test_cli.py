@@ -349,9 +349,11 @@ def test_python_dash_m_and_version():
 
 def test_parser_help_lists_commands():
     help_text = build_parser().format_help()
-    for cmd in ("demo", "run", "trace", "cache"):
+    for cmd in ("demo", "run", "trace", "cache", "eval"):
         assert cmd in help_text
-    assert "eval" not in help_text
+    # `chai eval` is the product's quality command only: the research harness (train, competence) is not installed
+    (ev,) = [sub for name, sub in _subparsers(build_parser()) if name == "eval"]
+    assert [name for name, _ in _subparsers(ev)] == ["quality"]
 
 
 def _subparsers(parser):
