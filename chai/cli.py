@@ -278,16 +278,8 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(joined, namespace)
 
 
-def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
-    g = p.add_argument_group("generation")
-    default_preset = "synthetic" if demo else "mini"
-    g.add_argument(
-        "--pipeline",
-        choices=PIPELINE_NAMES,
-        default="stdit3",
-        help="stdit3 (default: CHAI's own OpenSora 1.2 pipeline, model chosen by --preset), or a diffusers "
-        "pipeline through chai.diffusers.enable_chai: wan, cogvideox, latte (tiny random config unless --model)",
-    )
+def _add_diffusers_model_args(g: Any) -> None:
+    """``--model`` and ``--dtype`` of the diffusers pipelines (``run``, ``demo``, ``eval quality``)."""
     g.add_argument(
         "--model",
         metavar="ID_OR_PATH",
@@ -302,6 +294,19 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         default="auto",
         help="diffusers pipelines: weight dtype (default auto: bfloat16 for --model on CUDA, else float32)",
     )
+
+
+def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
+    g = p.add_argument_group("generation")
+    default_preset = "synthetic" if demo else "mini"
+    g.add_argument(
+        "--pipeline",
+        choices=PIPELINE_NAMES,
+        default="stdit3",
+        help="stdit3 (default: CHAI's own OpenSora 1.2 pipeline, model chosen by --preset), or a diffusers "
+        "pipeline through chai.diffusers.enable_chai: wan, cogvideox, latte (tiny random config unless --model)",
+    )
+    _add_diffusers_model_args(g)
     g.add_argument(
         "--preset", type=_preset_arg, default=None, help=f"{_PRESET_HELP} (default {default_preset}; stdit3 only)"
     )
@@ -560,19 +565,7 @@ def _add_eval_parser(sub: Any) -> None:
         help="stdit3: load this STDiT3 checkpoint (e.g. OpenSora 1.2's hpcai-tech/OpenSora-STDiT-v3 directory or its "
         "model.safetensors) into --preset (default XL/2); compared on latents (chai ships no OpenSora VAE)",
     )
-    g.add_argument(
-        "--model",
-        metavar="ID_OR_PATH",
-        default=None,
-        help="diffusers pipelines: a Hugging Face model id (already in the local cache) or a local checkpoint "
-        "directory, local files only (default: a tiny random config)",
-    )
-    g.add_argument(
-        "--dtype",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        default="auto",
-        help="diffusers pipelines: weight dtype (default auto: bfloat16 for --model on CUDA, else float32)",
-    )
+    _add_diffusers_model_args(g)
     g.add_argument("--device", type=_device_arg, default="cpu", help="torch device (default: cpu)")
     g.add_argument(
         "--seed", type=int, default=0, help="weights seed; pair i without its own seed uses SEED+i (default 0)"

@@ -90,7 +90,9 @@ def test_builtin_data_properties():
         (["cache"], "required"),
         (["run", "--prompts", "x.txt", "--preset", "huge"], "unknown preset"),
         (["trace", "--preset", "huge"], "unknown preset"),
-        (["eval"], "invalid choice"),  # the research harness is not part of the installed command
+        (["eval"], "required"),
+        (["eval", "train"], "invalid choice"),  # the research harness is not part of the installed command
+        (["eval", "quality"], "--pairs"),
         ([], "required"),
     ],
 )
