@@ -29,7 +29,7 @@ SCHEMA = "chai.eval.quality/1"
 #: Generations per pair: miss, hit, full twin, short twin.
 RUNS_PER_PAIR = 4
 
-#: Per-pair metric groups that get intervals: (report key, what is compared).
+#: The clips scored against the full twin, by their report key: the hit and the short (hit-length) twin.
 _SCORED = ("hit", "short")
 
 

@@ -305,6 +305,20 @@ def test_cli_stdit3_weights_end_to_end(capsys, tmp_path, tiny, pairs_file):
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_progress_bar_counts_runs_and_no_progress_hides_it(capsys, monkeypatch, tmp_path, pairs_file):
+    from chai import report
+
+    monkeypatch.setattr(report, "is_tty", lambda: True)
+    base = ["eval", "quality", "--pairs", str(pairs_file), "--preset", "tiny", "--text-encoder", "hash",
+            "--resolution", "32x48", "--frames", "17", "--no-sheet", "--report", str(tmp_path / "q.json")]  # fmt: skip
+    fast = [a for a in FAST if a != "--no-progress"]
+    code, _, err = _cli(capsys, [*base, *fast])
+    assert code == 0, err
+    assert "eval quality" in err and "0/8 " in err and "run/s" in err  # a bar of 2 pairs x 4 runs
+    code, _, err = _cli(capsys, [*base, *fast, "--no-progress"])
+    assert code == 0 and "eval quality" not in err
+
+
 def test_cli_refuses_flags_of_the_other_pipeline(capsys, pairs_file):
     code, _, err = _cli(capsys, ["eval", "quality", "--pairs", str(pairs_file), "--model", "x", *FAST])
     assert code == 2 and "--model applies to diffusers pipelines only" in err
