@@ -54,12 +54,15 @@ def builtin_prompts(preset: str) -> str:
     return "synthetic_prompts.txt" if preset == TRAINED else "demo_prompts.txt"
 
 
-def build_text_encoder(kind: str, *, hidden_size: int, model_max_length: int, device: str):
-    """A caption encoder: ``"minilm"`` (all-MiniLM-L6-v2, offline) or ``"hash"`` (word hashing, no weights)."""
-    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder
+def build_text_encoder(kind: str, *, hidden_size: int, model_max_length: int, device: str, path: str | None = None):
+    """A caption encoder: ``"minilm"`` (all-MiniLM-L6-v2, offline), ``"hash"`` (word hashing, no weights) or
+    ``"t5"`` (the T5 checkpoint directory ``path``, local files only)."""
+    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder, T5TextEncoder
 
     if kind == "hash":
         return HashTextEncoder(hidden_size, model_max_length, device=device)
+    if kind == "t5":
+        return T5TextEncoder(path, model_max_length, device=device)
     try:
         return MiniLMTextEncoder(model_max_length, device=device)
     except ImportError as exc:
@@ -200,13 +203,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint_model(
-    path: str | Path, preset: str = "XL/2", *, device: str, text_encoder: str = "hash"
+    path: str | Path, preset: str = "XL/2", *, device: str, text_encoder: str = "hash", t5: str | None = None
 ) -> DemoModel:
     """STDiT3 ``preset`` with the weights of ``path`` (OpenSora 1.2's ``hpcai-tech/OpenSora-STDiT-v3`` for
     ``XL/2``: a directory with ``model.safetensors``, or the file), loaded strictly; 240p x 68 frames by default.
 
-    chai ships no T5-XXL and no OpenSora VAE: the caption encoder must produce the checkpoint's caption width
-    (``hash`` does for any width) and the pipeline works on latents.
+    ``text_encoder``: ``"t5"`` with ``t5`` a local T5 directory (OpenSora 1.2: ``DeepFloyd/t5-v1_1-xxl``) gives the
+    captions the checkpoint was trained on; ``"hash"`` fits any caption width but means nothing to real weights.
+    chai ships no OpenSora VAE: the pipeline works on latents.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -237,8 +241,9 @@ def load_checkpoint_model(
     model = model.to(device).eval()
     c = model.config
     enc = build_text_encoder(
-        text_encoder, hidden_size=int(c.caption_channels), model_max_length=int(c.model_max_length), device=device
-    )
+        text_encoder, hidden_size=int(c.caption_channels), model_max_length=int(c.model_max_length), device=device,
+        path=t5,
+    )  # fmt: skip
     (h, w), frames = image_size("240p"), 68
     return DemoModel(preset, True, model, enc, None, h, w, frames, True, builtin_prompts(preset))
 
