@@ -580,7 +580,14 @@ def _add_eval_parser(sub: Any) -> None:
         "--text-encoder",
         choices=("minilm", "hash"),
         default=None,
-        help="stdit3 caption encoder (default minilm; hash with --weights, whose caption width MiniLM cannot give)",
+        help="stdit3 caption encoder (default minilm; hash with --weights and no --t5)",
+    )
+    g.add_argument(
+        "--t5",
+        metavar="PATH",
+        default=None,
+        help="with --weights: encode captions with the T5 checkpoint in this local directory (OpenSora 1.2 was "
+        "trained with DeepFloyd/t5-v1_1-xxl), local files only",
     )
     g.add_argument("--embedder", choices=("minilm", "hash"), default="minilm", help="cache embedder (default minilm)")
     g.add_argument("--threshold", type=float, default=None, help="cosine threshold for a hit (default: the cache's)")
@@ -1485,10 +1492,17 @@ def _eval_stdit3_runner(args: argparse.Namespace, cache: Any):
                 "(the stdit3 model is --preset / --weights).",
                 EXIT_USAGE,
             )
+    if args.t5 is not None and (args.weights is None or args.text_encoder is not None):
+        raise CLIError(
+            "--t5 encodes the captions of a --weights checkpoint and replaces --text-encoder. HINT: pass --weights "
+            "PATH --t5 PATH, without --text-encoder.",
+            EXIT_USAGE,
+        )
     if args.weights is not None:
+        encoder = "t5" if args.t5 is not None else args.text_encoder or "hash"
         try:
             dm = demo.load_checkpoint_model(
-                args.weights, args.preset or "XL/2", device=args.device, text_encoder=args.text_encoder or "hash"
+                args.weights, args.preset or "XL/2", device=args.device, text_encoder=encoder, t5=args.t5
             )
         except FileNotFoundError as exc:
             raise CLIError(str(exc), EXIT_USAGE) from None
@@ -1506,7 +1520,7 @@ def _eval_stdit3_runner(args: argparse.Namespace, cache: Any):
         use_timestep_transform=dm.use_timestep_transform,
     )
     size = {"num_frames": args.frames or dm.num_frames, "height": height, "width": width}
-    name = f"{dm.preset} from {args.weights}" if args.weights else f"preset {dm.preset}"
+    name = f"{dm.preset} from {args.weights}, {dm.text_encoder!r}" if args.weights else f"preset {dm.preset}"
     runner = STDiT3Runner(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device, size=size)
     return runner, {"pipeline": "stdit3", "model": name, "trained": dm.trained}
 
@@ -1516,7 +1530,9 @@ def _eval_diffusers_runner(args: argparse.Namespace, cache: Any):
     from chai.evaluation.runners import DiffusersRunner
     from chai.pipeline import image_size
 
-    for flag, value in (("--preset", args.preset), ("--weights", args.weights), ("--text-encoder", args.text_encoder)):
+    stdit3_only = (("--preset", args.preset), ("--weights", args.weights), ("--text-encoder", args.text_encoder),
+                   ("--t5", args.t5))  # fmt: skip
+    for flag, value in stdit3_only:
         if value is not None:
             raise CLIError(
                 f"{flag} applies to --pipeline stdit3 only, not {args.pipeline}. HINT: drop it (diffusers pipelines "

@@ -289,20 +289,49 @@ def test_cli_stdit3_weights_end_to_end(capsys, tmp_path, tiny, pairs_file):
     weights = tmp_path / "ckpt"
     weights.mkdir()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights / "model.safetensors"))
+    t5 = _tiny_t5(tmp_path / "t5", model.config.caption_channels)
     rpt, sheet = tmp_path / "q.json", tmp_path / "q.png"
     argv = ["eval", "quality", "--pairs", str(pairs_file), "--weights", str(weights), "--preset", "tiny",
-            "--resolution", "32x48", "--frames", "17", *FAST, "--report", str(rpt), "--sheet", str(sheet)]  # fmt: skip
+            "--t5", str(t5), "--resolution", "32x48", "--frames", "17", *FAST, "--report", str(rpt),
+            "--sheet", str(sheet)]  # fmt: skip
     code, out, err = _cli(capsys, argv)
     assert code == 0, err
     assert "CHAI hit" in out and f"plain {HIT}-step" in out and "hits: 1 of 2 pairs" in out
     assert "line 2: not a hit (no_match)" in out
     doc = json.loads(rpt.read_text())
     assert doc["schema"] == "chai.eval.quality/1" and doc["setup"]["pipeline"] == "stdit3"
+    assert doc["setup"]["model"].startswith("tiny from ") and "T5TextEncoder" in doc["setup"]["model"]
     assert doc["setup"]["full_steps"] == FULL and doc["setup"]["hit_steps"] == HIT
     assert [r["line"] for r in doc["pairs"]] == [1, 2] and doc["pairs"][1]["seed"] == 9
     for r in doc["pairs"]:
         assert set(r["hit"]) == {"psnr_db", "ssim"} and r["clip_score"] is None
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _tiny_t5(path, d_model):
+    """A random tiny T5 encoder with the word-level fast tokenizer of chai's tiny diffusers pipelines, saved."""
+    transformers = pytest.importorskip("transformers")
+    from chai.diffusers.tiny import TINY_VOCAB, tiny_tokenizer
+
+    cfg = transformers.T5Config(vocab_size=len(TINY_VOCAB), d_model=d_model, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    torch.manual_seed(0)
+    transformers.T5EncoderModel(cfg).save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return path
+
+
+def test_t5_text_encoder_from_a_local_directory(tmp_path):
+    from chai.text_encoder import T5TextEncoder
+
+    enc = T5TextEncoder(_tiny_t5(tmp_path / "t5", 32), 8)
+    y, mask = enc.encode(["a corgi running on the beach", "a cat"])
+    assert y.shape == (2, 1, 8, 32) and enc.hidden_size == 32
+    assert mask.tolist() == [[1] * 7 + [0], [1, 1, 1, 0, 0, 0, 0, 0]]  # words + </s>, padded to L
+    assert torch.all(y[1, 0, 3:] == 0) and torch.any(y[1, 0, :3] != 0)
+    assert enc.token_spans("a corgi running on the beach", "corgi") == [1]
+    assert enc.token_spans("a corgi running", "tiger") is None
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        T5TextEncoder(tmp_path / "none", 8)
 
 
 def test_cli_progress_bar_counts_runs_and_no_progress_hides_it(capsys, monkeypatch, tmp_path, pairs_file):
@@ -322,6 +351,11 @@ def test_cli_progress_bar_counts_runs_and_no_progress_hides_it(capsys, monkeypat
 def test_cli_refuses_flags_of_the_other_pipeline(capsys, pairs_file):
     code, _, err = _cli(capsys, ["eval", "quality", "--pairs", str(pairs_file), "--model", "x", *FAST])
     assert code == 2 and "--model applies to diffusers pipelines only" in err
+    code, _, err = _cli(capsys, ["eval", "quality", "--pairs", str(pairs_file), "--t5", "x", *FAST])
+    assert code == 2 and "--t5 encodes the captions of a --weights checkpoint" in err
+    argv = ["eval", "quality", "--pairs", str(pairs_file), "--pipeline", "wan", "--weights", "x", *FAST]
+    code, _, err = _cli(capsys, argv)
+    assert code == 2 and "--weights applies to --pipeline stdit3 only" in err
 
 
 def test_cli_clip_path_missing_is_a_usage_error(capsys, pairs_file, tmp_path):
