@@ -8,7 +8,7 @@ A runner answers two questions with the same seed:
   length).
 
 Two runners: :class:`STDiT3Runner` (``chai.CHAIPipeline``: the trained synthetic STDiT3, random-weight presets,
-OpenSora 1.2 weights) and :class:`DiffusersRunner` (a diffusers Wan / CogVideoX / Latte pipeline with
+OpenSora 1.2 weights with their T5 captions) and :class:`DiffusersRunner` (a diffusers Wan / CogVideoX / Latte pipeline with
 ``chai.diffusers.enable_chai``). They load nothing: the CLI builds the models with the loaders ``chai run``
 uses and hands them in.
 """
