@@ -1617,9 +1617,10 @@ def _cmd_eval_quality(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:
             raise CLIError(str(exc), EXIT_USAGE) from None
     embedder = demo.build_embedder(args.embedder)
+    # In memory and emptied before each pair, so it holds one entry at a time: no budget to choose.
     cache = open_cache(
         1 << 40, location=None, namespace="eval", matching="entity", threshold=args.threshold, embedder=embedder
-    )  # fmt: skip  (in memory, emptied before each pair: one entry at a time)
+    )
     settings = quality.BootstrapSettings(resamples=args.bootstrap, seed=args.bootstrap_seed)
     build = _eval_stdit3_runner if args.pipeline == "stdit3" else _eval_diffusers_runner
     with contextlib.ExitStack() as stack:
