@@ -12,9 +12,14 @@ Commands::
                                               hit rate against budget without running the model (it
                                               times one model step to project latency)
     chai cache stats DIR | chai cache clear DIR
+    chai eval quality --pairs FILE [--pipeline ...] [--clip PATH]
+                                              per (cached, request) pair: the miss, the hit and the hit's
+                                              full-schedule and short no-cache twins; PSNR / SSIM with paired
+                                              bootstrap intervals, a contact sheet, a JSON report
 
 This module only parses arguments and prints; the work is done by ``chai.demo`` (models, encoders,
-picture), ``chai.pipeline``, ``chai.trace`` (the trace replay) and ``chai.report`` (tables, JSON, plots).
+picture), ``chai.pipeline``, ``chai.trace`` (the trace replay), ``chai.evaluation`` (``eval quality``) and
+``chai.report`` (tables, JSON, plots).
 
 Every failure the user can cause (bad flag, missing or empty prompt file, bad size, missing optional
 package) prints one ``chai: error: ...`` line with a hint and exits non-zero (2 for usage errors, 1 for
@@ -273,16 +278,8 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(joined, namespace)
 
 
-def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
-    g = p.add_argument_group("generation")
-    default_preset = "synthetic" if demo else "mini"
-    g.add_argument(
-        "--pipeline",
-        choices=PIPELINE_NAMES,
-        default="stdit3",
-        help="stdit3 (default: CHAI's own OpenSora 1.2 pipeline, model chosen by --preset), or a diffusers "
-        "pipeline through chai.diffusers.enable_chai: wan, cogvideox, latte (tiny random config unless --model)",
-    )
+def _add_diffusers_model_args(g: Any) -> None:
+    """``--model`` and ``--dtype`` of the diffusers pipelines (``run``, ``demo``, ``eval quality``)."""
     g.add_argument(
         "--model",
         metavar="ID_OR_PATH",
@@ -297,6 +294,19 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         default="auto",
         help="diffusers pipelines: weight dtype (default auto: bfloat16 for --model on CUDA, else float32)",
     )
+
+
+def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
+    g = p.add_argument_group("generation")
+    default_preset = "synthetic" if demo else "mini"
+    g.add_argument(
+        "--pipeline",
+        choices=PIPELINE_NAMES,
+        default="stdit3",
+        help="stdit3 (default: CHAI's own OpenSora 1.2 pipeline, model chosen by --preset), or a diffusers "
+        "pipeline through chai.diffusers.enable_chai: wan, cogvideox, latte (tiny random config unless --model)",
+    )
+    _add_diffusers_model_args(g)
     g.add_argument(
         "--preset", type=_preset_arg, default=None, help=f"{_PRESET_HELP} (default {default_preset}; stdit3 only)"
     )
@@ -490,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--plot", default=None, help="write a PNG of hit rate and latency against budget to FILE")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    _add_eval_parser(sub)
+
     cache = sub.add_parser(
         "cache",
         help="inspect or clear a cache: a directory or a redis:// URL",
@@ -508,6 +520,101 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("location", help="the --cache of an earlier run: a directory or redis://host:port/db")
     cl.add_argument("--namespace", default=None, help="one namespace (default: all)")
     return parser
+
+
+def _add_eval_parser(sub: Any) -> None:
+    ev = sub.add_parser(
+        "eval",
+        help="quality evidence: chai eval quality --pairs FILE",
+        description="Measure what CHAI's cache hits cost in quality.",
+    )
+    esub = ev.add_subparsers(dest="eval_command", metavar="ACTION", parser_class=_Parser, help="quality")
+    esub.required = True
+    q = esub.add_parser(
+        "quality",
+        help="hits against their no-cache twins: PSNR / SSIM with intervals, a contact sheet, a JSON report",
+        description="For each (cached prompt, request prompt) pair, with one seed: generate the cached prompt (a miss, "
+        "into an empty cache), then the request (the hit), then the request without the cache at the full and at "
+        "the hit step count (its twins). Reports PSNR and SSIM of the hit and of the short twin against the full "
+        "twin, per pair and as means with paired bootstrap intervals. See docs/eval.md.",
+    )
+    q.add_argument(
+        "--pairs",
+        required=True,
+        metavar="FILE",
+        help='JSON lines: {"cached": PROMPT, "request": PROMPT} (optional "seed"); "#" lines are comments',
+    )
+    g = q.add_argument_group("pipeline")
+    g.add_argument(
+        "--pipeline",
+        choices=PIPELINE_NAMES,
+        default="stdit3",
+        help="stdit3 (default: CHAI's own pipeline, model from --preset / --weights) or a diffusers pipeline: "
+        "wan, cogvideox, latte (tiny random config unless --model)",
+    )
+    g.add_argument(
+        "--preset",
+        type=_preset_arg,
+        default=None,
+        help=f"stdit3: {_PRESET_HELP} (default synthetic; with --weights, the checkpoint's size, default XL/2)",
+    )
+    g.add_argument(
+        "--weights",
+        metavar="PATH",
+        default=None,
+        help="stdit3: load this STDiT3 checkpoint (e.g. OpenSora 1.2's hpcai-tech/OpenSora-STDiT-v3 directory or its "
+        "model.safetensors) into --preset (default XL/2); compared on latents (chai ships no OpenSora VAE)",
+    )
+    _add_diffusers_model_args(g)
+    g.add_argument("--device", type=_device_arg, default="cpu", help="torch device (default: cpu)")
+    g.add_argument(
+        "--seed", type=int, default=0, help="weights seed; pair i without its own seed uses SEED+i (default 0)"
+    )
+    g.add_argument("--steps-full", type=_positive_int, default=30, help="steps of a miss and of the full twin (30)")
+    g.add_argument("--steps-hit", type=_positive_int, default=8, help="steps of a hit and of the short twin (8)")
+    g.add_argument("--resolution", type=_resolution_arg, default=None, help="144p, 240p, ... or HxW pixels")
+    g.add_argument("--frames", type=_positive_int, default=None, help="frames per clip (default: the model's)")
+    g.add_argument("--mode", choices=("joint", "replace"), default="joint", help="Cache Attention mode (default joint)")
+    g.add_argument("--cfg-scale", type=float, default=None, help="guidance scale (default: 7.0 / the pipeline's)")
+    g.add_argument(
+        "--text-encoder",
+        choices=("minilm", "hash"),
+        default=None,
+        help="stdit3 caption encoder (default minilm; hash with --weights and no --t5)",
+    )
+    g.add_argument(
+        "--t5",
+        metavar="PATH",
+        default=None,
+        help="with --weights: encode captions with the T5 checkpoint in this local directory (OpenSora 1.2 was "
+        "trained with DeepFloyd/t5-v1_1-xxl), local files only",
+    )
+    g.add_argument("--embedder", choices=("minilm", "hash"), default="minilm", help="cache embedder (default minilm)")
+    g.add_argument("--threshold", type=float, default=None, help="cosine threshold for a hit (default: the cache's)")
+    g.add_argument(
+        "--threads", type=_positive_int, default=None, help=f"torch CPU threads (default: {_THREADS_DEFAULT_HELP})"
+    )
+    o = q.add_argument_group("output")
+    o.add_argument(
+        "--report",
+        default="chai-eval-quality.json",
+        help="JSON report (schema chai.eval.quality/1) (default %(default)s)",
+    )
+    o.add_argument("--sheet", default="chai-eval-quality.png", help="contact sheet PNG (default %(default)s)")
+    o.add_argument("--no-sheet", action="store_true", help="do not draw the contact sheet")
+    o.add_argument("--sheet-rows", type=_positive_int, default=24, help="pairs shown on the sheet (default 24)")
+    o.add_argument("--sheet-frames", type=_positive_int, default=4, help="frames per clip on the sheet (default 4)")
+    o.add_argument(
+        "--clip",
+        metavar="PATH",
+        default=None,
+        help="also score the hit and the twins with the CLIP checkpoint in this local directory (never downloaded)",
+    )
+    o.add_argument(
+        "--bootstrap", type=_positive_int, default=10_000, help="bootstrap resamples of the pairs (default 10000)"
+    )
+    o.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 # --------------------------------------------------------------------------------------------- building blocks
@@ -1370,6 +1477,209 @@ def _trace_fleet(args: argparse.Namespace, prompts: list[str], cfg: Any, embedde
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------------- eval quality
+
+
+def _eval_stdit3_runner(args: argparse.Namespace, cache: Any):
+    from chai import demo
+    from chai.evaluation.runners import STDiT3Runner
+    from chai.pipeline import PipelineConfig, image_size
+
+    for flag, value in (("--model", args.model), ("--dtype", None if args.dtype == "auto" else args.dtype)):
+        if value is not None:
+            raise CLIError(
+                f"{flag} applies to diffusers pipelines only. HINT: add --pipeline wan|cogvideox|latte, or drop it "
+                "(the stdit3 model is --preset / --weights).",
+                EXIT_USAGE,
+            )
+    if args.t5 is not None and (args.weights is None or args.text_encoder is not None):
+        raise CLIError(
+            "--t5 encodes the captions of a --weights checkpoint and replaces --text-encoder. HINT: pass --weights "
+            "PATH --t5 PATH, without --text-encoder.",
+            EXIT_USAGE,
+        )
+    if args.weights is not None:
+        encoder = "t5" if args.t5 is not None else args.text_encoder or "hash"
+        try:
+            dm = demo.load_checkpoint_model(
+                args.weights, args.preset or "XL/2", device=args.device, text_encoder=encoder, t5=args.t5
+            )
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from None
+    else:
+        dm = demo.load_demo_model(
+            args.preset or demo.TRAINED, seed=args.seed, device=args.device,
+            text_encoder=args.text_encoder or "minilm", command="run",
+        )  # fmt: skip
+    height, width = image_size(args.resolution) if args.resolution else (dm.height, dm.width)
+    config = PipelineConfig(
+        full_steps=args.steps_full,
+        hit_steps=args.steps_hit,
+        mode=args.mode,
+        cfg_scale=7.0 if args.cfg_scale is None else args.cfg_scale,
+        use_timestep_transform=dm.use_timestep_transform,
+    )
+    size = {"num_frames": args.frames or dm.num_frames, "height": height, "width": width}
+    name = f"{dm.preset} from {args.weights}, {dm.text_encoder!r}" if args.weights else f"preset {dm.preset}"
+    runner = STDiT3Runner(dm.model, dm.text_encoder, cache, config=config, vae=dm.vae, device=args.device, size=size)
+    return runner, {"pipeline": "stdit3", "model": name, "trained": dm.trained}
+
+
+def _eval_diffusers_runner(args: argparse.Namespace, cache: Any):
+    from chai.diffusers import ChaiDiffusersConfig, cli_run
+    from chai.evaluation.runners import DiffusersRunner
+    from chai.pipeline import image_size
+
+    stdit3_only = (("--preset", args.preset), ("--weights", args.weights), ("--text-encoder", args.text_encoder),
+                   ("--t5", args.t5))  # fmt: skip
+    for flag, value in stdit3_only:
+        if value is not None:
+            raise CLIError(
+                f"{flag} applies to --pipeline stdit3 only, not {args.pipeline}. HINT: drop it (diffusers pipelines "
+                "take --model and use their own text encoder).",
+                EXIT_USAGE,
+            )
+    height, width = image_size(args.resolution) if args.resolution else (None, None)
+    dtype = cli_run.resolve_dtype(args.dtype, model=args.model, device=args.device)
+    try:
+        loaded = cli_run.load_pipeline(args.pipeline, args.model, seed=args.seed, device=args.device, dtype=dtype)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    except cli_run.PipelineUnavailableError as exc:
+        raise CLIError(str(exc), EXIT_RUNTIME) from None
+    call = cli_run.call_arguments(loaded, height=height, width=width, frames=args.frames, guidance_scale=args.cfg_scale)
+    config = ChaiDiffusersConfig(hit_steps=args.steps_hit, mode=args.mode)
+    try:
+        runner = DiffusersRunner(loaded.pipe, cache, config=config, full_steps=args.steps_full, call_kwargs=call)
+    except (TypeError, RuntimeError) as exc:
+        raise CLIError(str(exc).replace("\n", " "), EXIT_RUNTIME) from None
+    return runner, {"pipeline": args.pipeline, "model": loaded.source, "trained": not loaded.tiny}
+
+
+def _interval_cell(iv: dict, fmt: str) -> str:
+    return f"{iv['mean']:{fmt}} [{iv['low']:{fmt}}, {iv['high']:{fmt}}]"
+
+
+def _eval_table(summary: dict, full_steps: int, hit_steps: int) -> str:
+    from chai import report
+
+    def rows(block: dict) -> list[list[str]]:
+        names = (("hit", "CHAI hit"), ("short", f"plain {hit_steps}-step"), ("hit_minus_short", "hit - plain"))
+        return [
+            [label, _interval_cell(block[key]["psnr_db"], ".2f"), _interval_cell(block[key]["ssim"], ".4f")]
+            for key, label in names
+        ]
+
+    conf = round(100 * summary["bootstrap"]["confidence"])
+    heads = [f"vs the {full_steps}-step twin", f"PSNR dB [{conf}% CI]", f"SSIM [{conf}% CI]"]
+    out = [f"all {summary['pairs']} pairs:", report.format_table(heads, rows(summary["all_pairs"]), align="lrr")]
+    clip = summary["all_pairs"].get("clip_score")
+    if clip is not None:
+        names = (("hit", "hit"), ("full", f"{full_steps}-step twin"), ("short", f"{hit_steps}-step twin"))
+        out.append(
+            "clip score vs the request prompt: "
+            + ", ".join(f"{label} {_interval_cell(clip[k], '.2f')}" for k, label in names)
+        )
+    if summary["hit_pairs"] is not None and summary["hits"] < summary["pairs"]:
+        out += [
+            f"the {summary['hits']} pairs that hit:",
+            report.format_table(heads, rows(summary["hit_pairs"]), align="lrr"),
+        ]
+    return "\n".join(out)
+
+
+def _cmd_eval_quality(args: argparse.Namespace) -> int:
+    import torch
+
+    from chai import demo, report
+    from chai.evaluation import quality
+    from chai.evaluation.pairs import PairsFileError, read_pairs
+
+    sheet = None if args.no_sheet else args.sheet
+    for path, flag in ((args.report, "--report"), (sheet, "--sheet")):
+        _check_output_path(path, flag)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: CUDA is not available here. HINT: use --device cpu.", EXIT_USAGE)
+    if args.steps_hit > args.steps_full:
+        raise CLIError(
+            f"--steps-hit {args.steps_hit} exceeds --steps-full {args.steps_full}. HINT: 8 and 30.", EXIT_USAGE
+        )
+    try:
+        pairs = read_pairs(args.pairs, seed=args.seed)
+    except PairsFileError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    scorer = None
+    if args.clip is not None:
+        from chai.evaluation.clip import ClipScorer
+
+        try:
+            scorer = ClipScorer(args.clip, device=args.device)
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from None
+    embedder = demo.build_embedder(args.embedder)
+    # In memory and emptied before each pair, so it holds one entry at a time: no budget to choose.
+    cache = open_cache(
+        1 << 40, location=None, namespace="eval", matching="entity", threshold=args.threshold, embedder=embedder
+    )
+    settings = quality.BootstrapSettings(resamples=args.bootstrap, seed=args.bootstrap_seed)
+    build = _eval_stdit3_runner if args.pipeline == "stdit3" else _eval_diffusers_runner
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(cache)
+        runner, about = build(args, cache)
+        stack.callback(runner.close)
+        if scorer is not None and runner.space != "pixels":
+            raise CLIError(
+                "--clip needs decoded pixels, but this model has no decoder (its clips are latents). HINT: drop --clip.",
+                EXIT_USAGE,
+            )
+        print(
+            f"chai eval quality: {len(pairs)} pairs, {about['pipeline']} ({about['model']}), {args.device}, "
+            f"{args.threads_note}, {runner.full_steps}/{runner.hit_steps} steps, {quality.RUNS_PER_PAIR} runs per pair",
+            flush=True,
+        )
+        quiet_bar = args.no_progress or not report.is_tty()
+        bar = stack.enter_context(_progress(len(pairs) * quality.RUNS_PER_PAIR, "eval quality", quiet_bar, unit="run"))
+        records, rows = quality.evaluate(
+            runner, pairs, clip_scorer=scorer, sheet_rows=args.sheet_rows if sheet else 0,
+            frames_per_tile=args.sheet_frames, on_run=(lambda name: bar.update(1)) if bar is not None else None,
+        )  # fmt: skip
+        described = runner.describe()
+    summary = quality.summarize(records, settings)
+    doc = {
+        "schema": quality.SCHEMA,
+        "command": "eval quality",
+        "created": report.now_iso(),
+        "environment": report.environment(args.device),
+        "setup": {
+            "pairs_file": args.pairs,
+            **about,
+            "runner": _jsonable(described),
+            "full_steps": runner.full_steps,
+            "hit_steps": runner.hit_steps,
+            "embedder": getattr(embedder, "name", type(embedder).__name__),
+            "threshold": args.threshold,
+            "clip": args.clip,
+        },
+        "pairs": records,
+        "summary": summary,
+    }
+    print()
+    print(_eval_table(summary, runner.full_steps, runner.hit_steps))
+    print(f"hits: {summary['hits']} of {summary['pairs']} pairs")
+    for miss in summary["not_hit"]:
+        print(f"  line {miss['line']}: not a hit ({miss['reason']}); compared all the same")
+    report.write_json(args.report, doc)
+    print(f"report: {args.report}")
+    if sheet:
+        from chai.evaluation.sheet import write_sheet
+
+        title = f"chai eval quality ({about['pipeline']}, {about['model']})"
+        out = write_sheet(sheet, rows, total_pairs=len(records), full_steps=runner.full_steps,
+                          hit_steps=runner.hit_steps, title=title, latent=runner.space == "latent")  # fmt: skip
+        print(f"sheet: {out}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------------------- cache
 
 
@@ -1481,6 +1791,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_trace(args)
         if args.command == "cache":
             return _cmd_cache(args)
+        if args.command == "eval":
+            return _cmd_eval_quality(args)
         parser.error(f"unknown command {args.command!r}")
     except CLIError as exc:
         if debug:

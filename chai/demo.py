@@ -31,6 +31,7 @@ __all__ = [
     "build_text_encoder",
     "builtin_prompts",
     "clip_frames",
+    "load_checkpoint_model",
     "load_demo_model",
     "preset_names",
     "write_picture",
@@ -53,12 +54,15 @@ def builtin_prompts(preset: str) -> str:
     return "synthetic_prompts.txt" if preset == TRAINED else "demo_prompts.txt"
 
 
-def build_text_encoder(kind: str, *, hidden_size: int, model_max_length: int, device: str):
-    """A caption encoder: ``"minilm"`` (all-MiniLM-L6-v2, offline) or ``"hash"`` (word hashing, no weights)."""
-    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder
+def build_text_encoder(kind: str, *, hidden_size: int, model_max_length: int, device: str, path: str | None = None):
+    """A caption encoder: ``"minilm"`` (all-MiniLM-L6-v2, offline), ``"hash"`` (word hashing, no weights) or
+    ``"t5"`` (the T5 checkpoint directory ``path``, local files only)."""
+    from chai.text_encoder import HashTextEncoder, MiniLMTextEncoder, T5TextEncoder
 
     if kind == "hash":
         return HashTextEncoder(hidden_size, model_max_length, device=device)
+    if kind == "t5":
+        return T5TextEncoder(path, model_max_length, device=device)
     try:
         return MiniLMTextEncoder(model_max_length, device=device)
     except ImportError as exc:
@@ -167,6 +171,81 @@ def load_demo_model(
     model = build_model(preset, seed=seed, device=device, caption_channels=enc.hidden_size)
     (h, w), frames = (image_size("144p"), 51) if command == "demo" else (image_size("240p"), 68)
     return DemoModel(preset, False, model, enc, None, h, w, frames, True, builtin_prompts(preset))
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file (``.safetensors``, or a torch ``.pt`` / ``.pth`` / ``.bin`` state dict, read
+    with ``weights_only=True``) or of the one ``*.safetensors`` file of a directory (``model.safetensors`` first)."""
+    if path.is_dir():
+        found = sorted(path.glob("*.safetensors"))
+        named = path / "model.safetensors"
+        if named.is_file():
+            found = [named]
+        if len(found) != 1:
+            raise ValueError(
+                f"--weights {str(path)!r}: expected one .safetensors file in the directory, found {len(found)}. "
+                "HINT: pass the checkpoint file itself."
+            )
+        path = found[0]
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "ema"):  # training checkpoints wrap the weights
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise TypeError(
+            f"--weights {str(path)!r} holds a {type(state).__name__}, not a state dict. HINT: see docs/eval.md."
+        )
+    return state
+
+
+def load_checkpoint_model(
+    path: str | Path, preset: str = "XL/2", *, device: str, text_encoder: str = "hash", t5: str | None = None
+) -> DemoModel:
+    """STDiT3 ``preset`` with the weights of ``path`` (OpenSora 1.2's ``hpcai-tech/OpenSora-STDiT-v3`` for
+    ``XL/2``: a directory with ``model.safetensors``, or the file), loaded strictly; 240p x 68 frames by default.
+
+    ``text_encoder``: ``"t5"`` with ``t5`` a local T5 directory (OpenSora 1.2: ``DeepFloyd/t5-v1_1-xxl``) gives the
+    captions the checkpoint was trained on; ``"hash"`` fits any caption width but means nothing to real weights.
+    chai ships no OpenSora VAE: the pipeline works on latents.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: unknown preset, or keys / shapes that do not fit the preset.
+        TypeError: the file holds no state dict.
+    """
+    from chai.models import PRESETS, STDiT3, STDiT3Config
+    from chai.pipeline import image_size
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(
+            f"--weights {str(path)!r}: no such file or directory. HINT: pass an STDiT3 checkpoint, e.g. the "
+            "directory of hpcai-tech/OpenSora-STDiT-v3 holding model.safetensors."
+        )
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}. HINT: choose one of {', '.join(PRESETS)}.")
+    state = _read_state_dict(p)
+    model = STDiT3(STDiT3Config.preset(preset))  # not on "meta": a non-persistent buffer (RoPE) is not in `state`
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"--weights {str(p)!r} does not fit the {preset} STDiT3 ({len(state)} tensors; {first}). HINT: pass "
+            "--preset with the checkpoint's size (OpenSora 1.2: XL/2)."
+        ) from None
+    model = model.to(device).eval()
+    c = model.config
+    enc = build_text_encoder(
+        text_encoder, hidden_size=int(c.caption_channels), model_max_length=int(c.model_max_length), device=device,
+        path=t5,
+    )  # fmt: skip
+    (h, w), frames = image_size("240p"), 68
+    return DemoModel(preset, True, model, enc, None, h, w, frames, True, builtin_prompts(preset))
 
 
 # --------------------------------------------------------------------------------------------- picture

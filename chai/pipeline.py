@@ -507,6 +507,7 @@ class CHAIPipeline:
         use_cache: bool = True,
         on_step: Callable[[int, int], None] | None = None,
         miss_cache: bool | None = None,
+        steps: int | None = None,
     ) -> GenerationResult:
         """Generate the latent of one clip for ``prompt`` (see the module docstring for the flow).
 
@@ -516,6 +517,9 @@ class CHAIPipeline:
         ``miss_cache``: None follows ``config.miss_cache`` (misses, and hits with ``miss_cache_on_hits``);
         False runs this request without the first-block residual cache (with ``use_cache=False``: the plain
         all-miss baseline); True needs ``config.miss_cache``.
+        ``steps``: with ``use_cache=False`` (or no cache), run this many sampler steps instead of
+        ``config.full_steps`` (e.g. ``config.hit_steps``: the plain short-schedule baseline of a hit, same sampler
+        and timestep transform, no Cache Attention). None: ``config.full_steps``.
         """
         if self._closed:
             raise RuntimeError("CHAIPipeline is closed (the model was unpatched). HINT: build a new pipeline.")
@@ -524,6 +528,14 @@ class CHAIPipeline:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}. HINT: seed=0.")
         cfg = self.config
+        if steps is not None:
+            if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+                raise ValueError(f"steps must be a positive int or None, got {steps!r}. HINT: steps=8.")
+            if use_cache and self.cache is not None:
+                raise ValueError(
+                    f"steps={steps} applies to uncached runs only (a miss runs config.full_steps={cfg.full_steps}, "
+                    f"a hit config.hit_steps={cfg.hit_steps}). HINT: pass use_cache=False."
+                )
         if miss_cache and cfg.miss_cache is None:
             raise ValueError("miss_cache=True but PipelineConfig.miss_cache is None. HINT: set a threshold there.")
         self._step_callback = on_step
@@ -602,10 +614,10 @@ class CHAIPipeline:
                 capture_cross_attn=bool(steps_captured),
                 miss_cache=miss_cache,
             ) as sess:
-                z = self._sample(z, y, ymask, cfg.full_steps, sess, **skw)
+                z = self._sample(z, y, ymask, steps or cfg.full_steps, sess, **skw)
             self._sync()
             timings["denoise"] = time.perf_counter() - t0
-            result.steps = cfg.full_steps
+            result.steps = steps or cfg.full_steps
         result.block_evals, result.blocks_skipped = sess.block_evals, sess.blocks_skipped
 
         if want_insert:

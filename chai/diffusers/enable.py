@@ -90,7 +90,9 @@ class CallInfo:
     timings (s): lookup, cache_load, pipeline (the diffusers call), cache_kv (cached K/V),
     cache_attention (the patched attention calls, projections included), capture, insert, total.
     notes: anything that made the call fall back. schedule: the hit schedule entries are bound to
-    (:meth:`ChaiHandle.schedule_id`). error: ``"Type: message"`` when the call raised (then hit is False and
+    (:meth:`ChaiHandle.schedule_id`). lookup_reasons: per prompt, the cache lookup's reason for a miss
+    ("no_entities", "no_match", "store_unavailable", "damaged"; "" for a match), empty when nothing was looked
+    up. error: ``"Type: message"`` when the call raised (then hit is False and
     the reason says so), else None.
     """
 
@@ -113,6 +115,7 @@ class CallInfo:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     schedule: str = ""
+    lookup_reasons: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -583,6 +586,7 @@ class ChaiHandle:
         info.model_id = model_id
         t0 = time.perf_counter()
         results = [self.cache.lookup(p, shape=(1, *shape), model=model_id) for p in prompts]
+        info.lookup_reasons = [r.reason for r in results]
         timings = {"lookup": time.perf_counter() - t0}
         grid = fam.grid(self.pipe.transformer, shape)
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from chai.evaluation.metrics import psnr, ssim  # the product's metrics: one implementation for both
 from research.eval import synthetic as syn
 
 __all__ = [
@@ -790,85 +791,6 @@ def validate(
 # ----------------------------------------------------------------------------------------------------------------
 # Metrics
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def _pair(a: Any, b: Any, name_a: str = "a", name_b: str = "b") -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(_to_numpy(a, name_a), dtype=np.float64)
-    y = np.asarray(_to_numpy(b, name_b), dtype=np.float64)
-    if x.shape != y.shape:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}.\n"
-            "HINT: compare videos of the same (T, H, W, 3) layout and resolution."
-        )
-    if x.size == 0:
-        raise ValueError(f"{name_a} is empty (shape {tuple(x.shape)}).\nHINT: pass at least one pixel.")
-    return x, y
-
-
-def psnr(a: Any, b: Any, *, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB over all elements: ``10 log10(data_range^2 / MSE)``; inf if equal."""
-    x, y = _pair(a, b)
-    mse = float(np.mean((x - y) ** 2))
-    if mse == 0.0:
-        return float("inf")
-    return float(10.0 * math.log10(data_range**2 / mse))
-
-
-def _gaussian_window(win: int, sigma: float) -> np.ndarray:
-    g = np.exp(-0.5 * ((np.arange(win) - (win - 1) / 2.0) / sigma) ** 2)
-    return g / g.sum()
-
-
-def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable 'valid' filtering of ``x (N, H, W)`` with the 1-D window ``g`` along H then W."""
-    win = len(g)
-    h, w = x.shape[1] - win + 1, x.shape[2] - win + 1
-    rows = sum(g[k] * x[:, k : k + h, :] for k in range(win))
-    return sum(g[k] * rows[:, :, k : k + w] for k in range(win))
-
-
-def _as_planes(x: np.ndarray) -> np.ndarray:
-    """(H, W) | (H, W, C) | (T, H, W, C) -> (N, H, W) planes."""
-    if x.ndim == 2:
-        return x[None]
-    if x.ndim == 3:
-        return np.moveaxis(x, -1, 0)
-    if x.ndim == 4:
-        return np.moveaxis(x, -1, 1).reshape(-1, x.shape[1], x.shape[2])
-    raise ValueError(f"expected (H, W), (H, W, C) or (T, H, W, C), got shape {tuple(x.shape)}.\nHINT: see docstring.")
-
-
-def ssim(
-    a: Any,
-    b: Any,
-    *,
-    data_range: float = 1.0,
-    win_size: int = 11,
-    sigma: float = 1.5,
-    k1: float = 0.01,
-    k2: float = 0.03,
-) -> float:
-    """Mean structural similarity (Wang et al. 2004) of ``a`` and ``b``.
-
-    Inputs are ``(H, W)``, ``(H, W, C)`` or ``(T, H, W, C)``; SSIM is computed per frame and channel with a
-    Gaussian window (``win_size``, ``sigma``) over the valid region (no padding) and averaged. The window
-    shrinks to the frame (kept odd) for frames smaller than ``win_size``. Equal inputs give exactly 1.
-    """
-    x, y = _pair(a, b)
-    px, py = _as_planes(x), _as_planes(y)
-    win = min(win_size, px.shape[1], px.shape[2])
-    win = win if win % 2 == 1 else win - 1
-    if win < 1:
-        raise ValueError(f"frames of shape {px.shape[1:]} are too small for SSIM.\nHINT: use frames >= 3 x 3.")
-    g = _gaussian_window(win, sigma)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    mx, my = _filter_valid(px, g), _filter_valid(py, g)
-    sxx = _filter_valid(px * px, g) - mx * mx
-    syy = _filter_valid(py * py, g) - my * my
-    sxy = _filter_valid(px * py, g) - mx * my
-    num = (2 * mx * my + c1) * (2 * sxy + c2)
-    den = (mx * mx + my * my + c1) * (sxx + syy + c2)
-    return float(np.mean(num / den))
 
 
 def temporal_consistency(video: Any, *, data_range: float = 1.0) -> float:

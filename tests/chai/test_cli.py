@@ -90,7 +90,9 @@ def test_builtin_data_properties():
         (["cache"], "required"),
         (["run", "--prompts", "x.txt", "--preset", "huge"], "unknown preset"),
         (["trace", "--preset", "huge"], "unknown preset"),
-        (["eval"], "invalid choice"),  # the research harness is not part of the installed command
+        (["eval"], "required"),
+        (["eval", "train"], "invalid choice"),  # the research harness is not part of the installed command
+        (["eval", "quality"], "--pairs"),
         ([], "required"),
     ],
 )
@@ -349,9 +351,11 @@ def test_python_dash_m_and_version():
 
 def test_parser_help_lists_commands():
     help_text = build_parser().format_help()
-    for cmd in ("demo", "run", "trace", "cache"):
+    for cmd in ("demo", "run", "trace", "cache", "eval"):
         assert cmd in help_text
-    assert "eval" not in help_text
+    # `chai eval` is the product's quality command only: the research harness (train, competence) is not installed
+    (ev,) = [sub for name, sub in _subparsers(build_parser()) if name == "eval"]
+    assert [name for name, _ in _subparsers(ev)] == ["quality"]
 
 
 def _subparsers(parser):
