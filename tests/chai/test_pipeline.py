@@ -191,6 +191,27 @@ def test_no_cache_is_plain_sampling(model, encoder):
         torch.testing.assert_close(r.latents, ref, rtol=0, atol=0)
 
 
+def test_num_steps_runs_an_uncached_generation_of_that_length(model, encoder):
+    """The plain hit-length twin of a request: the same noise and captions, ``num_steps`` sampler steps, no cache."""
+    with make_cache() as cache, CHAIPipeline(model, encoder, cache) as pipe:
+        pipe.generate("a tiger in a cave", seed=0, **GEN)  # an entry a lookup would find
+        short = pipe.generate("a tiger in the jungle", seed=5, use_cache=False, num_steps=8, **GEN)
+        ref, _ = plain_sample(pipe, "a tiger in the jungle", seed=5, steps=8)
+        assert not short.hit and short.steps == 8 and short.inserted_entry is None and len(cache) == 1
+        torch.testing.assert_close(short.latents, ref, rtol=0, atol=0)
+        full = pipe.generate("a tiger in the jungle", seed=5, use_cache=False, **GEN)
+        assert full.steps == 30 and not torch.equal(full.latents, short.latents)
+        for bad in (0, -3, True, 8.0, "8"):
+            with pytest.raises(ValueError, match="num_steps must be a positive int.*HINT"):
+                pipe.generate("a tiger", seed=0, use_cache=False, num_steps=bad, **GEN)
+        with pytest.raises(ValueError, match="use_cache=True.*HINT: pass use_cache=False"):
+            pipe.generate("a tiger", seed=0, num_steps=8, **GEN)
+        st = cache.stats()  # the refused calls looked nothing up
+        assert len(cache) == 1 and (st["hits"], st["misses"]) == (0, 1)
+    with CHAIPipeline(model, encoder, None) as pipe:  # no cache: nothing to look up, any length
+        assert pipe.generate("a tiger", seed=1, num_steps=3, **GEN).steps == 3
+
+
 def test_masks_all_true_without_token_spans(model):
     enc = NoSpanEncoder(model.config.caption_channels, model.config.model_max_length)
     with make_cache() as cache, CHAIPipeline(model, enc, cache, config=PipelineConfig(full_steps=10)) as pipe:
