@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -37,9 +38,11 @@ __all__ = [
     "format_table",
     "plot_run",
     "plot_trace",
+    "psnr",
     "run_table",
     "summarize_run",
     "trace_table",
+    "twins_table",
     "write_json",
 ]
 
@@ -138,6 +141,22 @@ def summarize_run(requests: Sequence[Mapping[str, Any]], *, all_miss_s: float | 
     }
 
 
+def psnr(x: torch.Tensor, ref: torch.Tensor, *, data_range: float) -> float:
+    """Peak signal-to-noise ratio of ``x`` against ``ref`` in dB: ``10 log10(data_range**2 / MSE)``, computed in
+    float64; ``inf`` when the two are equal. ``data_range`` is the span of the signal (2.0 for video in [-1, 1])."""
+    if tuple(x.shape) != tuple(ref.shape):
+        raise ValueError(
+            f"psnr needs tensors of one shape, got x {tuple(x.shape)} and ref {tuple(ref.shape)}. "
+            "HINT: compare a clip with another of the same frames, size and channels."
+        )
+    if not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"psnr data_range={data_range!r} must be a positive number. HINT: 2.0 for [-1, 1] video.")
+    mse = float((x.detach().double().cpu() - ref.detach().double().cpu()).square().mean())
+    if not math.isfinite(mse):
+        raise ValueError("psnr: x or ref holds NaN or inf. HINT: check the generation that produced them.")
+    return math.inf if mse == 0.0 else 10.0 * math.log10(float(data_range) ** 2 / mse)
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str | None = None) -> str:
     """A plain-text table with a header rule; ``align`` is one 'l'/'r' per column (default: numbers right)."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -218,6 +237,27 @@ def run_table(summary: Mapping[str, Any]) -> str:
             top += f" and {len(ents) - len(shown)} more entities ({rest} hits)"
         rows.append(("hits landed on", top))
     return format_table(["metric", "value"], rows, align="ll")
+
+
+def twins_table(twins: Sequence[Mapping[str, Any]]) -> str:
+    """Per hit, PSNR to its full-schedule twin of the hit and of its plain short twin (``chai demo``'s twins
+    records, docs/cli.md), with their means (the difference's over the hits that have both); ``-`` where a PSNR
+    is infinite (identical clips)."""
+
+    def db(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f} dB"
+
+    rows, gains = [], []
+    for t in twins:
+        gain = None if None in (t["psnr_hit_db"], t["psnr_short_db"]) else t["psnr_hit_db"] - t["psnr_short_db"]
+        gains += [] if gain is None else [gain]
+        rows.append([f"#{t['index'] + 1}", t["match"], db(t["psnr_hit_db"]), db(t["psnr_short_db"]), db(gain)])
+    if len(twins) > 1:
+        hit = _mean([t["psnr_hit_db"] for t in twins if t["psnr_hit_db"] is not None])
+        short = _mean([t["psnr_short_db"] for t in twins if t["psnr_short_db"] is not None])
+        rows.append([f"mean of {len(twins)}", "", db(hit), db(short), db(_mean(gains))])
+    steps = f"{twins[0]['short_steps']} steps" if twins else "short"
+    return format_table(["hit", "match", "hit (cache)", f"plain {steps}", "hit - plain"], rows, align="llrrr")
 
 
 def trace_table(results: Sequence[Mapping[str, Any]]) -> str:

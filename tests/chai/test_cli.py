@@ -493,6 +493,30 @@ def test_demo_picture_pairs_each_hit_with_the_miss_it_reused(tmp_path):
     assert write_picture(tmp_path / "q.png", [], {}, title="t") is None
 
 
+def test_psnr_and_twins_table():
+    import math
+
+    import torch
+
+    a = torch.zeros(2, 3, 4, dtype=torch.float64)
+    assert report.psnr(torch.full_like(a, 0.1), a, data_range=1.0) == pytest.approx(20.0, abs=1e-9)
+    assert report.psnr(torch.full_like(a, 0.2), a, data_range=2.0) == pytest.approx(20.0, abs=1e-9)
+    assert math.isinf(report.psnr(a, a, data_range=1.0))
+    noisy = [report.psnr(a + s * torch.randn_like(a), a, data_range=1.0) for s in (0.01, 0.1)]
+    assert noisy[0] > noisy[1]
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\).*\(2, 3\).*HINT"):
+        report.psnr(a, a[..., 0], data_range=1.0)
+    with pytest.raises(ValueError, match="data_range.*HINT"):
+        report.psnr(a, a, data_range=0.0)
+    twins = [{"index": 4, "match": "a -> b", "short_steps": 8, "psnr_hit_db": 24.0, "psnr_short_db": 20.5},
+             {"index": 9, "match": "c -> d", "short_steps": 8, "psnr_hit_db": 18.0, "psnr_short_db": None}]  # fmt: skip
+    lines = report.twins_table(twins).splitlines()
+    assert "plain 8 steps" in lines[0]
+    assert lines[2].split() == ["#5", "a", "->", "b", "24.00", "dB", "20.50", "dB", "3.50", "dB"]
+    assert lines[3].split()[-4:] == ["18.00", "dB", "-", "-"]  # no plain PSNR (identical clips): no difference
+    assert lines[4].split()[:3] == ["mean", "of", "2"] and "21.00 dB" in lines[4]
+
+
 # ----------------------------------------------------------------------------------------- first hour: threads
 
 
