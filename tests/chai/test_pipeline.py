@@ -212,6 +212,34 @@ def test_num_steps_runs_an_uncached_generation_of_that_length(model, encoder):
         assert pipe.generate("a tiger", seed=1, num_steps=3, **GEN).steps == 3
 
 
+def test_twins_of_a_hit_equal_independent_uncached_generations(model, encoder):
+    """chai demo's twins of a hit: the full and the plain hit-length schedule from the hit's prompt and seed, no cache."""
+    from chai import report
+    from chai.demo import make_twins, twin_record, view_of
+
+    with make_cache() as cache, CHAIPipeline(model, encoder, cache) as pipe:
+        pipe.generate("a tiger resting in a cave", seed=0, **GEN)
+        hit = pipe.generate("a tiger running through the jungle", seed=4, **GEN)
+        assert hit.hit
+        full, short = make_twins(pipe, hit.prompt, hit.seed, **GEN)
+        rec = twin_record(hit.to_record(index=1), view_of(hit), full, short)
+        assert len(cache) == 1 and cache.stats()["hits"] == 1  # the twins looked nothing up, stored nothing
+    # independent references: fresh cacheless pipelines whose full schedule is 30 and 8 steps
+    with CHAIPipeline(model, encoder, None) as ref30:
+        want_full = ref30.generate(hit.prompt, seed=4, **GEN).latents
+    with CHAIPipeline(model, encoder, None, config=PipelineConfig(full_steps=8, hit_steps=8)) as ref8:
+        want_short = ref8.generate(hit.prompt, seed=4, **GEN).latents
+    assert (full.steps, short.steps, full.hit, short.hit) == (30, 8, False, False)
+    torch.testing.assert_close(full.latents, want_full, rtol=0, atol=0)
+    torch.testing.assert_close(short.latents, want_short, rtol=0, atol=0)
+    assert not torch.equal(hit.latents, short.latents)  # the cache changed the hit: the comparison means something
+    span = float(want_full.max() - want_full.min())
+    assert rec["compared_on"] == "latents" and rec["data_range"] == pytest.approx(span)
+    assert rec["psnr_hit_db"] == pytest.approx(report.psnr(hit.latents, want_full, data_range=span))
+    assert rec["psnr_short_db"] == pytest.approx(report.psnr(want_short, want_full, data_range=span))
+    assert (rec["index"], rec["seed"], rec["full_steps"], rec["short_steps"]) == (1, 4, 30, 8)
+
+
 def test_masks_all_true_without_token_spans(model):
     enc = NoSpanEncoder(model.config.caption_channels, model.config.model_max_length)
     with make_cache() as cache, CHAIPipeline(model, enc, cache, config=PipelineConfig(full_steps=10)) as pipe:
