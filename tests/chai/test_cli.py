@@ -464,6 +464,10 @@ def test_demo_on_the_trained_model_writes_a_picture(capsys, tmp_path):
     hits = [r for r in doc["requests"] if r["hit"]]
     assert hits and hits[0]["cached_entity"] == "large red circle"
     assert doc["config"]["pipeline"]["use_timestep_transform"] is False
+    # each hit has its twins, compared on decoded pixels, and the PSNR table says so
+    assert [t["index"] for t in doc["twins"]] == [r["index"] for r in hits]
+    assert all(t["compared_on"] == "pixels" and t["data_range"] == 2.0 for t in doc["twins"])
+    assert "PSNR to each hit's 30-step twin (same prompt and seed, no cache), on decoded pixels" in out
 
 
 def _picture_records():
@@ -602,6 +606,31 @@ def test_psnr_and_twins_table():
     assert lines[2].split() == ["#5", "a", "->", "b", "24.00", "dB", "20.50", "dB", "3.50", "dB"]
     assert lines[3].split()[-4:] == ["18.00", "dB", "-", "-"]  # no plain PSNR (identical clips): no difference
     assert lines[4].split()[:3] == ["mean", "of", "2"] and "21.00 dB" in lines[4]
+
+
+def test_demo_twins_run_after_the_timed_run_and_no_twins_skips_them(capsys, prompt_file, tmp_path):
+    rpt, pic = tmp_path / "d.json", tmp_path / "d.png"
+    argv = ["demo", "--prompts", str(prompt_file), *FAST, "--report", str(rpt), "--picture", str(pic)]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert [r["hit"] for r in doc["requests"]] == [False, False, True]
+    assert doc["summary"]["requests"] == 3 and doc["config"]["twins"] is True  # the twins are no requests
+    (tw,) = doc["twins"]
+    assert (tw["index"], tw["seed"], tw["full_steps"], tw["short_steps"], tw["compared_on"]) == (2, 2, 10, 5, "latents")
+    assert 0 < tw["psnr_hit_db"] < 200 and 0 < tw["psnr_short_db"] < 200
+    assert "generated after the timed run: not counted in any timing" in out
+    table = out[out.index("PSNR to each hit's 10-step twin") :]
+    assert "#3" in table and f"{tw['psnr_hit_db']:.2f} dB" in table and f"{tw['psnr_short_db']:.2f} dB" in table
+    assert out.index("speedup vs all-miss") < out.index("PSNR to each hit's")
+    code, out, err = run_cli(capsys, [*argv, "--no-twins"])
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert doc["twins"] == [] and doc["config"]["twins"] is False and "twins:" not in out and "PSNR" not in out
+    # run: twins only when asked
+    run_argv = ["run", "--prompts", str(prompt_file), *FAST, "--report", str(rpt)]
+    assert run_cli(capsys, run_argv)[0] == 0 and json.loads(rpt.read_text())["twins"] == []
+    assert run_cli(capsys, [*run_argv, "--twins"])[0] == 0 and len(json.loads(rpt.read_text())["twins"]) == 1
 
 
 # ----------------------------------------------------------------------------------------- first hour: threads
