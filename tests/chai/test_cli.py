@@ -483,7 +483,10 @@ def _picture_records():
     records = [rec(0, False, "e0"), rec(1, False, "e1"), rec(2, True, "e1"), rec(3, True, "e1"), rec(4, True, "e0"),
                rec(5, True, "gone")]  # fmt: skip
     g = torch.Generator().manual_seed(0)
-    clip = lambda: torch.randint(0, 256, (8, 6, 6, 3), generator=g, dtype=torch.uint8)  # noqa: E731
+
+    def clip():
+        return torch.randint(0, 256, (8, 6, 6, 3), generator=g, dtype=torch.uint8)
+
     frames = {r["index"]: clip() for r in records}
     hits = [r["index"] for r in records if r["hit"]]
     twins = [{"index": i, "full_steps": 30, "short_steps": 8, "compared_on": "pixels", "psnr_hit_db": 20.0 + i,
@@ -525,8 +528,8 @@ def test_demo_picture_has_one_row_per_hit_with_its_miss_and_twins(tmp_path):
                 continue
             kind, _, num = ax.get_label().rpartition(" #")
             i = int(num) - 1
-            clip = {"miss": frames, "hit": frames}.get(kind) or {k: v[kind == "short twin"] for k, v in twin_frames.items()}
-            assert np.array_equal(ax.images[0].get_array(), _strip(clip[i]))
+            clip = frames[i] if kind in ("miss", "hit") else twin_frames[i][kind == "short twin"]
+            assert np.array_equal(ax.images[0].get_array(), _strip(clip))
     text = "\n".join(t.get_text() for t in fig.texts)
     assert "PSNR 22.0 dB to the 30-step twin" in text and "PSNR 12.0 dB to the 30-step twin" in text
     assert "All 4 hits shown" in " ".join(text.split()) and "not counted in its timings" in " ".join(text.split())
