@@ -3,7 +3,7 @@
 Commands::
 
     chai demo  [options]                      built-in prompts on the trained synthetic STDiT3, 64MB cache,
-                                              a picture of the misses and the hits that reused them
+                                              a picture of every hit beside the miss it reused and its twins
     chai run   --prompts FILE [options]       any prompt file (default: the mini STDiT3, random weights)
     chai run|demo --pipeline wan|cogvideox|latte [--model ID_OR_PATH]
                                               the same through a diffusers pipeline with CHAI enabled
@@ -377,7 +377,11 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
             "prompt and seed, no cache, run after the timed run for the picture and the PSNR table); timings only",
         )
     else:
-        o.add_argument("--picture", default=None, help="write a PNG of misses and the hits that reused them to FILE")
+        o.add_argument(
+            "--picture",
+            default=None,
+            help="write a PNG with one row per hit (the miss it reused, the hit; with --twins its twins) to FILE",
+        )
         o.add_argument(
             "--twins",
             action="store_true",
@@ -401,9 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="built-in prompts on the trained synthetic STDiT3 (CPU, under a minute), with a picture",
-        description="Run the built-in prompt list through CHAI with a 64MB cache and write a picture of the "
-        "misses and the hits that reused them. The default model is the trained synthetic STDiT3 "
+        help="built-in prompts on the trained synthetic STDiT3 (CPU, a minute or two), with a picture of every hit "
+        "beside its twins",
+        description="Run the built-in prompt list through CHAI with a 64MB cache, generate each hit's 30-step and "
+        "plain 8-step twins after the timed run, and write a picture of every hit beside the miss it reused and "
+        "its twins. The default model is the trained synthetic STDiT3 "
         "(32x32 clips of coloured shapes); --preset mini gives OpenSora-shaped timings (random weights).",
     )
     demo.add_argument("--prompts", default=None, help="use this prompt file instead of the built-in list")
