@@ -448,25 +448,20 @@ def write_picture(
     frames: Mapping[int, torch.Tensor],
     *,
     title: str,
-    latent_note: bool = False,
-    twins: Sequence[Mapping[str, Any]] = (),
-    twin_frames: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
-    max_rows: int = MAX_PICTURE_ROWS,
+    **options: Any,
 ) -> Path | None:
     """A PNG of every hit beside the miss whose latents it reused and, when given, its twins; returns its
     absolute path (None: nothing to show).
 
     ``records`` are ``chai.run/1`` request records and ``frames`` maps a record's ``index`` to its
-    :func:`clip_frames`; ``twins`` are :func:`twin_record` records and ``twin_frames`` maps a hit's index to
-    the frames of its (full, short) twins. One row per hit, in request order: the miss (4 frames, evenly
-    spaced), the hit, the full-schedule twin and the plain short twin, each captioned whole (wrapped, never
-    cut) with its request number, steps, match and PSNR to the full twin. At most ``max_rows`` rows; the
-    picture's heading says how many it leaves out and which. When no request hit, one row per miss.
+    :func:`clip_frames`; ``options`` are :func:`build_picture`'s: ``twins`` (:func:`twin_record` records),
+    ``twin_frames`` (a hit's index -> the frames of its (full, short) twins), ``latent_note``, ``max_rows``.
+    One row per hit, in request order: the miss (4 frames, evenly spaced), the hit, the full-schedule twin and
+    the plain short twin, each captioned whole (wrapped, never cut) with its request number, steps, match and
+    PSNR to the full twin. At most ``max_rows`` rows; the picture's heading says how many it leaves out and
+    which. When no request hit, one row per miss.
     """
-    fig = build_picture(
-        records, frames, title=title, latent_note=latent_note, twins=twins, twin_frames=twin_frames,
-        max_rows=max_rows,
-    )  # fmt: skip
+    fig = build_picture(records, frames, title=title, **options)
     if fig is None:
         return None
     path = Path(path).resolve()  # the CLI prints it: an absolute path says where the picture went
