@@ -238,6 +238,13 @@ def test_twins_of_a_hit_equal_independent_uncached_generations(model, encoder):
     assert rec["psnr_hit_db"] == pytest.approx(report.psnr(hit.latents, want_full, data_range=span))
     assert rec["psnr_short_db"] == pytest.approx(report.psnr(want_short, want_full, data_range=span))
     assert (rec["index"], rec["seed"], rec["full_steps"], rec["short_steps"]) == (1, 4, 30, 8)
+    # with a step cache on misses, the twins still run the plain schedules
+    with CHAIPipeline(model, encoder, None, config=PipelineConfig(miss_cache=10.0)) as pipe:
+        assert pipe.generate(hit.prompt, seed=4, **GEN).blocks_skipped > 0  # the step cache would skip blocks
+        full, short = make_twins(pipe, hit.prompt, 4, **GEN)
+    assert full.blocks_skipped == short.blocks_skipped == 0
+    torch.testing.assert_close(full.latents, want_full, rtol=0, atol=0)
+    torch.testing.assert_close(short.latents, want_short, rtol=0, atol=0)
 
 
 def test_masks_all_true_without_token_spans(model):
