@@ -891,10 +891,10 @@ def _run_twins(
     clips: dict[int, Any] = {}
     if not hits:
         return twins, clips
-    cfg = pipe.config
+    cfg, what = pipe.config, f"{len(hits)} hits" if len(hits) > 1 else "the hit"
     print(
-        f"twins: the {cfg.full_steps}-step and plain {cfg.hit_steps}-step twins of {len(hits)} hit{'s' * (len(hits) > 1)} (same prompt and "
-        "seed, no cache), generated after the timed run: not counted in any timing",
+        f"twins: the {cfg.full_steps}-step and plain {cfg.hit_steps}-step twins of {what} (same prompt and seed, "
+        "no cache), generated after the timed run: not counted in any timing",
         flush=True,
     )
     quiet_bar = args.no_progress or not report.is_tty()
@@ -950,10 +950,7 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
             f"--miss-cache applies to --pipeline stdit3 only, not {kind}. HINT: drop --miss-cache.", EXIT_USAGE
         )
     if args.twins and args.command == "run":
-        raise CLIError(
-            f"--twins applies to --pipeline stdit3 only, not {kind}. HINT: drop --twins.",
-            EXIT_USAGE,
-        )
+        raise CLIError(f"--twins applies to --pipeline stdit3 only, not {kind}. HINT: drop --twins.", EXIT_USAGE)
     picture = None if getattr(args, "no_picture", False) else args.picture
     _check_generation_args(args, picture, ChaiDiffusersConfig.cache_steps)
     quiet_bar = args.no_progress or not report.is_tty()

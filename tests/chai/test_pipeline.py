@@ -213,7 +213,7 @@ def test_num_steps_runs_an_uncached_generation_of_that_length(model, encoder):
 
 
 def test_twins_of_a_hit_equal_independent_uncached_generations(model, encoder):
-    """chai demo's twins of a hit: the full and the plain hit-length schedule from the hit's prompt and seed, no cache."""
+    """chai demo's twins of a hit: the full and the plain hit-length schedules from its prompt and seed, no cache."""
     from chai import report
     from chai.demo import make_twins, twin_record, view_of
 
