@@ -3,7 +3,7 @@
 Commands::
 
     chai demo  [options]                      built-in prompts on the trained synthetic STDiT3, 64MB cache,
-                                              a picture of the misses and the hits that reused them
+                                              a picture of every hit beside the miss it reused and its twins
     chai run   --prompts FILE [options]       any prompt file (default: the mini STDiT3, random weights)
     chai run|demo --pipeline wan|cogvideox|latte [--model ID_OR_PATH]
                                               the same through a diffusers pipeline with CHAI enabled
@@ -376,11 +376,28 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         o.add_argument(
             "--picture",
             default="chai-demo.png",
-            help="PNG of misses and the hits that reused them, side by side (default chai-demo.png)",
+            help="PNG with one row per hit: the miss it reused, the hit and its two twins (default chai-demo.png)",
         )
         o.add_argument("--no-picture", action="store_true", help="do not write the picture")
+        o.add_argument(
+            "--no-twins",
+            dest="twins",
+            action="store_false",
+            help="stdit3: skip the twins of each hit (its full-schedule and plain hit-length generations, same "
+            "prompt and seed, no cache, run after the timed run for the picture and the PSNR table); timings only",
+        )
     else:
-        o.add_argument("--picture", default=None, help="write a PNG of misses and the hits that reused them to FILE")
+        o.add_argument(
+            "--picture",
+            default=None,
+            help="write a PNG with one row per hit (the miss it reused, the hit; with --twins its twins) to FILE",
+        )
+        o.add_argument(
+            "--twins",
+            action="store_true",
+            help="stdit3: after the timed run, generate each hit's full-schedule and plain hit-length twins (same "
+            "prompt and seed, no cache) for the picture and a PSNR table (default: off)",
+        )
     o.add_argument("--report", default=None, help="write the JSON report (schema chai.run/1) to FILE")
     o.add_argument("--plot", default=None, help="write a PNG of per-request latency to FILE")
     o.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -398,9 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="built-in prompts on the trained synthetic STDiT3 (CPU, under a minute), with a picture",
-        description="Run the built-in prompt list through CHAI with a 64MB cache and write a picture of the "
-        "misses and the hits that reused them. The default model is the trained synthetic STDiT3 "
+        help="built-in prompts on the trained synthetic STDiT3 (CPU, a minute or two), with a picture of every hit "
+        "beside its twins",
+        description="Run the built-in prompt list through CHAI with a 64MB cache, generate each hit's 30-step and "
+        "plain 8-step twins after the timed run, and write a picture of every hit beside the miss it reused and "
+        "its twins. The default model is the trained synthetic STDiT3 "
         "(32x32 clips of coloured shapes); --preset mini gives OpenSora-shaped timings (random weights).",
     )
     demo.add_argument("--prompts", default=None, help="use this prompt file instead of the built-in list")
@@ -907,16 +926,22 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+        hit_views: dict[int, Any] = {}  # what each hit is compared with its twins on (kept from the timed run)
+
         def requests(on_step):
             for i, prompt in enumerate(prompts):
                 res = pipe.generate(
                     prompt, seed=args.seed + i, num_frames=frames, height=height, width=width, on_step=on_step
                 )
+                if args.twins and res.hit:
+                    hit_views[i] = demo.view_of(res)
                 yield res.to_record(index=i), (demo.clip_frames(res) if picture else None)
 
         records, clips = _drive_requests(args, stack, n, quiet_bar, requests)
         stats = cache.stats()
         all_miss_s, baseline = _plain_miss_baseline(pipe, records, frames, height, width)
+        # After every timing: the twins are evidence of what a hit costs in quality, not part of the run.
+        twins, twin_clips = _run_twins(args, pipe, records, hit_views, frames, height, width, keep_frames=bool(picture))
     config_doc = {
         "preset": args.preset,
         "seed": args.seed,
@@ -935,6 +960,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "setup_s": setup_s,
         "warmup_s": warmup_s,
         "all_miss_baseline": baseline,
+        "twins": bool(args.twins),
     }
     title = f"chai {args.command} ({args.preset}, {resolution})"
     return _finish_run(
@@ -947,7 +973,47 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         picture=picture,
         latent_note=dm.vae is None,
         all_miss_s=all_miss_s,
+        twins=twins,
+        twin_clips=twin_clips,
     )
+
+
+def _run_twins(
+    args: argparse.Namespace,
+    pipe: Any,
+    records: Sequence[dict],
+    hit_views: dict[int, Any],
+    frames: int,
+    height: int,
+    width: int,
+    *,
+    keep_frames: bool,
+) -> tuple[list[dict], dict[int, Any]]:
+    """The twins of every hit (``chai.demo.make_twins``), run after the timed run: their ``twins`` records and,
+    with ``keep_frames``, their (full, short) frames for the picture."""
+    from chai import demo, report
+
+    hits = [r for r in records if r["hit"] and r["index"] in hit_views]
+    twins: list[dict] = []
+    clips: dict[int, Any] = {}
+    if not hits:
+        return twins, clips
+    cfg, what = pipe.config, f"{len(hits)} hits" if len(hits) > 1 else "the hit"
+    print(
+        f"twins: the {cfg.full_steps}-step and plain {cfg.hit_steps}-step twins of {what} (same prompt and seed, "
+        "no cache), generated after the timed run: not counted in any timing",
+        flush=True,
+    )
+    quiet_bar = args.no_progress or not report.is_tty()
+    with _progress(len(hits), "twins", quiet_bar, unit="hit") as bar:
+        for r in hits:
+            full, short = demo.make_twins(pipe, r["prompt"], r["seed"], num_frames=frames, height=height, width=width)
+            twins.append(demo.twin_record(r, hit_views.pop(r["index"]), full, short))
+            if keep_frames:
+                clips[r["index"]] = (demo.clip_frames(full), demo.clip_frames(short))
+            if bar is not None:
+                bar.update(1)
+    return twins, clips
 
 
 #: Plain misses timed after a run with --miss-cache for its all-miss baseline.
@@ -990,6 +1056,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--miss-cache applies to --pipeline stdit3 only, not {kind}. HINT: drop --miss-cache.", EXIT_USAGE
         )
+    if args.twins and args.command == "run":
+        raise CLIError(f"--twins applies to --pipeline stdit3 only, not {kind}. HINT: drop --twins.", EXIT_USAGE)
     picture = None if getattr(args, "no_picture", False) else args.picture
     _check_generation_args(args, picture, ChaiDiffusersConfig.cache_steps)
     quiet_bar = args.no_progress or not report.is_tty()
@@ -1030,6 +1098,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         f"{args.steps_full}/{args.steps_hit} steps; setup {setup_s:.1f}s",
         flush=True,
     )
+    if args.twins:
+        print(f"twins: not generated for --pipeline {kind} (stdit3 only): the picture shows each hit beside its miss")
     with contextlib.ExitStack() as stack:
         stack.enter_context(cache)
         try:
@@ -1122,8 +1192,11 @@ def _finish_run(
     picture: str | None,
     latent_note: bool = False,
     all_miss_s: float | None = None,
+    twins: Sequence[dict] = (),
+    twin_clips: dict[int, Any] | None = None,
 ) -> int:
-    """The summary table, the ``chai.run/1`` report, the plot and the picture of ``run`` / ``demo``."""
+    """The summary table, the twins' PSNR table, the ``chai.run/1`` report, the plot and the picture of ``run`` /
+    ``demo``."""
     from chai import demo, report
 
     summary = report.summarize_run(records, all_miss_s=all_miss_s)
@@ -1133,6 +1206,15 @@ def _finish_run(
     print(report.run_table(summary))
     if all_miss_s is not None:
         print(f"all-miss baseline: {config.get('all_miss_baseline')}, mean {all_miss_s:.2f}s")
+    if twins:
+        t = twins[0]
+        on = "decoded pixels" if t["compared_on"] == "pixels" else "latents"
+        print(
+            f"\nPSNR to each hit's {t['full_steps']}-step twin (same prompt and seed, no cache), on {on}: the hit "
+            f"({t['short_steps']} steps with the cache) against the plain {t['short_steps']}-step twin; the twins ran "
+            "after the timed run and are not in the timings above"
+        )
+        print(report.twins_table(twins))
     if summary["unavailable_lookups"] or summary["unavailable_inserts"]:
         where = _redacted(args.cache) or "in memory"
         print(
@@ -1149,11 +1231,14 @@ def _finish_run(
         "config": config,
         "requests": records,
         "summary": summary,
+        "twins": list(twins),
         "cache": _jsonable(stats),
     }
     _write_outputs(args, doc, lambda path: report.plot_run(path, records, title=title))
     if picture:
-        out = demo.write_picture(picture, records, clips, title=title, latent_note=latent_note)
+        out = demo.write_picture(
+            picture, records, clips, title=title, latent_note=latent_note, twins=twins, twin_frames=twin_clips
+        )
         print(f"picture: {out}" if out is not None else "picture: not written (no request was generated)")
     return EXIT_OK
 

@@ -10,6 +10,11 @@ Two kinds of model:
   weights**: OpenSora-shaped timings and real cache behaviour, meaningless pixels (the picture then
   shows three latent channels as colour).
 
+Beside each hit the demo shows its two **twins**, generated after the timed run (they count in no timing):
+the full-schedule twin (same prompt, same seed, no cache: what the hit stands in for) and the plain
+short-schedule twin (the hit's step count without Cache Attention: what the hit would be without CHAI), with
+the PSNR of the hit and of the short twin to the full one.
+
 Failures raise ``ValueError`` / ``ImportError`` whose message ends with a ``HINT:``; the CLI prints them.
 """
 
@@ -28,12 +33,16 @@ __all__ = [
     "DemoModel",
     "build_embedder",
     "build_model",
+    "build_picture",
     "build_text_encoder",
     "builtin_prompts",
     "clip_frames",
     "load_checkpoint_model",
     "load_demo_model",
+    "make_twins",
     "preset_names",
+    "twin_record",
+    "view_of",
     "write_picture",
 ]
 
@@ -248,7 +257,70 @@ def load_checkpoint_model(
     return DemoModel(preset, True, model, enc, None, h, w, frames, True, builtin_prompts(preset))
 
 
+# --------------------------------------------------------------------------------------------- twins
+
+
+def make_twins(pipe: Any, prompt: str, seed: int, *, num_frames: int, height: int, width: int) -> tuple[Any, Any]:
+    """The twins of a hit of ``pipe`` (a :class:`chai.CHAIPipeline`): ``(full, short)`` generation results.
+
+    ``full``: ``pipe.config.full_steps`` steps, ``short``: ``pipe.config.hit_steps`` steps; both from ``prompt``
+    and the hit's noise ``seed``, with no lookup, no insert and no step cache (the plain schedules).
+    """
+    kw = {"seed": seed, "num_frames": num_frames, "height": height, "width": width}
+    full = pipe.generate(prompt, use_cache=False, miss_cache=False, **kw)
+    short = pipe.generate(prompt, use_cache=False, miss_cache=False, num_steps=pipe.config.hit_steps, **kw)
+    return full, short
+
+
+def view_of(result: Any) -> tuple[str, torch.Tensor]:
+    """What a hit and its twins are compared on: ``("pixels", video clamped to [-1, 1])`` when the pipeline
+    decodes (a VAE), else ``("latents", final latents)``; on the CPU in float32, so it can be kept."""
+    if getattr(result, "video", None) is not None:
+        return "pixels", result.video.detach().float().clamp(-1.0, 1.0).cpu()
+    return "latents", result.latents.detach().float().cpu()
+
+
+def twin_record(hit: Mapping[str, Any], hit_view: tuple[str, torch.Tensor], full: Any, short: Any) -> dict[str, Any]:
+    """The ``twins`` record of one hit (report schema in docs/cli.md): PSNR to the full twin of the hit
+    (``psnr_hit_db``) and of the short twin (``psnr_short_db``), None where the clips are identical.
+
+    Pixels are compared over the video's range [-1, 1] (``data_range`` 2); latents over the full twin's
+    own range (max - min), since latents have no fixed range.
+    """
+    from chai.evaluation.metrics import psnr
+
+    kind, x = hit_view
+    ref, y = view_of(full)[1], view_of(short)[1]
+    data_range = 2.0 if kind == "pixels" else max(float(ref.max() - ref.min()), 1e-12)
+
+    def db(a: torch.Tensor) -> float | None:
+        v = psnr(a, ref, data_range=data_range)
+        return v if v != float("inf") else None
+
+    return {
+        "index": int(hit["index"]),
+        "seed": int(hit["seed"]),
+        "prompt": hit["prompt"],
+        "match": f"{hit.get('prompt_entity')} -> {hit.get('cached_entity')}",
+        "full_steps": int(full.steps),
+        "short_steps": int(short.steps),
+        "compared_on": kind,
+        "data_range": data_range,
+        "psnr_hit_db": db(x),
+        "psnr_short_db": db(y),
+        "seconds": float(full.timings["total"] + short.timings["total"]),
+    }
+
+
 # --------------------------------------------------------------------------------------------- picture
+
+#: Rows of the picture at most (one per hit); past it the picture says how many rows it leaves out and which.
+MAX_PICTURE_ROWS = 24
+# Layout in inches and points. Captions are set in a monospaced font, so a caption wrapped at
+# _caption_chars() characters is known to fit its tile's width without measuring rendered text.
+_TILE_W, _GAP, _MARGIN, _IMAGE_PAD, _ROW_PAD = 3.2, 0.2, 0.2, 0.06, 0.22
+_CAPTION_PT, _HEAD_PT, _LINE_SPACING = 7.0, 8.5, 1.25
+_MONO_ADVANCE = 0.61  # DejaVu Sans Mono's advance width in ems (0.602), rounded up
 
 
 def clip_frames(result: Any) -> torch.Tensor:
@@ -284,56 +356,193 @@ def _strip(frames: torch.Tensor, n: int = 4) -> Any:
     return np.concatenate(parts[:-1], axis=1)
 
 
+def _chars(width_in: float, points: float) -> int:
+    return max(8, int(width_in * 72.0 / (points * _MONO_ADVANCE)))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Every line of ``text`` wrapped at ``width`` characters; nothing is dropped (over-long words are split)."""
+    lines: list[str] = []
+    for para in text.split("\n"):
+        lines += textwrap.wrap(para, width, break_long_words=True, break_on_hyphens=False) or [""]
+    return lines
+
+
+@dataclass
+class _Tile:
+    """One tile of the picture: a caption (wrapped to the tile) over a strip of frames (None: nothing to show)."""
+
+    label: str
+    caption: str
+    image: Any  # (H, W, 3) uint8 array from _strip(), or None
+
+    @classmethod
+    def of(cls, label: str, caption: str, frames: torch.Tensor | None) -> _Tile:
+        return cls(label, caption, None if frames is None else _strip(frames))
+
+    def lines(self) -> list[str]:
+        return _wrap(self.caption, _chars(_TILE_W - _GAP / 2, _CAPTION_PT))
+
+
+def _hit_rows(
+    records: Sequence[Mapping[str, Any]],
+    frames: Mapping[int, torch.Tensor],
+    twins: Mapping[int, Mapping[str, Any]],
+    twin_frames: Mapping[int, tuple[torch.Tensor, torch.Tensor]],
+) -> list[tuple[int, list[_Tile]]]:
+    """(request index, tiles): one row per hit with frames, in request order: the miss it reused, the hit, then
+    its twins when given."""
+    by_entry = {r["inserted_entry"]: r for r in records if r.get("inserted_entry") is not None}
+    rows = []
+    for r in records:
+        i = r["index"]
+        if not r["hit"] or i not in frames:
+            continue
+        miss = by_entry.get(r.get("entry_id"))
+        if miss is not None and miss["index"] in frames:
+            j = miss["index"]
+            caption = f"#{j + 1} MISS, {miss['steps']} steps, reused by #{i + 1}\n{miss['prompt']}"
+            row = [_Tile.of(f"miss #{j + 1}", caption, frames[j])]
+        else:
+            row = [_Tile.of("miss", f"entry {r.get('entry_id')}: stored before this run, not shown", None)]
+        tw, tf = twins.get(i), twin_frames.get(i)
+        psnr = "" if tw is None else f"\nPSNR {_db(tw['psnr_hit_db'])} to the {tw['full_steps']}-step twin"
+        match = f"{r.get('prompt_entity')} -> {r.get('cached_entity')} ({float(r.get('score') or 0.0):.2f})"
+        row.append(
+            _Tile.of(f"hit #{i + 1}", f"#{i + 1} HIT, {r['steps']} steps: {match}{psnr}\n{r['prompt']}", frames[i])
+        )
+        if tw is not None and tf is not None:
+            same = "same prompt and seed, no cache"
+            row.append(_Tile.of(f"full twin #{i + 1}", f"#{i + 1} {tw['full_steps']}-step twin: {same}", tf[0]))
+            row.append(
+                _Tile.of(
+                    f"short twin #{i + 1}",
+                    f"#{i + 1} plain {tw['short_steps']}-step twin: {same}\n"
+                    f"PSNR {_db(tw['psnr_short_db'])} to the {tw['full_steps']}-step twin",
+                    tf[1],
+                )
+            )
+        rows.append((i, row))
+    return rows
+
+
+def _miss_tile(r: Mapping[str, Any], frames: Mapping[int, torch.Tensor]) -> _Tile:
+    i = r["index"]
+    return _Tile.of(f"miss #{i + 1}", f"#{i + 1} MISS, {r['steps']} steps\n{r['prompt']}", frames[i])
+
+
+def _db(v: float | None) -> str:
+    return "inf dB (identical)" if v is None else f"{v:.1f} dB"
+
+
+def build_picture(
+    records: Sequence[Mapping[str, Any]],
+    frames: Mapping[int, torch.Tensor],
+    *,
+    title: str,
+    latent_note: bool = False,
+    twins: Sequence[Mapping[str, Any]] = (),
+    twin_frames: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    max_rows: int = MAX_PICTURE_ROWS,
+):
+    """The matplotlib ``Figure`` of :func:`write_picture` (None: nothing to show).
+
+    Each image is an ``Axes`` labelled ``"<kind> #<request>"`` (kinds: miss, hit, full twin, short twin) and
+    each caption a figure text; tests read both.
+    """
+    if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1:
+        raise ValueError(f"max_rows must be a positive int, got {max_rows!r}. HINT: e.g. max_rows={MAX_PICTURE_ROWS}.")
+    by_index = {int(t["index"]): t for t in twins}
+    rows = _hit_rows(records, frames, by_index, twin_frames or {})
+    if rows:
+        head = f"{title}: one row per hit: the miss whose latents it reused, then the hit"
+        if any(len(row) > 2 for _, row in rows):
+            t = next(iter(by_index.values()))
+            head += (
+                f", its {t['full_steps']}-step twin and its plain {t['short_steps']}-step twin (same prompt and seed, "
+                f"no cache; generated after the timed run and not counted in its timings). PSNR is to the "
+                f"{t['full_steps']}-step twin, on {'decoded pixels' if t['compared_on'] == 'pixels' else 'latents'}"
+            )
+        one, many = "hit", "hits"
+    else:
+        rows = [(r["index"], [_miss_tile(r, frames)]) for r in records if not r["hit"] and r["index"] in frames]
+        head, one, many = f"{title}: no request hit; one row per miss", "miss", "misses"
+    if not rows:
+        return None
+    if len(rows) > max_rows:
+        left = [i for i, _ in rows[max_rows:]]
+        named = ", ".join(f"#{i + 1}" for i in left[:12]) + (", ..." if len(left) > 12 else "")
+        head += f". {len(left)} of {len(rows)} rows left out ({many} {named}): the first {max_rows} are shown"
+        rows = rows[:max_rows]
+    else:
+        head += f". All {len(rows)} {many} shown" if len(rows) > 1 else f". The one {one} shown"
+    if latent_note:
+        head += "; latent channels 0-2 shown as colour (random weights, no VAE)"
+
+    rows = [row for _, row in rows]
+    ncols = max(len(row) for row in rows)
+    fig_w = 2 * _MARGIN + ncols * _TILE_W + (ncols - 1) * _GAP
+    head_lines = _wrap(head, _chars(fig_w - 2 * _MARGIN, _HEAD_PT))
+
+    def text_h(n: int, points: float) -> float:
+        return n * points * _LINE_SPACING / 72.0
+
+    def image_h(row: list[_Tile]) -> float:
+        return max((_TILE_W * t.image.shape[0] / t.image.shape[1] for t in row if t.image is not None), default=0.5)
+
+    heights = [
+        text_h(max(len(t.lines()) for t in row), _CAPTION_PT) + _IMAGE_PAD + image_h(row) + _ROW_PAD for row in rows
+    ]
+    head_h = text_h(len(head_lines), _HEAD_PT) + _ROW_PAD
+    fig_h = 2 * _MARGIN + head_h + sum(heights)
+    from chai.report import new_figure
+
+    fig = new_figure(figsize=(fig_w, fig_h), dpi=110)
+    text_kw = {"va": "top", "ha": "left", "family": "monospace", "linespacing": _LINE_SPACING}
+    y = fig_h - _MARGIN
+    fig.text(_MARGIN / fig_w, y / fig_h, "\n".join(head_lines), fontsize=_HEAD_PT, **text_kw)
+    y -= head_h
+    for row, row_h in zip(rows, heights):
+        img_h = image_h(row)
+        cap_h = text_h(max(len(t.lines()) for t in row), _CAPTION_PT)
+        for j, tile in enumerate(row):
+            x = _MARGIN + j * (_TILE_W + _GAP)
+            fig.text(x / fig_w, y / fig_h, "\n".join(tile.lines()), fontsize=_CAPTION_PT, **text_kw)
+            bottom = y - cap_h - _IMAGE_PAD - img_h
+            ax = fig.add_axes((x / fig_w, bottom / fig_h, _TILE_W / fig_w, img_h / fig_h), label=tile.label)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if tile.image is not None:
+                ax.imshow(tile.image, interpolation="nearest", aspect="auto")
+                ax.axis("off")
+            else:
+                ax.set_facecolor("0.92")
+        y -= row_h
+    return fig
+
+
 def write_picture(
     path: str | Path,
     records: Sequence[Mapping[str, Any]],
     frames: Mapping[int, torch.Tensor],
     *,
     title: str,
-    latent_note: bool = False,
-    max_rows: int = 4,
-    max_hits: int = 3,
+    **options: Any,
 ) -> Path | None:
-    """A PNG of misses and the hits that reused them, side by side; returns its absolute path (None: nothing to show).
+    """A PNG of every hit beside the miss whose latents it reused and, when given, its twins; returns its
+    absolute path (None: nothing to show).
 
     ``records`` are ``chai.run/1`` request records and ``frames`` maps a record's ``index`` to its
-    :func:`clip_frames`. One row per reused miss (most reused first, at most ``max_rows``): the miss's
-    frames, then up to ``max_hits`` hits that reused its entry, each labelled with its prompt and the
-    entity match. When no request hit, the first misses are shown alone.
+    :func:`clip_frames`; ``options`` are :func:`build_picture`'s: ``twins`` (:func:`twin_record` records),
+    ``twin_frames`` (a hit's index -> the frames of its (full, short) twins), ``latent_note``, ``max_rows``.
+    One row per hit, in request order: the miss (4 frames, evenly spaced), the hit, the full-schedule twin and
+    the plain short twin, each captioned whole (wrapped, never cut) with its request number, steps, match and
+    PSNR to the full twin. At most ``max_rows`` rows; the picture's heading says how many it leaves out and
+    which. When no request hit, one row per miss.
     """
-    by_entry = {r["inserted_entry"]: r for r in records if r.get("inserted_entry") is not None}
-    reused: dict[Any, list[Mapping[str, Any]]] = {}
-    for r in records:
-        if r["hit"] and r.get("entry_id") in by_entry and r["index"] in frames:
-            reused.setdefault(r["entry_id"], []).append(r)
-    rows = sorted(reused.items(), key=lambda kv: (-len(kv[1]), by_entry[kv[0]]["index"]))[:max_rows]
-    grid = [[by_entry[e], *hits[:max_hits]] for e, hits in rows if by_entry[e]["index"] in frames]
-    if not grid:
-        grid = [[r] for r in records if not r["hit"] and r["index"] in frames][:max_rows]
-    if not grid:
+    fig = build_picture(records, frames, title=title, **options)
+    if fig is None:
         return None
-    ncols = max(len(row) for row in grid)
-    width = max(6.4, 3.2 * ncols)
-    from chai.report import new_figure
-
-    fig = new_figure(figsize=(width, 1.9 * len(grid) + 0.8), dpi=110)
-    axes = fig.subplots(len(grid), ncols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, row in enumerate(grid):
-        for j, r in enumerate(row):
-            ax = axes[i][j]
-            ax.imshow(_strip(frames[r["index"]]), interpolation="nearest")
-            if r["hit"]:
-                head = f"#{r['index'] + 1} HIT {r['prompt_entity']} -> {r['cached_entity']} ({r['score']:.2f})"
-            else:
-                head = f"#{r['index'] + 1} MISS ({r['steps']} steps)"
-            body = textwrap.shorten(r["prompt"], 70, placeholder="...")
-            ax.set_title(head + "\n" + "\n".join(textwrap.wrap(body, 36)[:2]), fontsize=7, loc="left")
-    note = "; latent channels 0-2 shown as colour (random weights, no VAE)" if latent_note else ""
-    head = f"{title}: each row is a miss, then the hits that reused its latents{note}"
-    fig.suptitle(textwrap.fill(head, int(width * 14)), fontsize=9)
-    fig.tight_layout()
     path = Path(path).resolve()  # the CLI prints it: an absolute path says where the picture went
     fig.savefig(path)
     return path

@@ -507,7 +507,7 @@ class CHAIPipeline:
         use_cache: bool = True,
         on_step: Callable[[int, int], None] | None = None,
         miss_cache: bool | None = None,
-        steps: int | None = None,
+        num_steps: int | None = None,
     ) -> GenerationResult:
         """Generate the latent of one clip for ``prompt`` (see the module docstring for the flow).
 
@@ -517,9 +517,10 @@ class CHAIPipeline:
         ``miss_cache``: None follows ``config.miss_cache`` (misses, and hits with ``miss_cache_on_hits``);
         False runs this request without the first-block residual cache (with ``use_cache=False``: the plain
         all-miss baseline); True needs ``config.miss_cache``.
-        ``steps``: with ``use_cache=False`` (or no cache), run this many sampler steps instead of
-        ``config.full_steps`` (e.g. ``config.hit_steps``: the plain short-schedule baseline of a hit, same sampler
-        and timestep transform, no Cache Attention). None: ``config.full_steps``.
+        ``num_steps``: sampler steps of an uncached run instead of ``config.full_steps``, e.g.
+        ``num_steps=config.hit_steps`` for the plain short-schedule twin of a hit (same noise, no Cache
+        Attention). Only for runs that neither look up nor insert (``use_cache=False`` or no cache): a stored
+        entry must come from the full schedule its capture steps were chosen on.
         """
         if self._closed:
             raise RuntimeError("CHAIPipeline is closed (the model was unpatched). HINT: build a new pipeline.")
@@ -528,16 +529,21 @@ class CHAIPipeline:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}. HINT: seed=0.")
         cfg = self.config
-        if steps is not None:
-            if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-                raise ValueError(f"steps must be a positive int or None, got {steps!r}. HINT: steps=8.")
-            if use_cache and self.cache is not None:
-                raise ValueError(
-                    f"steps={steps} applies to uncached runs only (a miss runs config.full_steps={cfg.full_steps}, "
-                    f"a hit config.hit_steps={cfg.hit_steps}). HINT: pass use_cache=False."
-                )
         if miss_cache and cfg.miss_cache is None:
             raise ValueError("miss_cache=True but PipelineConfig.miss_cache is None. HINT: set a threshold there.")
+        if num_steps is not None:
+            if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
+                raise ValueError(
+                    f"num_steps must be a positive int, got {num_steps!r}. HINT: e.g. "
+                    f"num_steps={cfg.hit_steps} (the hit schedule's length) with use_cache=False."
+                )
+            if self.cache is not None and use_cache:
+                raise ValueError(
+                    f"num_steps={num_steps} with use_cache=True: a miss would insert latents captured on a "
+                    f"{num_steps}-step schedule instead of the {cfg.full_steps}-step one entries are built from. "
+                    "HINT: pass use_cache=False for an uncached run of another length."
+                )
+        full_steps = cfg.full_steps if num_steps is None else num_steps
         self._step_callback = on_step
         shape = self._latent_shape(num_frames, height, width)
         timings = dict.fromkeys(("lookup", "cache_load", "denoise", "capture", "insert", "decode"), 0.0)
@@ -614,10 +620,10 @@ class CHAIPipeline:
                 capture_cross_attn=bool(steps_captured),
                 miss_cache=miss_cache,
             ) as sess:
-                z = self._sample(z, y, ymask, steps or cfg.full_steps, sess, **skw)
+                z = self._sample(z, y, ymask, full_steps, sess, **skw)
             self._sync()
             timings["denoise"] = time.perf_counter() - t0
-            result.steps = steps or cfg.full_steps
+            result.steps = full_steps
         result.block_evals, result.blocks_skipped = sess.block_evals, sess.blocks_skipped
 
         if want_insert:

@@ -40,6 +40,7 @@ __all__ = [
     "run_table",
     "summarize_run",
     "trace_table",
+    "twins_table",
     "write_json",
 ]
 
@@ -218,6 +219,27 @@ def run_table(summary: Mapping[str, Any]) -> str:
             top += f" and {len(ents) - len(shown)} more entities ({rest} hits)"
         rows.append(("hits landed on", top))
     return format_table(["metric", "value"], rows, align="ll")
+
+
+def twins_table(twins: Sequence[Mapping[str, Any]]) -> str:
+    """Per hit, PSNR to its full-schedule twin of the hit and of its plain short twin (``chai demo``'s twins
+    records, docs/cli.md), with their means (the difference's over the hits that have both); ``-`` where a PSNR
+    is infinite (identical clips)."""
+
+    def db(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f} dB"
+
+    rows, gains = [], []
+    for t in twins:
+        gain = None if None in (t["psnr_hit_db"], t["psnr_short_db"]) else t["psnr_hit_db"] - t["psnr_short_db"]
+        gains += [] if gain is None else [gain]
+        rows.append([f"#{t['index'] + 1}", t["match"], db(t["psnr_hit_db"]), db(t["psnr_short_db"]), db(gain)])
+    if len(twins) > 1:
+        hit = _mean([t["psnr_hit_db"] for t in twins if t["psnr_hit_db"] is not None])
+        short = _mean([t["psnr_short_db"] for t in twins if t["psnr_short_db"] is not None])
+        rows.append([f"mean of {len(twins)}", "", db(hit), db(short), db(_mean(gains))])
+    steps = f"{twins[0]['short_steps']} steps" if twins else "short"
+    return format_table(["hit", "match", "hit (cache)", f"plain {steps}", "hit - plain"], rows, align="llrrr")
 
 
 def trace_table(results: Sequence[Mapping[str, Any]]) -> str:

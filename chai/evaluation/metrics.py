@@ -26,7 +26,7 @@ PSNR_CAP_DB = 100.0
 
 def _as_float(x: Any, name: str) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().float().numpy()
+        x = x.detach().cpu().double().numpy()
     try:
         return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -51,6 +51,8 @@ def psnr(a: Any, b: Any, *, data_range: float = 1.0) -> float:
     if not (data_range > 0 and math.isfinite(data_range)):
         raise ValueError(f"data_range={data_range!r} must be finite and > 0.\nHINT: 1.0 for pixels in [0, 1].")
     mse = float(np.mean((x - y) ** 2))
+    if not math.isfinite(mse):
+        raise ValueError("psnr: a or b holds NaN or inf.\nHINT: check the generation that produced them.")
     if mse == 0.0:
         return float("inf")
     return float(10.0 * math.log10(data_range**2 / mse))

@@ -103,7 +103,7 @@ class STDiT3Runner:
         return Clip(z.double().numpy(), clip_frames(result), "latent")
 
     def plain(self, prompt: str, seed: int, steps: int) -> Clip:
-        res = self.pipe.generate(prompt, seed=seed, use_cache=False, steps=steps, miss_cache=False, **self.size)
+        res = self.pipe.generate(prompt, seed=seed, use_cache=False, num_steps=steps, miss_cache=False, **self.size)
         return self._clip(res)
 
     def miss_and_hit(self, cached: str, request: str, seed: int) -> tuple[Clip, Clip, Outcome]:

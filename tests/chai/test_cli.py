@@ -468,33 +468,180 @@ def test_demo_on_the_trained_model_writes_a_picture(capsys, tmp_path):
     hits = [r for r in doc["requests"] if r["hit"]]
     assert hits and hits[0]["cached_entity"] == "large red circle"
     assert doc["config"]["pipeline"]["use_timestep_transform"] is False
+    # each hit has its twins, compared on decoded pixels, and the PSNR table says so
+    assert [t["index"] for t in doc["twins"]] == [r["index"] for r in hits]
+    assert all(t["compared_on"] == "pixels" and t["data_range"] == 2.0 for t in doc["twins"])
+    assert "PSNR to each hit's 30-step twin (same prompt and seed, no cache), on decoded pixels" in out
 
 
-def test_demo_picture_pairs_each_hit_with_the_miss_it_reused(tmp_path):
-    import torch
-
-    from chai.demo import write_picture
+def _picture_records():
+    """Two misses and four hits: #3 and #4 reuse #2, #5 reuses #1, #6 an entry stored before the run."""
 
     def rec(i, hit, entry):
-        return {"index": i, "hit": hit, "prompt": f"prompt {i}", "steps": 8 if hit else 30, "score": 0.9,
+        return {"index": i, "hit": hit, "prompt": f"prompt {i}", "steps": 8 if hit else 30, "score": 0.9, "seed": 7 + i,
                 "prompt_entity": "a", "cached_entity": "a", "entry_id": entry if hit else None,
                 "inserted_entry": None if hit else entry}  # fmt: skip
 
+    import torch
+
+    records = [rec(0, False, "e0"), rec(1, False, "e1"), rec(2, True, "e1"), rec(3, True, "e1"), rec(4, True, "e0"),
+               rec(5, True, "gone")]  # fmt: skip
+    g = torch.Generator().manual_seed(0)
+
+    def clip():
+        return torch.randint(0, 256, (8, 6, 6, 3), generator=g, dtype=torch.uint8)
+
+    frames = {r["index"]: clip() for r in records}
+    hits = [r["index"] for r in records if r["hit"]]
+    twins = [{"index": i, "full_steps": 30, "short_steps": 8, "compared_on": "pixels", "psnr_hit_db": 20.0 + i,
+              "psnr_short_db": 10.0 + i} for i in hits]  # fmt: skip
+    twin_frames = {i: (clip(), clip()) for i in hits}
+    return records, frames, twins, twin_frames
+
+
+def _picture_rows(fig):
+    """The image axes' labels grouped by row (same bottom edge), top row first."""
+    rows = {}
+    for ax in fig.axes:
+        rows.setdefault(round(ax.get_position().y0, 6), []).append((ax.get_position().x0, ax))
+    return [[ax for _, ax in sorted(row, key=lambda p: p[0])] for _, row in sorted(rows.items(), reverse=True)]
+
+
+def test_demo_picture_has_one_row_per_hit_with_its_miss_and_twins(tmp_path):
     import matplotlib
+    import numpy as np
 
+    from chai.demo import _strip, build_picture, write_picture
+
+    records, frames, twins, twin_frames = _picture_records()
     backend = matplotlib.rcParams._get_backend_or_none()
-    records = [rec(0, False, "e0"), rec(1, False, "e1"), rec(2, True, "e1"), rec(3, True, "e1"), rec(4, True, "e0")]
-    frames = {i: torch.full((4, 6, 6, 3), 40 * i, dtype=torch.uint8) for i in range(5)}
-    out = write_picture(tmp_path / "p.png", records, frames, title="t")
+    fig = build_picture(records, frames, title="t", twins=twins, twin_frames=twin_frames)
+    rows = _picture_rows(fig)
+    labels = [[ax.get_label() for ax in row] for row in rows]
+    assert labels == [
+        ["miss #2", "hit #3", "full twin #3", "short twin #3"],
+        ["miss #2", "hit #4", "full twin #4", "short twin #4"],
+        ["miss #1", "hit #5", "full twin #5", "short twin #5"],
+        ["miss", "hit #6", "full twin #6", "short twin #6"],  # its miss ran before this run: an empty tile
+    ]
+    # every tile shows its own clip (the twins' frames beside their hit, not another's)
+    for row in rows:
+        for ax in row:
+            if "#" not in ax.get_label():
+                assert not ax.images
+                continue
+            kind, _, num = ax.get_label().rpartition(" #")
+            i = int(num) - 1
+            clip = frames[i] if kind in ("miss", "hit") else twin_frames[i][kind == "short twin"]
+            assert np.array_equal(ax.images[0].get_array(), _strip(clip))
+    text = "\n".join(t.get_text() for t in fig.texts)
+    assert "PSNR 22.0 dB to the 30-step twin" in text and "PSNR 12.0 dB to the 30-step twin" in text
+    assert "All 4 hits shown" in " ".join(text.split()) and "not counted in its timings" in " ".join(text.split())
+    out = write_picture(tmp_path / "p.png", records, frames, title="t", twins=twins, twin_frames=twin_frames)
     assert out is not None and out.is_absolute() and out.read_bytes()[:4] == b"\x89PNG"
-    # the rows: the most reused miss (#2, two hits) first, then #1 with its one hit
-    import matplotlib.image
-
-    img = matplotlib.image.imread(out)
-    assert img.shape[0] > img.shape[1] / 4 and img.shape[2] in (3, 4)
     assert matplotlib.rcParams._get_backend_or_none() == backend  # no backend switch, no pyplot state
     assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
+    # without twins (--no-twins): the miss and the hit; nothing generated: no picture
+    no_twins = [[ax.get_label() for ax in row] for row in _picture_rows(build_picture(records, frames, title="t"))]
+    assert no_twins[0] == ["miss #2", "hit #3"] and len(no_twins) == 4
     assert write_picture(tmp_path / "q.png", [], {}, title="t") is None
+
+
+def test_demo_picture_announces_the_rows_it_leaves_out():
+    from chai.demo import build_picture
+
+    records, frames, twins, twin_frames = _picture_records()
+    fig = build_picture(records, frames, title="t", twins=twins, twin_frames=twin_frames, max_rows=2)
+    assert len(_picture_rows(fig)) == 2
+    head = " ".join(fig.texts[0].get_text().split())
+    assert "2 of 4 rows left out (hits #5, #6): the first 2 are shown" in head
+    # no hit at all: one row per miss, counted the same way
+    misses = [r for r in records if not r["hit"]]
+    fig = build_picture(misses, frames, title="t", max_rows=1)
+    assert [[ax.get_label() for ax in row] for row in _picture_rows(fig)] == [["miss #1"]]
+    assert "1 of 2 rows left out (misses #2)" in " ".join(fig.texts[0].get_text().split())
+    with pytest.raises(ValueError, match="max_rows.*HINT"):
+        build_picture(records, frames, title="t", max_rows=0)
+
+
+def test_demo_picture_captions_are_wrapped_whole_inside_their_tiles():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from chai.demo import build_picture
+
+    records, frames, twins, twin_frames = _picture_records()
+    long_prompt = ("a very large crimson circle with a thin golden outline drifting slowly to the right over a "
+                   "deep blue striped background while the camera pans and the light fades " * 2
+                   + "x" * 90).strip()  # fmt: skip
+    records[2] |= {"prompt": long_prompt, "prompt_entity": "very large crimson circle with a thin golden outline",
+                   "cached_entity": "large red circle"}  # fmt: skip
+    fig = build_picture(records, frames, title="a title " * 40, twins=twins, twin_frames=twin_frames)
+    squashed = [t.get_text().replace("\n", " ").replace(" ", "") for t in fig.texts]
+    for whole in (long_prompt, "very large crimson circle with a thin golden outline -> large red circle (0.90)"):
+        assert any(whole.replace(" ", "") in s for s in squashed), whole  # every character kept, in order
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    W, H = fig.bbox.width, fig.bbox.height
+    boxes = [t.get_window_extent(renderer) for t in fig.texts]
+    images = [ax.get_window_extent(renderer) for ax in fig.axes]
+    for b in boxes:
+        assert b.x0 >= 0 and b.y0 >= 0 and b.x1 <= W and b.y1 <= H  # inside the picture
+        assert not any(b.overlaps(im) for im in images)  # above its image, never over one
+    for i, a in enumerate(boxes):
+        assert not any(a.overlaps(b) for b in boxes[i + 1 :])  # a caption never runs into its neighbour
+
+
+def test_psnr_and_twins_table():
+    import math
+
+    import torch
+
+    from chai.evaluation.metrics import psnr  # the one PSNR the demo and `chai eval quality` share
+
+    a = torch.zeros(2, 3, 4, dtype=torch.float64)
+    assert psnr(torch.full_like(a, 0.1), a, data_range=1.0) == pytest.approx(20.0, abs=1e-9)
+    assert psnr(torch.full_like(a, 0.2), a, data_range=2.0) == pytest.approx(20.0, abs=1e-9)
+    assert math.isinf(psnr(a, a, data_range=1.0))
+    noisy = [psnr(a + s * torch.randn_like(a), a, data_range=1.0) for s in (0.01, 0.1)]
+    assert noisy[0] > noisy[1]
+    with pytest.raises(ValueError, match=r"(?s)\(2, 3, 4\).*\(2, 3\).*HINT"):
+        psnr(a, a[..., 0], data_range=1.0)
+    with pytest.raises(ValueError, match="(?s)data_range.*HINT"):
+        psnr(a, a, data_range=0.0)
+    with pytest.raises(ValueError, match="(?s)NaN.*HINT"):
+        psnr(a + float("nan"), a, data_range=1.0)
+    twins = [{"index": 4, "match": "a -> b", "short_steps": 8, "psnr_hit_db": 24.0, "psnr_short_db": 20.5},
+             {"index": 9, "match": "c -> d", "short_steps": 8, "psnr_hit_db": 18.0, "psnr_short_db": None}]  # fmt: skip
+    lines = report.twins_table(twins).splitlines()
+    assert "plain 8 steps" in lines[0]
+    assert lines[2].split() == ["#5", "a", "->", "b", "24.00", "dB", "20.50", "dB", "3.50", "dB"]
+    assert lines[3].split()[-4:] == ["18.00", "dB", "-", "-"]  # no plain PSNR (identical clips): no difference
+    assert lines[4].split()[:3] == ["mean", "of", "2"] and "21.00 dB" in lines[4]
+
+
+def test_demo_twins_run_after_the_timed_run_and_no_twins_skips_them(capsys, prompt_file, tmp_path):
+    rpt, pic = tmp_path / "d.json", tmp_path / "d.png"
+    argv = ["demo", "--prompts", str(prompt_file), *FAST, "--report", str(rpt), "--picture", str(pic)]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert [r["hit"] for r in doc["requests"]] == [False, False, True]
+    assert doc["summary"]["requests"] == 3 and doc["config"]["twins"] is True  # the twins are no requests
+    (tw,) = doc["twins"]
+    assert (tw["index"], tw["seed"], tw["full_steps"], tw["short_steps"], tw["compared_on"]) == (2, 2, 10, 5, "latents")
+    assert 0 < tw["psnr_hit_db"] < 200 and 0 < tw["psnr_short_db"] < 200
+    assert "generated after the timed run: not counted in any timing" in out
+    table = out[out.index("PSNR to each hit's 10-step twin") :]
+    assert "#3" in table and f"{tw['psnr_hit_db']:.2f} dB" in table and f"{tw['psnr_short_db']:.2f} dB" in table
+    assert out.index("speedup vs all-miss") < out.index("PSNR to each hit's")
+    code, out, err = run_cli(capsys, [*argv, "--no-twins"])
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert doc["twins"] == [] and doc["config"]["twins"] is False and "twins:" not in out and "PSNR" not in out
+    # run: twins only when asked
+    run_argv = ["run", "--prompts", str(prompt_file), *FAST, "--report", str(rpt)]
+    assert run_cli(capsys, run_argv)[0] == 0 and json.loads(rpt.read_text())["twins"] == []
+    assert run_cli(capsys, [*run_argv, "--twins"])[0] == 0 and len(json.loads(rpt.read_text())["twins"]) == 1
 
 
 # ----------------------------------------------------------------------------------------- first hour: threads

@@ -107,6 +107,7 @@ def test_demo_with_a_diffusers_pipeline(capsys, tmp_path):
     assert code == 0, err
     assert out.startswith("chai demo: 2 prompts, LattePipeline (tiny random config")
     assert len([ln for ln in out.splitlines() if ln.startswith("[")]) == 2 and "picture: " in out
+    assert "twins: not generated for --pipeline latte (stdit3 only)" in out  # says so rather than staying silent
 
 
 def test_checkpoint_directory_is_loaded_with_from_pretrained(capsys, prompt_file, tmp_path):
@@ -171,6 +172,7 @@ def test_missing_or_empty_local_directory(capsys, prompt_file, tmp_path):
         (["--pipeline", "wan", "--preset", "mini"], "--preset mini chooses an STDiT3 model"),
         (["--pipeline", "wan", "--steps-hit", "3"], "--steps-hit 3 is below 4"),
         (["--pipeline", "wan", "--steps-full", "6", "--steps-hit", "8"], "exceeds --steps-full 6"),
+        (["--pipeline", "wan", "--twins"], "--twins applies to --pipeline stdit3 only, not wan. HINT: drop --twins"),
     ],
 )
 def test_flag_combinations_are_usage_errors(capsys, prompt_file, extra, needle):

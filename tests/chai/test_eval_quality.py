@@ -177,7 +177,7 @@ def test_cli_bad_pairs_file_is_one_line_usage_error(capsys, tmp_path):
 
 def test_pipeline_steps_override_is_refused_with_the_cache(runner):
     with pytest.raises(ValueError, match="use_cache=False"):
-        runner.pipe.generate("a corgi", seed=0, steps=HIT, **SIZE)
+        runner.pipe.generate("a corgi", seed=0, num_steps=HIT, **SIZE)
 
 
 def test_twins_are_the_no_cache_runs_they_claim(runner, tiny):

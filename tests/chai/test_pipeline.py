@@ -9,6 +9,7 @@ pytest.importorskip("faiss")
 
 from chai.cache import HashingEmbedder, LatentCache
 from chai.demo import build_model
+from chai.evaluation import metrics
 from chai.pipeline import (
     CHAIPipeline,
     GenerationResult,
@@ -189,6 +190,61 @@ def test_no_cache_is_plain_sampling(model, encoder):
         ref, _ = plain_sample(pipe, "a tiger", seed=3, steps=6)
         assert not r.hit and r.steps == 6
         torch.testing.assert_close(r.latents, ref, rtol=0, atol=0)
+
+
+def test_num_steps_runs_an_uncached_generation_of_that_length(model, encoder):
+    """The plain hit-length twin of a request: the same noise and captions, ``num_steps`` sampler steps, no cache."""
+    with make_cache() as cache, CHAIPipeline(model, encoder, cache) as pipe:
+        pipe.generate("a tiger in a cave", seed=0, **GEN)  # an entry a lookup would find
+        short = pipe.generate("a tiger in the jungle", seed=5, use_cache=False, num_steps=8, **GEN)
+        ref, _ = plain_sample(pipe, "a tiger in the jungle", seed=5, steps=8)
+        assert not short.hit and short.steps == 8 and short.inserted_entry is None and len(cache) == 1
+        torch.testing.assert_close(short.latents, ref, rtol=0, atol=0)
+        full = pipe.generate("a tiger in the jungle", seed=5, use_cache=False, **GEN)
+        assert full.steps == 30 and not torch.equal(full.latents, short.latents)
+        for bad in (0, -3, True, 8.0, "8"):
+            with pytest.raises(ValueError, match="num_steps must be a positive int.*HINT"):
+                pipe.generate("a tiger", seed=0, use_cache=False, num_steps=bad, **GEN)
+        with pytest.raises(ValueError, match="use_cache=True.*HINT: pass use_cache=False"):
+            pipe.generate("a tiger", seed=0, num_steps=8, **GEN)
+        st = cache.stats()  # the refused calls looked nothing up
+        assert len(cache) == 1 and (st["hits"], st["misses"]) == (0, 1)
+    with CHAIPipeline(model, encoder, None) as pipe:  # no cache: nothing to look up, any length
+        assert pipe.generate("a tiger", seed=1, num_steps=3, **GEN).steps == 3
+
+
+def test_twins_of_a_hit_equal_independent_uncached_generations(model, encoder):
+    """chai demo's twins of a hit: the full and the plain hit-length schedules from its prompt and seed, no cache."""
+    from chai.demo import make_twins, twin_record, view_of
+
+    with make_cache() as cache, CHAIPipeline(model, encoder, cache) as pipe:
+        pipe.generate("a tiger resting in a cave", seed=0, **GEN)
+        hit = pipe.generate("a tiger running through the jungle", seed=4, **GEN)
+        assert hit.hit
+        full, short = make_twins(pipe, hit.prompt, hit.seed, **GEN)
+        rec = twin_record(hit.to_record(index=1), view_of(hit), full, short)
+        assert len(cache) == 1 and cache.stats()["hits"] == 1  # the twins looked nothing up, stored nothing
+    # independent references: fresh cacheless pipelines whose full schedule is 30 and 8 steps
+    with CHAIPipeline(model, encoder, None) as ref30:
+        want_full = ref30.generate(hit.prompt, seed=4, **GEN).latents
+    with CHAIPipeline(model, encoder, None, config=PipelineConfig(full_steps=8, hit_steps=8)) as ref8:
+        want_short = ref8.generate(hit.prompt, seed=4, **GEN).latents
+    assert (full.steps, short.steps, full.hit, short.hit) == (30, 8, False, False)
+    torch.testing.assert_close(full.latents, want_full, rtol=0, atol=0)
+    torch.testing.assert_close(short.latents, want_short, rtol=0, atol=0)
+    assert not torch.equal(hit.latents, short.latents)  # the cache changed the hit: the comparison means something
+    span = float(want_full.max() - want_full.min())
+    assert rec["compared_on"] == "latents" and rec["data_range"] == pytest.approx(span)
+    assert rec["psnr_hit_db"] == pytest.approx(metrics.psnr(hit.latents, want_full, data_range=span))
+    assert rec["psnr_short_db"] == pytest.approx(metrics.psnr(want_short, want_full, data_range=span))
+    assert (rec["index"], rec["seed"], rec["full_steps"], rec["short_steps"]) == (1, 4, 30, 8)
+    # with a step cache on misses, the twins still run the plain schedules
+    with CHAIPipeline(model, encoder, None, config=PipelineConfig(miss_cache=10.0)) as pipe:
+        assert pipe.generate(hit.prompt, seed=4, **GEN).blocks_skipped > 0  # the step cache would skip blocks
+        full, short = make_twins(pipe, hit.prompt, 4, **GEN)
+    assert full.blocks_skipped == short.blocks_skipped == 0
+    torch.testing.assert_close(full.latents, want_full, rtol=0, atol=0)
+    torch.testing.assert_close(short.latents, want_short, rtol=0, atol=0)
 
 
 def test_masks_all_true_without_token_spans(model):
