@@ -290,6 +290,27 @@ def test_natural_related_collection_stops_at_n_or_at_the_cap_with_a_message():
         collect_natural_related(4, every_third, cap=3)
 
 
+def test_quality_cli_refuses_a_natural_cap_below_n_and_a_bad_bias_list(capsys, monkeypatch, tmp_path):
+    from research.eval.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["quality", "--natural-related", "5", "--natural-related-cap", "2"])
+    assert e.value.code == 2 and "natural_related_cap=2 < natural_related=5" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["quality", "--bias-sweep=-1,zero,1"])
+    assert e.value.code == 2 and "comma-separated list of numbers" in capsys.readouterr().err
+    # both spellings of a sweep reach the benchmark as one list of floats
+    from research.eval import __main__ as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_run_and_print", lambda run, cfg, args, **kw: seen.append((cfg, kw)) or 0)
+    assert main(["quality", "--bias-sweep", "-2", "-1", "0", "1", "2", "--report", str(tmp_path / "r.json")]) == 0
+    assert main(["quality", "--bias-sweep=-2,-1,0,1,2", "--natural-related", "3"]) == 0
+    assert seen[0][0].bias_sweep == seen[1][0].bias_sweep == (-2.0, -1.0, 0.0, 1.0, 2.0)
+    assert seen[0][1]["sweep_plot_path"] == str(tmp_path / "r_sweep.png") and seen[1][1]["sweep_plot_path"] is None
+    assert seen[1][0].natural_related == 3 and seen[1][0].natural_related_cap == 12
+
+
 def _sweep_case(cond_gain, bias_psnr_gain, n=20, noise=0.05):
     """Records where cond-only has the same leakage as both halves at each bias and ``cond_gain`` more adherence,
     and bias +1 gives ``bias_psnr_gain`` dB more PSNR to the 30-step twin than bias 0 (bias -1: the opposite)."""
