@@ -622,6 +622,11 @@ class _Bench:
                 t0 = time.perf_counter()
                 rb = pipe.generate(p.prompt_b, seed=p.seed_b, **self.gen)
                 wall = time.perf_counter() - t0
+                if a_entries is not None and not rb.hit:
+                    raise RuntimeError(
+                        f"run_chai {name!r}: pair {i}'s B missed A's replayed entry (entry made under "
+                        f"{a_entries[i]['model']!r}).\nHINT: replay only across settings that keep the hit schedule."
+                    )
                 rec = {
                     "latents": rb.latents,
                     "wall_s": wall,
@@ -965,8 +970,10 @@ def decide(sweep: dict[str, Any], *, default_uncond: bool, default_bias: float) 
             entry = {"leakage_db": None, "other_bias": None, "adherence": {"mean": None, "n": 0, "excludes_zero": None}}
         by_group[group] = {"adherence_at_matched_leakage": entry["adherence"], "leakage_db": entry["leakage_db"],
                            "other_bias": entry["other_bias"]}  # fmt: skip
-    ok, why = _verdict({f"{g} adherence": v["adherence_at_matched_leakage"] for g, v in by_group.items()})
     unmatched = [g for g, v in by_group.items() if v["other_bias"] is None and v["leakage_db"] is not None]
+    ok, why = _verdict(
+        {f"{g} adherence": v["adherence_at_matched_leakage"] for g, v in by_group.items() if g not in unmatched}
+    )
     if unmatched:
         why += (
             f"; {other_mode}'s sweep never reaches the leakage of {default_mode} at bias {default_bias:g} in "

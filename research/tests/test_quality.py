@@ -396,6 +396,14 @@ def test_matched_strength_interpolates_the_other_curve_to_the_same_leakage():
     assert same[0.0]["adherence"]["mean"] == pytest.approx(0.05)
     back = {e["bias"]: e for e in sw["matched"]["unrelated_forced"]["cond-only"]}
     assert back[0.0]["other_bias"] == pytest.approx(-1.0)  # and the other way round
+    # with +1 as the default, cond-only never reaches both halves' leakage: the decision says so and changes nothing
+    from research.eval.quality import decide
+
+    sw1 = sweep_summary(_records(10, 10, value), (-1.0, 0.0, 1.0), default_bias=1.0, resamples=500)
+    u = decide(sw1, default_uncond=True, default_bias=1.0)["uncond_uses_cache"]
+    assert u["change_supported"] is False and u["by_group"]["unrelated_forced"]["other_bias"] is None
+    assert "cond-only's sweep never reaches the leakage of both at bias 1" in u["statement"]
+    assert "widen --bias-sweep" in u["statement"]
     with pytest.raises(ValueError, match="default_bias 2.0 is not among the swept biases"):
         sweep_summary(_records(2, 2, value), (-1.0, 0.0, 1.0), default_bias=2.0)
 
