@@ -1125,13 +1125,13 @@ def run_quality(
     default_bias, default_uncond = _product_defaults()
     biases = sorted(set(qcfg.bias_sweep) | {default_bias}) if qcfg.bias_sweep else []
     est = estimate_seconds(b, len(pairs), 2 * len(biases))
-    if progress:
-        print(
-            f"quality: {len(pairs)} pairs, {est['model_evals']} model evaluations at {1000 * est['per_eval_s']:.1f} ms "
-            f"and {est['clip_scorings']} clip scorings at {1000 * est['per_scoring_s']:.0f} ms: about "
-            f"{est['seconds'] / 60:.1f} min",
-            file=sys.stderr,
-        )
+    # printed with or without a progress bar: a long run should say how long before it starts
+    print(
+        f"quality: {len(pairs)} pairs, {est['model_evals']} model evaluations at {1000 * est['per_eval_s']:.1f} ms "
+        f"and {est['clip_scorings']} clip scorings at {1000 * est['per_scoring_s']:.0f} ms: about "
+        f"{est['seconds'] / 60:.1f} min (loading and per-pair bookkeeping add about a fifth)",
+        file=sys.stderr,
+    )
 
     runs: dict[str, dict[int, dict]] = {}
     runs["baseline-30"] = b.run_plain(pairs, "baseline-30", qcfg.full_steps)
