@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 # TrainConfig fields settable from the command line: flag -> (field, type, help). Unset flags keep TrainConfig's
 # defaults, so the parser needs no import of the (torch-heavy) training module and states no default twice.
@@ -95,8 +96,52 @@ def _add_quality(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run one CHAI experiment per setting (bias, hit steps, block, CFG half, mask, replace; docs/quality.md)",
     )
+    p.add_argument(
+        "--natural-related",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score the related group on N pairs whose request hits the cached prompt under the cache's default "
+        "matcher: related pairs are drawn until N hit (instead of --pairs related pairs; --pairs still sets the "
+        "unrelated, forced hits)",
+    )
+    p.add_argument(
+        "--natural-related-cap",
+        type=int,
+        default=None,
+        metavar="M",
+        help="draw at most M related candidates for --natural-related (default 4 x N); at the cap the run goes on "
+        "with the hits found and says so",
+    )
+    p.add_argument(
+        "--bias-sweep",
+        type=_float_list,
+        nargs="+",
+        default=[],
+        metavar="BIAS",
+        help="run CHAI-joint at each cache bias with both CFG halves and with the conditional half only seeing the "
+        "cache (the default bias is added); report adherence against leakage with intervals and a decision block. "
+        "Give the biases apart (--bias-sweep -2 -1 0 1 2) or joined after '=' (--bias-sweep=-2,-1,0,1,2)",
+    )
+    p.add_argument(
+        "--sweep-plot",
+        default=None,
+        metavar="FILE.png",
+        help="write the adherence-against-leakage plot of --bias-sweep to FILE.png (default: beside --report)",
+    )
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples per interval (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="workload and noise seed (default 0)")
     _add_measurement_options(p, "results table")
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    """``"-2,-1,0,1,2"`` -> (-2.0, -1.0, 0.0, 1.0, 2.0), for argparse."""
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers (e.g. -2,-1,0,1,2)"
+        ) from None
 
 
 def _add_competence(sub: argparse._SubParsersAction) -> None:
@@ -182,16 +227,28 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from research.eval.quality import QualityConfig, run_quality
 
-    qcfg = QualityConfig(
-        pairs=args.pairs,
-        full_steps=args.full_steps,
-        hit_steps=args.hit_steps,
-        cfg_scale=args.cfg_scale,
-        cache_bias=args.cache_bias,
-        knobs=args.knobs,
-        seed=args.seed,
-    )
-    return _run_and_print(run_quality, qcfg, args, grid_path=args.grid)
+    try:
+        qcfg = QualityConfig(
+            pairs=args.pairs,
+            full_steps=args.full_steps,
+            hit_steps=args.hit_steps,
+            cfg_scale=args.cfg_scale,
+            cache_bias=args.cache_bias,
+            knobs=args.knobs,
+            seed=args.seed,
+            natural_related=args.natural_related,
+            natural_related_cap=args.natural_related_cap,
+            bias_sweep=tuple(b for group in args.bias_sweep for b in group),
+            resamples=args.resamples,
+        )
+    except ValueError as e:
+        parser.error(str(e))
+    if args.natural_related_cap is not None and args.natural_related is None:
+        parser.error("--natural-related-cap needs --natural-related N")
+    plot = args.sweep_plot
+    if plot is None and args.bias_sweep and args.report:
+        plot = str(Path(args.report).with_suffix("")) + "_sweep.png"
+    return _run_and_print(run_quality, qcfg, args, grid_path=args.grid, sweep_plot_path=plot)
 
 
 def _run_and_print(run, config, args: argparse.Namespace, **extra) -> int:

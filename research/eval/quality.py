@@ -17,8 +17,9 @@ from B's own seed (same initial noise):
 - ``chai-joint`` / ``chai-replace``: the pipeline's hit path: 8 steps with Cache Attention in
   spatial block 0 at steps 2, 3, 4 fed with A's stored latents under the stored mask of the matched
   entity (joint: current + masked cached keys; replace: cached keys only). The cache is opened with
-  threshold -1 so B always hits A's entry; whether the *default* threshold (0.72) would have hit is
-  recorded per pair (``natural_hit``) and the unrelated-pair target is evaluated on those;
+  threshold -1 so B always hits A's entry; whether a cache with the product's defaults (threshold 0.72 and
+  the entity-agreement rule) would have hit is asked of the real matcher and recorded per pair
+  (``natural_hit``); the unrelated-pair target is evaluated on those;
 - ``reuse-8`` (NIRVANA-style whole-prompt reuse): start from A's latent at ``t = reuse_t * 1000`` of its
   30-step trajectory and run 8 Euler steps (re-spaced from ``reuse_t`` to 0) with B's caption.
 
@@ -29,8 +30,16 @@ cross-attention, (T, S) tokens of 8 x 8 pixels) against (1) the analyzer's segme
 generated clip ("stored vs generated") and (2) a teacher-forced mask computed the same way on the
 generator's own clip of A (noised to the capture timesteps) against the generator's ground-truth mask.
 
-Outputs: a JSON report (schema ``chai.quality/1``, keys documented in docs/quality.md), a PNG grid
-(per shown pair, rows = variants, columns = frames) and the results table in docs/quality.md (between the
+Deciding (docs/quality.md, "Deciding with intervals"): ``natural_related`` scores the related group on pairs
+that hit naturally (:func:`collect_natural_related`); :func:`paired_intervals` gives paired bootstrap 95 %
+intervals of the differences that decide (``chai.evaluation.metrics.paired_bootstrap``); ``bias_sweep`` runs
+CHAI-joint at each cache bias with both CFG halves and with the conditional half only seeing the cache
+(:func:`sweep_summary`: adherence against leakage, compared at matched leakage), and :func:`decide` says per
+knob whether an interval supports changing the product's default.
+
+Outputs: a JSON report (schema ``chai.quality/2``, keys documented in docs/quality.md), a PNG grid
+(per shown pair, rows = variants, columns = frames), the sweep's plot of adherence against leakage
+(:func:`draw_sweep`) and the results table in docs/quality.md (between the
 ``<!-- chai-quality:begin -->`` / ``<!-- chai-quality:end -->`` markers).
 """
 
@@ -49,7 +58,21 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["REPORT_KEYS", "VARIANT_KEYS", "Pair", "QualityConfig", "build_workload", "run_quality"]
+__all__ = [
+    "REPORT_KEYS",
+    "VARIANT_KEYS",
+    "NaturalRelated",
+    "Pair",
+    "QualityConfig",
+    "build_workload",
+    "collect_natural_related",
+    "decide",
+    "draw_sweep",
+    "estimate_seconds",
+    "paired_intervals",
+    "run_quality",
+    "sweep_summary",
+]
 
 #: Top-level keys of the JSON report.
 REPORT_KEYS = (
@@ -62,6 +85,9 @@ REPORT_KEYS = (
     "mask_iou",
     "hits",
     "targets",
+    "intervals",
+    "sweep",
+    "decision",
     "knobs",
     "pairs",
     "summary",
@@ -86,7 +112,12 @@ MAIN_VARIANTS = ("baseline-30", "plain-8", "chai-joint", "chai-replace", "reuse-
 class QualityConfig:
     """Benchmark settings. ``pairs``: pairs per kind group (related: alternating background / motion;
     unrelated: the same number). ``cfg_scale`` None -> ``DEFAULT_CFG``. ``knobs``: also sweep cache bias,
-    steps, mask rule and token masks for the joint mode. ``grid_pairs``: pairs drawn in the PNG."""
+    steps, mask rule and token masks for the joint mode. ``grid_pairs``: pairs drawn in the PNG.
+
+    ``natural_related``: instead of ``pairs`` related pairs, draw related pairs until this many hit A under the
+    cache's default matcher (at most ``natural_related_cap`` drawn; None: 4x). ``bias_sweep``: cache biases at
+    which CHAI-joint runs with both CFG halves and with the conditional half only seeing the cache (the
+    product's default bias is always added). ``resamples``: bootstrap resamples of every interval."""
 
     pairs: int = 12
     full_steps: int = 30
@@ -99,6 +130,10 @@ class QualityConfig:
     seed: int = 0
     grid_pairs: int = 3
     teacher_forced_masks: bool = True
+    natural_related: int | None = None
+    natural_related_cap: int | None = None
+    bias_sweep: tuple[float, ...] = ()
+    resamples: int = 10_000
 
     def __post_init__(self) -> None:
         for name in ("pairs", "full_steps", "hit_steps"):
@@ -110,10 +145,30 @@ class QualityConfig:
         self.cache_steps = tuple(int(s) for s in self.cache_steps)
         if not 0.0 < float(self.reuse_t) <= 1.0:
             raise ValueError(f"QualityConfig.reuse_t={self.reuse_t!r} must be in (0, 1]. HINT: 0.6.")
+        if self.natural_related is not None:
+            if self.natural_related_cap is None:
+                self.natural_related_cap = 4 * self.natural_related
+            for name in ("natural_related", "natural_related_cap"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ValueError(f"QualityConfig.{name} must be a positive int, got {v!r}. HINT: e.g. 50.")
+            if self.natural_related_cap < self.natural_related:
+                raise ValueError(
+                    f"QualityConfig.natural_related_cap={self.natural_related_cap} < natural_related="
+                    f"{self.natural_related}.\nHINT: a cap of 4 x natural_related (the default) leaves room for misses."
+                )
+        self.bias_sweep = tuple(float(b) for b in self.bias_sweep)
+        if not all(math.isfinite(b) for b in self.bias_sweep):
+            raise ValueError(
+                f"QualityConfig.bias_sweep={self.bias_sweep!r} holds a non-finite bias. HINT: -2,-1,0,1,2."
+            )
+        if isinstance(self.resamples, bool) or not isinstance(self.resamples, int) or self.resamples < 100:
+            raise ValueError(f"QualityConfig.resamples={self.resamples!r} must be an int >= 100. HINT: 10000.")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["cache_steps"] = list(self.cache_steps)
+        d["bias_sweep"] = list(self.bias_sweep)
         return d
 
 
@@ -176,43 +231,108 @@ def _object_like(
     raise RuntimeError("could not place an object with the requested attributes")  # pragma: no cover
 
 
+def _draw_pair(
+    rng: np.random.Generator, kind: str, i: int, seed: int, *, frames: int, size: int, placement: str
+) -> Pair:
+    """One pair of ``kind`` drawn from ``rng``; ``i`` fixes its noise seeds (A: 2i, B: 2i + 1, offset by the seed)."""
+    from research.eval import synthetic as syn
+
+    a = syn.sample_spec(rng, n_objects=1, frames=frames, size=size, placement=placement)
+    obj = a.objects[0]
+    bg = a.background
+    if kind == "related-background":
+        colours = [c for c in syn.COLOURS if c not in (obj.colour, bg.colour)]
+        kinds = [k for k in syn.BACKGROUNDS if k != bg.kind]
+        new_bg = dataclasses.replace(
+            bg, kind=kinds[rng.integers(len(kinds))], colour=colours[rng.integers(len(colours))]
+        )
+        b = syn.ClipSpec(objects=(obj,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
+    elif kind == "related-motion":
+        o2 = _object_like(
+            rng, colour=obj.colour, shape=obj.shape, size=obj.size, not_motion=obj.motion, placement=placement
+        )
+        b = syn.ClipSpec(objects=(o2,), background=bg, seed=int(rng.integers(2**31 - 1)))
+    else:
+        colours = [c for c in syn.COLOURS if c not in (obj.colour, bg.colour)]
+        c_obj = colours[rng.integers(len(colours))]
+        c_bg = [c for c in colours if c != c_obj][rng.integers(len(colours) - 1)]
+        o2 = _object_like(
+            rng, colour=c_obj, shape=None, size=None, not_shape=obj.shape, not_size=obj.size, placement=placement
+        )
+        kinds = [k for k in syn.BACKGROUNDS if k != bg.kind]
+        new_bg = dataclasses.replace(bg, kind=kinds[rng.integers(len(kinds))], colour=c_bg)
+        b = syn.ClipSpec(objects=(o2,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
+    return Pair(kind, a, b, seed_a=2 * i + 1000 * int(seed), seed_b=2 * i + 1 + 1000 * int(seed))
+
+
 def build_workload(
     pairs: int, seed: int = 0, *, frames: int = 8, size: int = 32, placement: str = "random"
 ) -> list[Pair]:
     """``pairs`` related pairs (alternating background / motion changes) and ``pairs`` unrelated pairs, in the
     world of ``placement`` (the one the model was trained in)."""
-    from research.eval import synthetic as syn
-
     out: list[Pair] = []
     for i in range(2 * pairs):
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC4A1, i])
-        a = syn.sample_spec(rng, n_objects=1, frames=frames, size=size, placement=placement)
-        obj = a.objects[0]
-        bg = a.background
         if i < pairs:
             kind = "related-background" if i % 2 == 0 else "related-motion"
         else:
             kind = "unrelated"
-        if kind == "related-background":
-            colours = [c for c in syn.COLOURS if c not in (obj.colour, bg.colour)]
-            kinds = [k for k in syn.BACKGROUNDS if k != bg.kind]
-            new_bg = dataclasses.replace(
-                bg, kind=kinds[rng.integers(len(kinds))], colour=colours[rng.integers(len(colours))]
-            )
-            b = syn.ClipSpec(objects=(obj,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
-        elif kind == "related-motion":
-            o2 = _object_like(rng, colour=obj.colour, shape=obj.shape, size=obj.size, not_motion=obj.motion, placement=placement)
-            b = syn.ClipSpec(objects=(o2,), background=bg, seed=int(rng.integers(2**31 - 1)))
-        else:
-            colours = [c for c in syn.COLOURS if c not in (obj.colour, bg.colour)]
-            c_obj = colours[rng.integers(len(colours))]
-            c_bg = [c for c in colours if c != c_obj][rng.integers(len(colours) - 1)]
-            o2 = _object_like(rng, colour=c_obj, shape=None, size=None, not_shape=obj.shape, not_size=obj.size, placement=placement)
-            kinds = [k for k in syn.BACKGROUNDS if k != bg.kind]
-            new_bg = dataclasses.replace(bg, kind=kinds[rng.integers(len(kinds))], colour=c_bg)
-            b = syn.ClipSpec(objects=(o2,), background=new_bg, seed=int(rng.integers(2**31 - 1)))
-        out.append(Pair(kind, a, b, seed_a=2 * i + 1000 * int(seed), seed_b=2 * i + 1 + 1000 * int(seed)))
+        out.append(_draw_pair(rng, kind, i, seed, frames=frames, size=size, placement=placement))
     return out
+
+
+#: Noise-seed index of the first related pair drawn by :func:`collect_natural_related` (clear of the indices
+#: :func:`build_workload` gives its pairs, so no two pairs of one run share a seed).
+NATURAL_SEED_BASE = 100_000
+
+
+@dataclass(frozen=True)
+class NaturalRelated:
+    """What :func:`collect_natural_related` found: the related pairs that hit naturally, how many candidates it
+    drew, and a message when it stopped at the cap short of the wanted number (else None)."""
+
+    pairs: list[Pair]
+    drawn: int
+    wanted: int
+    cap: int
+    message: str | None
+
+
+def collect_natural_related(
+    wanted: int,
+    probe,
+    *,
+    cap: int,
+    seed: int = 0,
+    frames: int = 8,
+    size: int = 32,
+    placement: str = "random",
+) -> NaturalRelated:
+    """Draw related pairs (alternating background / motion changes, a stream of their own) until ``wanted`` of
+    them hit naturally (``probe(pair)`` is True: B's lookup finds A's entry under the cache's default matcher) or
+    ``cap`` candidates were drawn. Stopping at the cap is not an error: the pairs found are returned with a
+    message that says so and how to get more."""
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        raise ValueError(f"collect_natural_related: wanted={wanted!r} must be a positive int. HINT: e.g. 50.")
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < wanted:
+        raise ValueError(f"collect_natural_related: cap={cap!r} must be an int >= wanted ({wanted}). HINT: 4 x wanted.")
+    found: list[Pair] = []
+    drawn = 0
+    while len(found) < wanted and drawn < cap:
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC4A1, 0x4E47, drawn])
+        kind = "related-background" if drawn % 2 == 0 else "related-motion"
+        pair = _draw_pair(rng, kind, NATURAL_SEED_BASE + drawn, seed, frames=frames, size=size, placement=placement)
+        drawn += 1
+        if probe(pair):
+            found.append(pair)
+    message = None
+    if len(found) < wanted:
+        message = (
+            f"natural related pairs: only {len(found)} of the {wanted} wanted hit under the default matcher after "
+            f"drawing the cap of {cap} candidates; the related group is scored on these {len(found)}.\n"
+            "HINT: raise --natural-related-cap, or read the matcher's refusals in docs/matching.md."
+        )
+    return NaturalRelated(found, drawn, wanted, cap, message)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -324,6 +444,8 @@ class _Bench:
         self.grid = (lat[1] // ph, lat[2] // pw)
         self.token_px = ae.factor * ph
         self._cache = None
+        self._default_cache = None
+        self._natural: dict[tuple[str, str], bool] = {}
 
     # -- pieces ------------------------------------------------------------------------------------------------
     def pipeline(self, **cfg_kw):
@@ -352,6 +474,24 @@ class _Bench:
             self._cache = LatentCache(64 << 20, threshold=-1.0, match_rule="embedding")
         self._cache.clear()
         return self._cache
+
+    def natural_hit(self, pair: Pair) -> bool:
+        """Would B hit A's entry in a cache opened with the product's defaults (threshold, entity-agreement rule)?
+
+        Asked of the real matcher: A's prompt goes into an otherwise empty default cache (with a one-element
+        stand-in latent: matching reads the prompt only) and B is looked up. Memoised per prompt pair."""
+        from chai.cache import LatentCache
+
+        key = (pair.prompt_a, pair.prompt_b)
+        if key not in self._natural:
+            if self._default_cache is None:
+                forced = self._cache if self._cache is not None else self.cache()
+                self._default_cache = LatentCache(1 << 20, embedder=forced.embedder, extractor=forced.extractor)
+            c = self._default_cache
+            c.clear()
+            c.insert(pair.prompt_a, [torch.zeros(1, 1, 1, 1, 1)], model="natural-hit-probe")
+            self._natural[key] = c.lookup(pair.prompt_b, model="natural-hit-probe").match is not None
+        return self._natural[key]
 
     def frames_of(self, latents: torch.Tensor) -> np.ndarray:
         return self.ae.decode_to_frames(latents)[0].numpy()
@@ -448,25 +588,45 @@ class _Bench:
         keep_a: bool = False,
         teacher: bool = False,
         stored_masks: dict[int, torch.Tensor] | None = None,
+        a_entries: dict[int, dict] | None = None,
         **cfg_kw,
     ) -> dict[int, dict]:
         """A as a 30-step miss into a fresh cache, then B as a hit. ``stored_masks[i]`` (a (T, S) token mask)
         replaces the mask stored for pair ``i``'s entities (an experiment on mask quality); pairs without one
-        keep the pipeline's cross-attention mask."""
-        from chai.cache.latent_cache import DEFAULT_THRESHOLD
+        keep the pipeline's cross-attention mask.
 
+        With ``keep_a`` each record also holds ``a_entry``: the arguments A's insert was called with. Given
+        ``a_entries`` (those records' ``a_entry`` by pair), A is not generated again: its entry is inserted as
+        recorded. Only for settings that leave the miss unchanged (``mode``, ``cache_bias``,
+        ``uncond_uses_cache``: they act on hits only), which the cache's schedule identity also checks."""
+        if a_entries is not None and (keep_a or stored_masks is not None or set(cfg_kw) - _HIT_ONLY_SETTINGS):
+            raise ValueError(
+                f"run_chai: a_entries replays A's miss, which settings {sorted(set(cfg_kw) - _HIT_ONLY_SETTINGS)} "
+                f"(or keep_a / stored_masks) would change.\nHINT: replay only across {sorted(_HIT_ONLY_SETTINGS)}."
+            )
         out = {}
         with self.pipeline(**cfg_kw) as pipe:
             for i, p in enumerate(self._iter(pairs, name)):
                 cache = self.cache()
                 if stored_masks is not None and i in stored_masks:
                     cache = _StoredMaskOverride(cache, stored_masks[i])
+                if a_entries is not None:
+                    e = a_entries[i]
+                    cache.insert(e["prompt"], e["latents"], entity_masks=e["entity_masks"], model=e["model"])
+                else:
+                    recorder = _InsertRecorder(cache)
+                    pipe.cache = recorder
+                    ra = pipe.generate(p.prompt_a, seed=p.seed_a, **self.gen)
                 pipe.cache = cache
-                ra = pipe.generate(p.prompt_a, seed=p.seed_a, **self.gen)
                 traj = dict(pipe.sampler.trajectory) if keep_a else None
                 t0 = time.perf_counter()
                 rb = pipe.generate(p.prompt_b, seed=p.seed_b, **self.gen)
                 wall = time.perf_counter() - t0
+                if a_entries is not None and not rb.hit:
+                    raise RuntimeError(
+                        f"run_chai {name!r}: pair {i}'s B missed A's replayed entry (entry made under "
+                        f"{a_entries[i]['model']!r}).\nHINT: replay only across settings that keep the hit schedule."
+                    )
                 rec = {
                     "latents": rb.latents,
                     "wall_s": wall,
@@ -475,9 +635,10 @@ class _Bench:
                     "score": rb.score,
                     "prompt_entity": rb.prompt_entity,
                     "cached_entity": rb.cached_entity,
-                    "natural_hit": bool(rb.hit and rb.score is not None and rb.score >= DEFAULT_THRESHOLD),
+                    "natural_hit": self.natural_hit(p),
                 }
                 if keep_a:
+                    rec["a_entry"] = recorder.recorded
                     rec["a_latents"] = ra.latents
                     rec["a_trajectory"] = traj
                     rec["a_masks"] = {e: m.clone() for e, m in ra.entity_masks.items()}
@@ -525,6 +686,30 @@ class _Bench:
         return tqdm(pairs, desc=name, file=sys.stderr, leave=False)
 
 
+#: PipelineConfig fields that act on hits only (a miss runs the same with any value of them).
+_HIT_ONLY_SETTINGS = frozenset({"mode", "cache_bias", "uncond_uses_cache"})
+
+
+class _InsertRecorder:
+    """A cache that keeps the arguments of its (one) insert in ``recorded``, to be replayed by later runs that
+    differ from this one only in hit-side settings; everything else goes to the wrapped cache."""
+
+    def __init__(self, cache):
+        self._cache, self.recorded = cache, None
+
+    def insert(self, prompt, latents, *, entity_masks=None, model=None, **kw):
+        self.recorded = {
+            "prompt": prompt,
+            "latents": [x.clone() for x in latents],
+            "entity_masks": None if entity_masks is None else {e: m.clone() for e, m in entity_masks.items()},
+            "model": model,
+        }
+        return self._cache.insert(prompt, latents, entity_masks=entity_masks, model=model, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
 class _StoredMaskOverride:
     """A :class:`chai.cache.LatentCache` whose inserts store ``mask`` for every entity instead of the masks the
     pipeline derived from cross-attention; everything else goes to the wrapped cache."""
@@ -552,6 +737,287 @@ def _analyzer_token_masks(b: _Bench, pairs: list[Pair], a_analyses: dict[int, An
     return out
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# paired intervals, the CFG / bias sweep and the decision (pure functions of the per-pair records)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: The groups the intervals are reported for: related pairs whose B hits A under the product's default matcher,
+#: and unrelated pairs (forced to hit: the cache is told to match).
+GROUPS = {
+    "related_natural_hits": lambda r: r["kind"].startswith("related") and bool(r.get("natural_hit")),
+    "unrelated_forced": lambda r: not r["kind"].startswith("related"),
+}
+#: (variant, minus, metrics): the paired differences that decide whether CHAI earns its place.
+COMPARISONS = (
+    ("chai-joint", "plain-8", ("psnr_db", "ssim")),
+    ("chai-joint", "baseline-30", ("adherence",)),
+    ("reuse-8", "plain-8", ("psnr_db", "ssim")),
+    ("reuse-8", "baseline-30", ("adherence",)),
+)
+#: CFG modes of the sweep: name -> ``uncond_uses_cache``.
+CFG_MODES = {"both": True, "cond-only": False}
+#: Leakage: PSNR (dB) of B's clip against A's (the cached miss's) clip; higher = more of A copied into B.
+LEAKAGE = "psnr_vs_a_db"
+
+
+def sweep_run_name(mode: str, bias: float) -> str:
+    """Name of the sweep run of CFG ``mode`` (a key of :data:`CFG_MODES`) at ``bias``, e.g. ``sweep:both:+1``."""
+    return f"sweep:{mode}:{bias:+g}"
+
+
+def _interval(values, baseline=None, *, resamples: int, seed: int) -> dict[str, Any]:
+    """:func:`chai.evaluation.metrics.paired_bootstrap` as a JSON dict with ``excludes_zero``; n = 0 gives Nones."""
+    from chai.evaluation.metrics import paired_bootstrap
+
+    if len(values) == 0:
+        return {"mean": None, "low": None, "high": None, "n": 0, "excludes_zero": None}
+    iv = paired_bootstrap(values, baseline, resamples=resamples, seed=seed)
+    return {**iv.to_dict(), "excludes_zero": iv.excludes_zero()}
+
+
+def paired_intervals(pair_recs: list[dict[str, Any]], *, resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """Per group of :data:`GROUPS`, the paired bootstrap 95 % interval of each difference in :data:`COMPARISONS`
+    (variant minus the other, pair by pair, same seeds)."""
+    out: dict[str, Any] = {"groups": {}, "comparisons": []}
+    for group, sel in GROUPS.items():
+        rows = [r for r in pair_recs if sel(r)]
+        out["groups"][group] = len(rows)
+        for variant, minus, metrics in COMPARISONS:
+            for metric in metrics:
+                x = [r["variants"][variant][metric] for r in rows]
+                y = [r["variants"][minus][metric] for r in rows]
+                iv = _interval(x, y, resamples=resamples, seed=seed)
+                out["comparisons"].append({"group": group, "variant": variant, "minus": minus, "metric": metric, **iv})
+    return out
+
+
+def _matched_weights(target: float, biases: list[float], leak: list[float]) -> tuple[int, float] | None:
+    """Where the piecewise-linear curve through (bias, mean leakage) first reaches ``target``: (k, w) such that
+    ``(1 - w) leak[k] + w leak[k + 1] == target``; None when the curve never reaches it."""
+    for k in range(len(biases) - 1):
+        lo, hi = leak[k], leak[k + 1]
+        if min(lo, hi) <= target <= max(lo, hi):
+            return k, (0.0 if hi == lo else (target - lo) / (hi - lo))
+    if len(biases) == 1 and leak[0] == target:
+        return 0, 0.0
+    return None
+
+
+def sweep_summary(
+    pair_recs: list[dict[str, Any]],
+    biases: Sequence[float],
+    *,
+    default_bias: float = 0.0,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The CFG comparison at matched strength, per group.
+
+    - ``points[group][mode]``: per bias, intervals of mean adherence, leakage (PSNR to A's clip) and PSNR to the
+      30-step twin;
+    - ``equal_bias[group]``: per bias, cond-only minus both halves, pair by pair (adherence, leakage);
+    - ``matched[group][ref]``: matched strength. Per bias b of CFG mode ``ref``, the other mode's curve is
+      followed (linearly between its two neighbouring sweep points) to where its mean leakage equals ``ref``'s at
+      b; per pair, the same two weights give the other mode's adherence there, and the interval is of the other
+      mode minus ``ref``. ``other_bias`` None where the other mode's sweep never reaches that leakage (widen the
+      sweep);
+    - ``vs_default_bias[group][mode]``: per bias, that bias minus ``default_bias`` in the same mode, pair by pair
+      (adherence, PSNR to the 30-step twin, leakage).
+    """
+    biases = sorted(float(b) for b in biases)
+    if float(default_bias) not in biases:
+        raise ValueError(
+            f"sweep_summary: default_bias {default_bias} is not among the swept biases {biases}.\n"
+            "HINT: include the default in the sweep."
+        )
+    out: dict[str, Any] = {"biases": biases, "default_bias": float(default_bias), "modes": dict(CFG_MODES),
+                           "points": {}, "equal_bias": {}, "matched": {}, "vs_default_bias": {}}  # fmt: skip
+    for group, sel in GROUPS.items():
+        rows = [r for r in pair_recs if sel(r)]
+        per = {
+            (m, b): {
+                k: [r["variants"][sweep_run_name(m, b)][k] for r in rows] for k in ("adherence", LEAKAGE, "psnr_db")
+            }
+            for m in CFG_MODES
+            for b in biases
+        }
+
+        def iv(x, y=None):
+            return _interval(x, y, resamples=resamples, seed=seed)
+
+        out["points"][group] = {
+            m: [
+                {"bias": b, "n": len(rows), **{k: iv(per[(m, b)][k]) for k in ("adherence", LEAKAGE, "psnr_db")}}
+                for b in biases
+            ]
+            for m in CFG_MODES
+        }
+        out["equal_bias"][group] = [
+            {
+                "bias": b,
+                **{k: iv(per[("cond-only", b)][k], per[("both", b)][k]) for k in ("adherence", LEAKAGE)},
+            }
+            for b in biases
+        ]
+        out["matched"][group] = {
+            ref: _matched_at_leakage(per, biases, ref, next(m for m in CFG_MODES if m != ref), iv) if rows else []
+            for ref in CFG_MODES
+        }
+        out["vs_default_bias"][group] = {
+            m: [
+                {
+                    "bias": b,
+                    **{
+                        k: iv(per[(m, b)][k], per[(m, float(default_bias))][k])
+                        for k in ("adherence", "psnr_db", LEAKAGE)
+                    },
+                }
+                for b in biases
+                if b != float(default_bias)
+            ]
+            for m in CFG_MODES
+        }
+    return out
+
+
+def _matched_at_leakage(per: dict, biases: list[float], ref: str, other: str, iv) -> list[dict[str, Any]]:
+    """Per bias b of CFG mode ``ref``: ``other``'s curve followed to ``ref``'s mean leakage at b (linearly between
+    two neighbouring sweep points, weights from the means) and, per pair, ``other``'s adherence there minus
+    ``ref``'s at b, as an interval (``iv``). ``other_bias`` is the interpolated bias; None when ``other``'s sweep
+    never reaches that leakage."""
+    leak_other = [float(np.mean(per[(other, b)][LEAKAGE])) for b in biases]
+    out = []
+    for b in biases:
+        target = float(np.mean(per[(ref, b)][LEAKAGE]))
+        kw = _matched_weights(target, biases, leak_other)
+        if kw is None:
+            out.append({"bias": b, "leakage_db": target, "other_bias": None, "adherence": iv([])})
+            continue
+        k, w = kw
+        k1 = min(k + 1, len(biases) - 1)
+        a0, a1 = np.asarray(per[(other, biases[k])]["adherence"]), np.asarray(per[(other, biases[k1])]["adherence"])
+        at_match = (1.0 - w) * a0 + w * a1
+        out.append({
+            "bias": b,
+            "leakage_db": target,
+            "other_bias": (1.0 - w) * biases[k] + w * biases[k1],
+            "adherence": iv(at_match.tolist(), per[(ref, b)]["adherence"]),
+        })  # fmt: skip
+    return out
+
+
+def _favours(iv: dict[str, Any]) -> str | None:
+    """The side ("alternative" / "default") that the interval of (alternative minus default, higher = better)
+    favours when it excludes zero; None when it does not (or there is no data)."""
+    if not iv.get("excludes_zero"):
+        return None
+    return "alternative" if iv["low"] > 0 else "default"
+
+
+#: Fewest pairs behind an interval that may decide a default: a bootstrap of fewer pairs resamples too few
+#: distinct values for its percentiles to mean much (one pair gives a zero-width interval at its value).
+MIN_DECISION_PAIRS = 10
+
+
+def _verdict(intervals: dict[str, dict[str, Any]]) -> tuple[bool, str]:
+    """``intervals``: label -> interval of (alternative minus default), higher = better. A change is supported
+    when at least one interval excludes zero in the alternative's favour and none excludes zero against it;
+    intervals of fewer than :data:`MIN_DECISION_PAIRS` pairs, or with no data, do not count either way (the
+    reason says which)."""
+    usable = {k: iv for k, iv in intervals.items() if iv.get("mean") is not None and iv["n"] >= MIN_DECISION_PAIRS}
+    notes = []
+    missing = [k for k, iv in intervals.items() if iv.get("mean") is None]
+    small = [f"{k} (n = {iv['n']})" for k, iv in intervals.items() if iv.get("mean") is not None and k not in usable]
+    if missing:
+        notes.append("no data for " + ", ".join(missing))
+    if small:
+        notes.append(f"too few pairs to decide (< {MIN_DECISION_PAIRS}): " + ", ".join(small))
+    pro = [k for k, iv in usable.items() if _favours(iv) == "alternative"]
+    con = [k for k, iv in usable.items() if _favours(iv) == "default"]
+    if pro and not con:
+        why = "interval excludes zero in its favour: " + ", ".join(pro)
+    elif con:
+        why = "interval excludes zero against it: " + ", ".join(con)
+    elif usable:
+        why = "no interval excludes zero"
+    else:
+        why = "nothing to decide on"
+    return bool(pro and not con), "; ".join([why, *notes])
+
+
+def decide(sweep: dict[str, Any], *, default_uncond: bool, default_bias: float) -> dict[str, Any]:
+    """The ``decision`` block: per knob the sweep compares, the intervals that decide it and a plain verdict.
+
+    - ``uncond_uses_cache``: the other CFG mode minus the default one, adherence at matched leakage (the
+      default mode's at the default bias), per group.
+    - ``cache_bias``: in the default CFG mode, each swept bias minus the default bias, pair by pair, in adherence
+      and in PSNR to the 30-step twin, per group.
+
+    ``change_supported`` is True only where some interval excludes zero in the alternative's favour and none
+    excludes zero against it: change a default there and nowhere else."""
+    if default_bias not in sweep["biases"]:
+        raise ValueError(
+            f"decide: the default cache_bias {default_bias} is not in the sweep {sweep['biases']}.\n"
+            "HINT: include it in --bias-sweep (the benchmark adds it when it builds the grid)."
+        )
+    out: dict[str, Any] = {}
+    default_mode = next(m for m, v in CFG_MODES.items() if v == default_uncond)
+    other_mode = next(m for m in CFG_MODES if m != default_mode)
+    by_group = {}
+    for group, matched in sweep["matched"].items():
+        entry = next((m for m in matched[default_mode] if m["bias"] == default_bias), None)
+        if entry is None:  # a group without pairs
+            entry = {"leakage_db": None, "other_bias": None, "adherence": {"mean": None, "n": 0, "excludes_zero": None}}
+        by_group[group] = {"adherence_at_matched_leakage": entry["adherence"], "leakage_db": entry["leakage_db"],
+                           "other_bias": entry["other_bias"]}  # fmt: skip
+    unmatched = [g for g, v in by_group.items() if v["other_bias"] is None and v["leakage_db"] is not None]
+    ok, why = _verdict(
+        {f"{g} adherence": v["adherence_at_matched_leakage"] for g, v in by_group.items() if g not in unmatched}
+    )
+    if unmatched:
+        why += (
+            f"; {other_mode}'s sweep never reaches the leakage of {default_mode} at bias {default_bias:g} in "
+            + ", ".join(unmatched)
+            + " (widen --bias-sweep)"
+        )
+    out["uncond_uses_cache"] = {
+        "default": default_uncond,
+        "alternative": CFG_MODES[other_mode],
+        "compared": f"{other_mode} minus {default_mode}: adherence at the leakage of {default_mode} at bias "
+        f"{default_bias:g} (matched strength)",
+        "by_group": by_group,
+        "change_supported": ok,
+        "statement": f"uncond_uses_cache={CFG_MODES[other_mode]} instead of {default_uncond}: "
+        + ("change supported" if ok else "keep the default")
+        + f" ({why}).",
+    }
+    candidates = []
+    for b in sweep["biases"]:
+        if b == default_bias:
+            continue
+        by_group = {
+            g: next(e for e in per_mode[default_mode] if e["bias"] == b)
+            for g, per_mode in sweep["vs_default_bias"].items()
+        }
+        ok, why = _verdict({f"{g} {k}": e[k] for g, e in by_group.items() for k in ("adherence", "psnr_db")})
+        candidates.append({
+            "bias": b,
+            "by_group": {g: {k: e[k] for k in ("adherence", "psnr_db")} for g, e in by_group.items()},
+            "change_supported": ok,
+            "statement": f"cache_bias={b:g} instead of {default_bias:g} ({default_mode}): "
+            + ("change supported" if ok else "keep the default") + f" ({why}).",
+        })  # fmt: skip
+    out["cache_bias"] = {
+        "default": default_bias,
+        "mode": default_mode,
+        "compared": f"each swept bias minus {default_bias:g} in the default CFG mode ({default_mode}), pair by "
+        "pair: adherence and PSNR to the 30-step twin (higher is better for both)",
+        "candidates": candidates,
+        "change_supported": [c["bias"] for c in candidates if c["change_supported"]],
+    }
+    return out
+
+
 def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from research.eval.analyzer import ATTRIBUTES
 
@@ -568,6 +1034,57 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _product_defaults() -> tuple[float, bool]:
+    """The product's defaults of the knobs the sweep compares: (``cache_bias``, ``uncond_uses_cache``)."""
+    from chai.pipeline import PipelineConfig
+
+    d = PipelineConfig()
+    return float(d.cache_bias), bool(d.uncond_uses_cache)
+
+
+#: Model evaluations (CFG batches) of a run's per-pair work, beside the swept hits: what each variant costs.
+_KNOB_RUNS = 13
+
+
+def estimate_seconds(b: _Bench, n_pairs: int, sweep_runs: int) -> dict[str, Any]:
+    """A rough run time, printed before the run: model evaluations (one CFG batch per sampler step) times the
+    measured cost of one, plus clip scorings (decode + analyzer) times the measured cost of one. Excludes the
+    one-time loading of the models and the caches."""
+    from research.eval import analyzer
+
+    q = b.q
+    full, hit = q.full_steps, q.hit_steps
+    # baseline, plain, A's miss + B's hit, teacher-forced masks, replace, reuse, the sweep's new hits
+    per_pair = full + hit + full + hit + (len(q.cache_steps) if q.teacher_forced_masks else 0) + hit + hit
+    per_pair += max(0, sweep_runs - 1) * hit
+    runs_per_pair = 6 + max(0, sweep_runs - 1)
+    if q.knobs:
+        per_pair += _KNOB_RUNS * (full + hit) + 10
+        runs_per_pair += _KNOB_RUNS + 1
+    C = int(b.model.config.in_channels)
+    T, H, W = b.ae.get_latent_size([b.frames, b.size, b.size])
+    z = torch.randn(1, C, T, H, W, generator=torch.Generator().manual_seed(0))
+    y, ymask = b.enc.encode(["a small red circle moving left over a blue plain background"])
+    kw = {"cfg": b.cfg_scale, "fps": b.fps, "size": b.size}
+    _euler_from(b.model, z, y, ymask, t_start=1.0, steps=1, **kw)  # warm-up
+    t0 = time.perf_counter()
+    zz = _euler_from(b.model, z, y, ymask, t_start=1.0, steps=3, **kw)
+    per_eval = (time.perf_counter() - t0) / 3
+    t0 = time.perf_counter()
+    clip = b.frames_of(zz)
+    analyzer.adherence(clip, "a small red circle moving left over a blue plain background")
+    analyzer.temporal_consistency(clip)
+    per_scoring = time.perf_counter() - t0
+    evals, scorings = n_pairs * per_pair, n_pairs * (runs_per_pair + 2)
+    return {
+        "model_evals": evals,
+        "per_eval_s": per_eval,
+        "clip_scorings": scorings,
+        "per_scoring_s": per_scoring,
+        "seconds": evals * per_eval + scorings * per_scoring,
+    }
+
+
 def _load_bundle(model_dir):
     from chai.synthetic import load_synthetic_model
 
@@ -581,6 +1098,7 @@ def run_quality(
     report_path: str | Path | None = None,
     grid_path: str | Path | None = None,
     doc_path: str | Path | None = None,
+    sweep_plot_path: str | Path | None = None,
     threads: int | None = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -594,7 +1112,26 @@ def run_quality(
     t_all = time.perf_counter()
     model, ae, mconfig = _load_bundle(model_dir)
     b = _Bench(qcfg, model, ae, mconfig, progress)
-    pairs = build_workload(qcfg.pairs, qcfg.seed, frames=b.frames, size=b.size, placement=b.placement)
+    world = {"frames": b.frames, "size": b.size, "placement": b.placement}
+    pairs = build_workload(qcfg.pairs, qcfg.seed, **world)
+    natural = None
+    if qcfg.natural_related is not None:
+        natural = collect_natural_related(
+            qcfg.natural_related, b.natural_hit, cap=qcfg.natural_related_cap, seed=qcfg.seed, **world
+        )
+        if natural.message:
+            print(natural.message, file=sys.stderr)
+        pairs = natural.pairs + [p for p in pairs if p.kind == "unrelated"]
+    default_bias, default_uncond = _product_defaults()
+    biases = sorted(set(qcfg.bias_sweep) | {default_bias}) if qcfg.bias_sweep else []
+    est = estimate_seconds(b, len(pairs), 2 * len(biases))
+    # printed with or without a progress bar: a long run should say how long before it starts
+    print(
+        f"quality: {len(pairs)} pairs, {est['model_evals']} model evaluations at {1000 * est['per_eval_s']:.1f} ms "
+        f"and {est['clip_scorings']} clip scorings at {1000 * est['per_scoring_s']:.0f} ms: about "
+        f"{est['seconds'] / 60:.1f} min (loading and per-pair bookkeeping add about a fifth)",
+        file=sys.stderr,
+    )
 
     runs: dict[str, dict[int, dict]] = {}
     runs["baseline-30"] = b.run_plain(pairs, "baseline-30", qcfg.full_steps)
@@ -606,8 +1143,21 @@ def run_quality(
     # experiment all use them
     a_clips = [b.frames_of(runs["chai-joint"][i]["a_latents"]) for i in range(len(pairs))]
     a_analyses = {i: analyzer.analyze(v) for i, v in enumerate(a_clips)}
-    runs["chai-replace"] = b.run_chai(pairs, "chai-replace", mode="replace", cache_bias=qcfg.cache_bias)
+    # the hit-side variants replay A's entry from the chai-joint run instead of generating A again
+    a_entries = {i: r["a_entry"] for i, r in runs["chai-joint"].items()}
+    runs["chai-replace"] = b.run_chai(
+        pairs, "chai-replace", a_entries=a_entries, mode="replace", cache_bias=qcfg.cache_bias
+    )
     runs["reuse-8"] = b.run_reuse(pairs, runs["chai-joint"])
+    for mode, uncond in CFG_MODES.items():
+        for bias in biases:
+            name = sweep_run_name(mode, bias)
+            if uncond and bias == qcfg.cache_bias:
+                runs[name] = runs["chai-joint"]  # the same run (deterministic): not generated twice
+            else:
+                runs[name] = b.run_chai(
+                    pairs, name, a_entries=a_entries, mode="joint", cache_bias=bias, uncond_uses_cache=uncond
+                )
 
     knob_specs: list[tuple[str, dict]] = []
     if qcfg.knobs:
@@ -653,9 +1203,16 @@ def run_quality(
             "seed_a": p.seed_a,
             "seed_b": p.seed_b,
             "generator_adherence": b.metrics(truth, p.spec_b, None)["adherence"],
+            "natural_hit": b.natural_hit(p),
             "variants": {},
         }
+        scored: dict[int, str] = {}  # id of a run -> the name it was scored under (a sweep point may be chai-joint)
         for name, rr in runs.items():
+            if id(rr) in scored:
+                videos[name][i] = videos[scored[id(rr)]][i]
+                rec["variants"][name] = dict(rec["variants"][scored[id(rr)]])
+                continue
+            scored[id(rr)] = name
             v = b.frames_of(rr[i]["latents"])
             videos[name][i] = v
             m = b.metrics(v, p.spec_b, ref, a_clip)
@@ -721,9 +1278,14 @@ def run_quality(
                 "unrelated": by_kind["unrelated"].get("knob:plain-10"),
             }
         )
+    intervals = paired_intervals(pair_recs, resamples=qcfg.resamples, seed=qcfg.seed)
+    sweep = decision = None
+    if biases:
+        sweep = sweep_summary(pair_recs, biases, default_bias=default_bias, resamples=qcfg.resamples, seed=qcfg.seed)
+        decision = decide(sweep, default_uncond=default_uncond, default_bias=default_bias)
     manifest = json.loads((Path(model_dir or _default_dir()) / "synthetic.json").read_text())
     report = {
-        "schema": "chai.quality/1",
+        "schema": "chai.quality/2",
         "config": {**qcfg.to_dict(), "cfg_scale_used": b.cfg_scale, "frames": b.frames, "size": b.size},
         "model": {
             "step": mconfig.get("total_steps", mconfig.get("step")),
@@ -735,12 +1297,24 @@ def run_quality(
             "kinds": {
                 k: sum(p.kind == k for p in pairs) for k in ("related-background", "related-motion", "unrelated")
             },
+            "natural_related": None
+            if natural is None
+            else {
+                "wanted": natural.wanted,
+                "found": len(natural.pairs),
+                "drawn": natural.drawn,
+                "cap": natural.cap,
+                "message": natural.message,
+            },
         },
         "variants": {k: variants[k] for k in MAIN_VARIANTS},
         "variants_by_kind": {k: {n: v[n] for n in MAIN_VARIANTS} for k, v in by_kind.items()},
         "mask_iou": mask,
         "hits": hits,
         "targets": targets,
+        "intervals": intervals,
+        "sweep": sweep,
+        "decision": decision,
         "knobs": knobs,
         "pairs": pair_recs,
         "summary": {},
@@ -750,6 +1324,11 @@ def run_quality(
         **{f"{n}.adherence": variants[n]["adherence"] for n in MAIN_VARIANTS},
         **{f"{n}.psnr_db": variants[n]["psnr_db"] for n in MAIN_VARIANTS if n != "baseline-30"},
         "targets_met": {k: v["met"] for k, v in targets.items()},
+        "decision": None
+        if decision is None
+        else [decision["uncond_uses_cache"]["statement"]]
+        + [c["statement"] for c in decision["cache_bias"]["candidates"]],
+        "estimated_s": round(est["seconds"], 1),
         "wall_s": round(time.perf_counter() - t_all, 1),
     }
     if report_path:
@@ -757,8 +1336,12 @@ def run_quality(
         Path(report_path).write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
     if grid_path:
         _draw_grid(grid_path, pairs, videos, qcfg.grid_pairs)
+    if sweep_plot_path and sweep is not None:
+        draw_sweep(sweep_plot_path, sweep)
     if doc_path:
-        write_doc_section(report, doc_path, report_path=report_path, grid_path=grid_path)
+        write_doc_section(
+            report, doc_path, report_path=report_path, grid_path=grid_path, sweep_plot_path=sweep_plot_path
+        )
     return report
 
 
@@ -855,7 +1438,7 @@ def _targets(by_kind: dict[str, dict]) -> dict[str, dict[str, Any]]:
         "forced_chai_joint": fc,
         "met": met,
         "scope": (
-            "unrelated pairs whose best entity score reaches the default threshold 0.72; when none does, "
+            "unrelated pairs that hit under the default matcher (threshold 0.72, entity agreement); when none does, "
             "every unrelated pair forced to hit (CHAI adherence at least the 30-step baseline's minus 2 points)"
         ),
     }
@@ -895,13 +1478,147 @@ def _draw_grid(path, pairs: list[Pair], videos: dict[str, dict[int, np.ndarray]]
     plt.close(fig)
 
 
+def draw_sweep(path, sweep: dict[str, Any]) -> None:
+    """PNG of mean adherence (y) against mean leakage, PSNR to A's clip (x), one panel per group, one line per CFG
+    mode, each point labelled with its cache bias; bars are the 95 % intervals of both means."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(sweep["points"])
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), dpi=110, squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for mode, colour in zip(CFG_MODES, ("tab:blue", "tab:orange")):
+            pts = [q for q in sweep["points"][group][mode] if q["adherence"]["mean"] is not None]
+            if not pts:
+                continue
+            x = np.array([q[LEAKAGE]["mean"] for q in pts])
+            y = np.array([q["adherence"]["mean"] for q in pts])
+            xerr = np.array(
+                [[q[LEAKAGE]["mean"] - q[LEAKAGE]["low"], q[LEAKAGE]["high"] - q[LEAKAGE]["mean"]] for q in pts]
+            ).T
+            yerr = np.array(
+                [
+                    [q["adherence"]["mean"] - q["adherence"]["low"], q["adherence"]["high"] - q["adherence"]["mean"]]
+                    for q in pts
+                ]
+            ).T
+            label = f"{mode} (uncond_uses_cache={CFG_MODES[mode]})"
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", color=colour, capsize=2, lw=1.2, label=label)
+            for q, xi, yi in zip(pts, x, y):
+                ax.annotate(
+                    f"{q['bias']:+g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour
+                )
+        n = sweep["points"][group]["both"][0]["n"] if sweep["points"][group]["both"] else 0
+        ax.set_title(f"{group} (n = {n})", fontsize=9)
+        ax.set_xlabel("leakage: PSNR of B's hit to A's clip (dB)", fontsize=8)
+        ax.set_ylabel("adherence to B's prompt", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("CHAI-joint cache_bias sweep: labels are biases; bars are 95 % paired-bootstrap intervals", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _fmt(v, digits=3):
     if v is None:
         return "n/a"
     return f"{v:.{digits}f}"
 
 
-def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, grid_path=None) -> None:
+def _fmt_iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
+    """``mean [low, high]`` of an interval dict, or n/a."""
+    if not iv or iv.get("mean") is None:
+        return "n/a"
+    return f"{iv['mean']:+.{digits}f} [{iv['low']:+.{digits}f}, {iv['high']:+.{digits}f}]"
+
+
+def _yes_no(v) -> str:
+    return "n/a" if v is None else ("**yes**" if v else "no")
+
+
+def _interval_lines(report: dict[str, Any]) -> list[str]:
+    """The doc's tables of paired intervals, the sweep and the decision."""
+    lines = [
+        (
+            "**Paired differences** (mean [95 % paired bootstrap interval], pair by pair with the same seeds; "
+            f"{report['config']['resamples']} resamples)"
+        ),
+        "",
+        "| group | n | difference | metric | mean [95 % interval] | excludes 0 |",
+        "|---|---|---|---|---|---|",
+    ]
+    iv = report["intervals"]
+    for c in iv["comparisons"]:
+        d = 2 if c["metric"] == "psnr_db" else 3
+        lines.append(
+            f"| {c['group']} | {iv['groups'][c['group']]} | {c['variant']} minus {c['minus']} | {c['metric']} | "
+            f"{_fmt_iv(c, d)} | {_yes_no(c['excludes_zero'])} |"
+        )
+    lines.append("")
+    sw = report.get("sweep")
+    if sw:
+        lines += [
+            (
+                "**CFG halves and cache bias** (CHAI-joint; leakage = PSNR of the hit to A's clip; plot: adherence "
+                "against leakage)"
+            ),
+            "",
+            "| group | CFG mode | bias | n | adherence | leakage dB | PSNR vs 30-step dB |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for group, modes in sw["points"].items():
+            for mode, pts in modes.items():
+                for q in pts:
+                    lines.append(
+                        f"| {group} | {mode} | {q['bias']:+g} | {q['n']} | {_fmt_iv(q['adherence'])} | "
+                        f"{_fmt_iv(q[LEAKAGE], 2)} | {_fmt_iv(q['psnr_db'], 2)} |"
+                    )
+        lines += [
+            "",
+            (
+                "| group | both-halves bias | its leakage dB | cond-only bias at that leakage | adherence, cond-only minus "
+                "both (matched leakage) | excludes 0 | adherence, cond-only minus both (same bias) |"
+            ),
+            "|---|---|---|---|---|---|---|",
+        ]
+        for group, matched in sw["matched"].items():
+            same = {e["bias"]: e for e in sw["equal_bias"][group]}
+            for m in matched["both"]:
+                cb = "not reached" if m["other_bias"] is None else f"{m['other_bias']:+.2f}"
+                lines.append(
+                    f"| {group} | {m['bias']:+g} | {_fmt(m['leakage_db'], 2)} | {cb} | {_fmt_iv(m['adherence'])} | "
+                    f"{_yes_no(m['adherence']['excludes_zero'])} | {_fmt_iv(same[m['bias']]['adherence'])} |"
+                )
+        lines.append("")
+    dec = report.get("decision")
+    if dec:
+        u, cb = dec["uncond_uses_cache"], dec["cache_bias"]
+        lines += [
+            ("**Decision** (change a default only where an interval excludes zero in its favour and none against it)"),
+            "",
+        ]
+        lines.append(f"- {u['statement']} Compared: {u['compared']}.")
+        for group, g in u["by_group"].items():
+            iv2 = g["adherence_at_matched_leakage"]
+            lines.append(f"  - {group}: {_fmt_iv(iv2)}, excludes zero: {_yes_no(iv2['excludes_zero'])}")
+        lines.append(f"- cache_bias (default {cb['default']:g}); compared: {cb['compared']}.")
+        for c in cb["candidates"]:
+            parts = "; ".join(
+                f"{group} {k} {_fmt_iv(v, 2 if k == 'psnr_db' else 3)}"
+                for group, g in c["by_group"].items()
+                for k, v in g.items()
+            )
+            lines.append(f"  - {c['statement']} {parts}")
+        lines.append("")
+    return lines
+
+
+def write_doc_section(
+    report: dict[str, Any], doc_path, *, report_path=None, grid_path=None, sweep_plot_path=None
+) -> None:
     """Replace (or append) the marked results section of ``doc_path`` with the report's tables."""
     lines = [DOC_BEGIN, "", "### Measured results (generated by `python -m research.eval quality --doc`)", ""]
     c = report["config"]
@@ -961,7 +1678,7 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
         ),
         "",
         (
-            f"**Natural hits** at the default threshold 0.72: related {h['related']['natural_hits']}/"
+            f"**Natural hits** under the default matcher (threshold 0.72, entity agreement): related {h['related']['natural_hits']}/"
             f"{h['related']['pairs']} (mean score {_fmt(h['related']['mean_score'])}), unrelated "
             f"{h['unrelated']['natural_hits']}/{h['unrelated']['pairs']} (mean score "
             f"{_fmt(h['unrelated']['mean_score'])})."
@@ -992,6 +1709,7 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
         f"{'yes' if u['met'] else 'no'} |"
     )
     lines.append("")
+    lines += _interval_lines(report)
     if report["knobs"]:
         lines += [
             "**Knobs** (related pairs: adherence, PSNR vs B's 30-step clip and vs A's clip; unrelated adherence)",
@@ -1006,8 +1724,8 @@ def write_doc_section(report: dict[str, Any], doc_path, *, report_path=None, gri
                 f"{_fmt(r.get('psnr_db'), 2)} | {_fmt(r.get('psnr_vs_a_db'), 2)} | {_fmt(u2.get('adherence'))} |"
             )
         lines.append("")
-    if report_path or grid_path:
-        lines.append(f"Files: report `{report_path}`, grid `{grid_path}`.")
+    if report_path or grid_path or sweep_plot_path:
+        lines.append(f"Files: report `{report_path}`, grid `{grid_path}`, sweep plot `{sweep_plot_path}`.")
         lines.append("")
     lines.append(DOC_END)
     replace_doc_section(doc_path, DOC_BEGIN, DOC_END, "\n".join(lines))

