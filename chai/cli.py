@@ -329,9 +329,10 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         metavar="THRESHOLD",
         type=_nonneg_float,
         default=None,
-        help="stdit3: first-block residual cache on misses: skip the blocks after block pair 0 while its residual "
-        "changes less than THRESHOLD (relative L1) since the last computed step, e.g. 0.1 (default: off); "
-        "the all-miss baseline is then measured on up to 3 plain misses after the run",
+        help="first-block residual cache on misses: skip the blocks after block pair 0 while its residual "
+        "changes less than THRESHOLD (relative L1) since the last computed step, e.g. 0.1 (default: off); stdit3: "
+        "chai's own, and the all-miss baseline is then measured on up to 3 plain misses after the run; wan, "
+        "cogvideox: diffusers' FirstBlockCacheConfig(threshold=THRESHOLD); latte: refused",
     )
     g.add_argument(
         "--cfg-scale",
@@ -1052,10 +1053,12 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
             f"HINT: drop --preset (a tiny random {kind} config is the default) or pass --model ID_OR_PATH.",
             EXIT_USAGE,
         )
+    miss_cache = None
     if args.miss_cache is not None:
-        raise CLIError(
-            f"--miss-cache applies to --pipeline stdit3 only, not {kind}. HINT: drop --miss-cache.", EXIT_USAGE
-        )
+        try:
+            miss_cache = cli_run.miss_cache_config(kind, args.miss_cache)
+        except ValueError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from None
     if args.twins and args.command == "run":
         raise CLIError(f"--twins applies to --pipeline stdit3 only, not {kind}. HINT: drop --twins.", EXIT_USAGE)
     picture = None if getattr(args, "no_picture", False) else args.picture
@@ -1103,8 +1106,8 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(cache)
         try:
-            handle = enable_chai(loaded.pipe, cache=cache, config=config)
-        except (TypeError, RuntimeError) as exc:
+            handle = enable_chai(loaded.pipe, cache=cache, config=config, miss_cache=miss_cache)
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise CLIError(str(exc).replace("\n", " "), EXIT_RUNTIME) from None
         stack.callback(handle.remove)
 
@@ -1140,6 +1143,7 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
             "call": _jsonable(call),
             "full_steps": args.steps_full,
             "hit_steps": args.steps_hit,
+            "miss_cache": None if miss_cache is None else {"config": type(miss_cache).__name__, "threshold": args.miss_cache},
             **config.to_dict(),
         },
         "setup_s": setup_s,

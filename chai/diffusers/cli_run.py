@@ -33,6 +33,7 @@ __all__ = [
     "call_arguments",
     "generate",
     "load_pipeline",
+    "miss_cache_config",
     "request_shape",
     "resolve_dtype",
     "to_record",
@@ -294,9 +295,27 @@ def to_record(info: Any, *, index: int, prompt: str, seed: int, wall: dict[str, 
         "latent_shape": list(info.latent_shape),
         "model_id": info.model_id,
         "cache_calls": int(info.cache_calls),
+        "miss_cache": info.miss_cache,  # the diffusers step cache enabled for this call (--miss-cache), or None
+        "transformer_calls": int(info.transformer_calls),
         "notes": list(info.notes),
         "timings": timings,
     }
+
+
+def miss_cache_config(kind: str, threshold: float) -> Any:
+    """The diffusers step cache ``--miss-cache THRESHOLD`` stands for on ``--pipeline kind``: diffusers' own
+    ``FirstBlockCacheConfig(threshold=...)`` (the method chai's STDiT3 miss cache follows). Latte's transformer
+    runs only ``PyramidAttentionBroadcastConfig``, which has no threshold: refused with the Python route."""
+    if kind == "latte":
+        raise ValueError(
+            f"--miss-cache {threshold} has no meaning on --pipeline latte: diffusers runs only "
+            "PyramidAttentionBroadcastConfig on Latte's transformer, a schedule of skipped attention, not a threshold. "
+            "HINT: drop --miss-cache, or call chai.diffusers.enable_chai(pipe, cache=..., "
+            "miss_cache=diffusers.PyramidAttentionBroadcastConfig(...)) from Python (docs/diffusers.md)."
+        )
+    from diffusers import FirstBlockCacheConfig
+
+    return FirstBlockCacheConfig(threshold=float(threshold))
 
 
 def _sync(device: Any) -> None:

@@ -204,3 +204,32 @@ def test_cli_help_does_not_import_diffusers():
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("kind", ("wan", "cogvideox"))
+def test_miss_cache_runs_diffusers_first_block_cache_on_misses_only(capsys, prompt_file, tmp_path, kind):
+    """--miss-cache T on a diffusers pipeline enables diffusers' FirstBlockCacheConfig(threshold=T) on each miss
+    (recorded per request), never on the hit, and the run still captures, hits and reports as without it."""
+    rpt = tmp_path / "run.json"
+    argv = ["run", "--prompts", str(prompt_file), "--pipeline", kind, *FAST, "--report", str(rpt)]
+    code, _, err = run_cli(capsys, [*argv, "--miss-cache", "0.2"])
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert doc["config"]["pipeline"]["miss_cache"] == {"config": "FirstBlockCacheConfig", "threshold": 0.2}
+    recs = doc["requests"]
+    assert [r["hit"] for r in recs] == [False, True, False]
+    assert [r["miss_cache"] for r in recs] == ["FirstBlockCacheConfig", None, "FirstBlockCacheConfig"]
+    assert recs[1]["entry_id"] == recs[0]["inserted_entry"] and len(recs[0]["capture_steps"]) == 3
+    assert all(r["transformer_calls"] >= r["steps"] for r in recs)
+    # without the flag no call enables a step cache
+    code, _, err = run_cli(capsys, [*argv[:-1], str(tmp_path / "plain.json")])
+    assert code == 0, err
+    assert {r["miss_cache"] for r in json.loads((tmp_path / "plain.json").read_text())["requests"]} == {None}
+
+
+def test_miss_cache_on_latte_is_a_usage_error_naming_the_python_route(capsys, prompt_file):
+    code, out, err = run_cli(capsys, ["run", "--prompts", str(prompt_file), "--pipeline", "latte", *FAST,
+                                      "--miss-cache", "0.1"])  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert "PyramidAttentionBroadcastConfig" in err and "HINT" in err and "enable_chai" in err
+    assert not [ln for ln in out.splitlines() if ln.startswith("[")]

@@ -80,7 +80,7 @@ def test_trace_measures_the_skip_fraction_on_the_synthetic_model(capsys, tmp_pat
     [
         (["trace", "--miss-skip-fraction", "0.3"], "needs --miss-cache"),
         (["trace", "--miss-cache", "0.1", "--miss-skip-fraction", "1.5"], "[0, 1]"),
-        (["run", "--prompts", "x.txt", "--pipeline", "wan", "--miss-cache", "0.1"], "stdit3 only"),
+        (["run", "--prompts", "x.txt", "--pipeline", "latte", "--miss-cache", "0.1"], "PyramidAttentionBroadcastConfig"),
     ],
 )
 def test_usage_errors(capsys, tmp_path, argv, needle):
