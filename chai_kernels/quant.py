@@ -196,7 +196,7 @@ class QuantizedLatent(_ScaledData):
                 it is what ``dequantize(dtype=None)`` returns.
 
     Build it with ``chai_kernels.quantize_latent``; turn it back into a tensor with
-    ``chai_kernels.dequantize_latent`` (or ``.dequantize()``); serialise with ``to_bytes`` / ``from_bytes``.
+    ``chai_kernels.dequantize_latent`` (the op; this module holds only the data and its bytes, so it imports no op); serialise with ``to_bytes`` / ``from_bytes``.
     """
 
     data: torch.Tensor
@@ -292,15 +292,6 @@ class QuantizedLatent(_ScaledData):
         if self.is_pinned():
             return self
         return QuantizedLatent(self.data.pin_memory(), self.scale.pin_memory(), self.orig_dtype)
-
-    def dequantize(self, dtype: torch.dtype | None = None, *, out: torch.Tensor | None = None, backend=None):
-        """Shortcut for ``chai_kernels.dequantize_latent(self, ...)``; ``dtype=None`` gives ``orig_dtype``
-        (float64 originals come back as float32) unless ``out`` is given."""
-        from chai_kernels.ops.latent_quant import dequantize_latent
-
-        if dtype is None and out is None:
-            dtype = self.orig_dtype if self.orig_dtype != torch.float64 else torch.float32
-        return dequantize_latent(self, dtype=dtype, out=out, backend=backend)
 
     # -- serialisation -------------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:

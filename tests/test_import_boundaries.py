@@ -230,3 +230,12 @@ def test_cache_stores_sit_below_their_factory():
         if name in below and m.startswith("chai.cache.") and m.split(".")[2] not in below[name]:
             offenders.append(f"{f}:{line} imports {m}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_quantized_latent_data_sits_below_its_ops():
+    """chai_kernels.quant (QuantizedLatent and its bytes) imports no op module, lazily or not: the ops import it,
+    so anything the other way is a circle. Dequantize through chai_kernels.dequantize_latent."""
+    offenders = [f"{f}:{line} imports {m}" for f, line, m in _static_imports("chai_kernels")
+                 if Path(f).name == "quant.py" and "reference" not in f
+                 and (m.startswith("chai_kernels.ops") or m.startswith("chai_kernels.triton"))]  # fmt: skip
+    assert not offenders, "\n".join(offenders)
