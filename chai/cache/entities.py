@@ -656,6 +656,40 @@ def _load_nlp(name: str, use_ner: bool):
         return nlp
 
 
+#: Dependency labels that only a nominal takes: a token the tagger called a verb that governs one of them is a
+#: noun the parse got wrong ("a small purple cross bouncing ...": "cross" tagged VBP with "purple" as its compound).
+_NOMINAL_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss"})
+
+
+def _renoun_verbs(doc) -> None:
+    """Re-tag as nouns the verbs and adverbs that govern a nominal-only dependent on their left (a determiner, an
+    adjective, a noun compound, a number, an owner), so that ``doc.noun_chunks`` yields their phrase.
+
+    The small English model reads some headline-style prompts with the noun as the sentence's verb ("a small
+    purple cross bouncing ...": "cross" VBP) or as an adverb ("a large cyan square moving ..."), or hangs the
+    noun phrase under the participle that follows it ("a medium red cross moving left ...": "cross" a compound
+    of "moving"); the phrase then has no noun chunk and the prompt no subject. A verb or an adverb never takes
+    these dependents, so the repair follows from the grammar, not from a word list. A finite or base verb or an
+    adverb becomes the phrase's head noun where WordNet confirms the word can be one; a gerund becomes the
+    chunk's root only, and the chunk rules strip it again as a trailing participle ("a large orange cross
+    moving" gives "large orange cross").
+    """
+    from chai.cache.lexicon import lexicon
+
+    lex = None
+    for tok in doc:
+        if not (tok.pos_ in _VERB_POS and tok.tag_ in {"VB", "VBP", "VBZ", "VBG"} or tok.pos_ == "ADV"):
+            continue
+        if not any(c.dep_ in _NOMINAL_DEPS and c.i < tok.i for c in tok.children):
+            continue
+        if tok.tag_ != "VBG":
+            lex = lex or lexicon()
+            if not (lex.is_noun(tok.lower_) or lex.is_noun(_singular(tok.lower_))):
+                continue
+        tok.pos_ = "NOUN"
+        tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
+
+
 def _after_determiner(tok) -> bool:
     """True when ``tok`` directly follows an article or demonstrative ("a narwhal", "the hummingbird")."""
     return tok.i > 0 and tok.doc[tok.i - 1].pos_ == "DET" and tok.doc[tok.i - 1].lower_ not in {"no", "all", "both"}
@@ -865,6 +899,7 @@ class SpacyExtractor:
         text = _clean(strip_framing(cap_prompt(prompt, self.max_prompt_chars)[0]))
         with self._lock:  # spaCy pipelines are not documented as thread-safe
             doc = self._nlp(text)
+        _renoun_verbs(doc)
         chunks = list(doc.noun_chunks)
         covered = {i for c in chunks for i in range(c.start, c.end)}
         # Named entities add what the chunker missed; one overlapping a noun chunk is usually a mis-tag of

@@ -281,6 +281,20 @@ def build_workload(
     return out
 
 
+def check_entities(pairs: list[Pair], extractor) -> None:
+    """Raise ValueError, before any model runs, when a prompt of ``pairs`` yields no entity: its request could
+    never hit (not even a forced hit), so its CHAI runs would silently be 30-step misses."""
+    for i, p in enumerate(pairs):
+        for side, prompt in (("A", p.prompt_a), ("B", p.prompt_b)):
+            if not list(extractor.extract(prompt)):
+                raise ValueError(
+                    f"quality: pair {i} ({p.kind}) prompt {side} {prompt!r} yields no entity with "
+                    f"{getattr(extractor, 'name', type(extractor).__name__)}, so it can never hit.\n"
+                    "HINT: this is an extractor bug to fix in chai.cache.entities (docs/matching.md); "
+                    "a different --seed draws other pairs meanwhile."
+                )
+
+
 #: Noise-seed index of the first related pair drawn by :func:`collect_natural_related` (clear of the indices
 #: :func:`build_workload` gives its pairs, so no two pairs of one run share a seed).
 NATURAL_SEED_BASE = 100_000
@@ -1122,6 +1136,7 @@ def run_quality(
         if natural.message:
             print(natural.message, file=sys.stderr)
         pairs = natural.pairs + [p for p in pairs if p.kind == "unrelated"]
+    check_entities(pairs, b.cache().extractor)
     default_bias, default_uncond = _product_defaults()
     biases = sorted(set(qcfg.bias_sweep) | {default_bias}) if qcfg.bias_sweep else []
     est = estimate_seconds(b, len(pairs), 2 * len(biases))
