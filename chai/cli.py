@@ -321,7 +321,7 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         default=None,
         help=f"144p, 240p, 360p, ... or HxW pixels (default: {clip})",
     )
-    frames = "synthetic 8" + (", others 51" if demo else ", others 68")
+    frames = "synthetic 4" + (", others 51" if demo else ", others 68")
     g.add_argument("--frames", type=_positive_int, default=None, help=f"frames per clip (default: {frames})")
     g.add_argument("--mode", choices=("joint", "replace"), default="joint", help="Cache Attention mode (default joint)")
     g.add_argument(

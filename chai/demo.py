@@ -3,7 +3,7 @@
 Two kinds of model:
 
 - ``"synthetic"`` (the demo's default): the trained synthetic STDiT3 shipped with the package
-  (:mod:`chai.synthetic`): 32 x 32 pixel clips of 8 frames of coloured shapes, MiniLM captions, a fixed
+  (:mod:`chai.synthetic`): 32 x 32 pixel clips of 4 frames of a coloured shape, MiniLM captions, a fixed
   space-to-depth autoencoder as its VAE. Its pixels mean something, so the demo's picture shows what a
   hit reused from a miss.
 - The other :data:`chai.models.PRESETS` (``tiny``, ``tiny-hd72``, ``mini``, ``XL/2``) with **fixed random
@@ -155,7 +155,7 @@ def load_demo_model(
     """The model of ``--preset``: the trained synthetic STDiT3 or a random-weight preset.
 
     Random presets default to 144p x 51 frames for ``command="demo"`` and 240p x 68 frames (CHAI's clip)
-    otherwise; the synthetic model to the 32 x 32 x 8 clips it was trained on.
+    otherwise; the synthetic model to the 32 x 32 x 4 clips it was trained on.
     """
     from chai.models import PRESETS
     from chai.pipeline import image_size

@@ -4,17 +4,19 @@
 #
 #   bash research/reproduce_synthetic.sh [RUNS_DIR] [extra train flags, e.g. --threads 16 or --device cuda]
 #
-# Two stages, each resumable (re-run the same command after an interruption):
-#   1. from scratch, fp32: 4,500 steps (about 61 minutes on two CPU cores), the first shipped model;
-#   2. warm-started from stage 1's export, bf16 autocast, fewer two-object clips (0.1), 30,000 distinct clips,
-#      16,000 steps (about 110 minutes on two AVX512-BF16 cores).
-# The model to ship is RUNS_DIR/stage2/export (copy its three model files into chai/data/synthetic/, see
-# research/README.md). bf16 sums are machine-dependent, so another CPU or a GPU gives close, not identical, weights.
+# One run from scratch, resumable (re-run the same command after an interruption): 4-frame clips in the "centred"
+# world (the motion decides where the object starts, one object per clip), object pixels weighted x4 in the loss,
+# timesteps drawn from sigmoid(N(0.5, 1)), half of the steps on still frames, the position table at
+# input_sq_size=32; 8,500 steps of batch 16 with a 2,000-step cool-down, fp32 (97 minutes of training on two AVX2
+# cores). The shipped run did its first 2,406 steps on one thread and the rest on two (the learning rate schedule
+# is the same either way; fp32 sums on other thread counts or machines give close, not bit-identical, weights).
+# docs/quality.md section 6 says why each change was made, and what the earlier two-stage recipe (8 frames,
+# random positions) gave.
+# The model to ship is RUNS_DIR/v3/export (copy its three model files into chai/data/synthetic/, see
+# research/README.md).
 set -euo pipefail
 runs="${1:-runs}"
 shift || true
-python -m research.eval train --out "$runs/stage1" --steps 4500 --cooldown 1200 --lr 8e-4 --warmup 200 \
-    --ema-decay 0.999 --num-clips 20000 --p-two 0.25 --precision fp32 --threads 2 "$@" --export "$runs/stage1/export"
-python -m research.eval train --out "$runs/stage2" --init-from "$runs/stage1/export/stdit3_synthetic.safetensors" \
-    --steps 16000 --cooldown 4000 --lr 8e-4 --warmup 200 --ema-decay 0.999 --num-clips 30000 --p-two 0.1 \
-    --precision bf16 --threads 2 "$@" --export "$runs/stage2/export"
+python -m research.eval train --out "$runs/v3" --steps 8500 --cooldown 2000 --lr 8e-4 --warmup 200 \
+    --ema-decay 0.999 --num-clips 30000 --p-two 0 --frames 4 --placement centred --object-weight 4 --t-shift 0.5 \
+    --image-fraction 0.5 --precision fp32 --model-override input_sq_size=32 --threads 2 "$@" --export "$runs/v3/export"

@@ -18,38 +18,54 @@ needs_model = pytest.mark.skipif(
 
 
 def test_training_artefacts_are_kept_beside_the_model():
-    """The run behind the shipped weights: its log and loss curve, and the benchmark's report and grid."""
+    """The run behind the shipped weights (its log and loss curve, its competence and benchmark reports), and the
+    record of the earlier two-stage model it replaced."""
     results = Path(__file__).resolve().parent.parent / "results"
-    names = ("loss_curve.png", "train_log.jsonl", "competence_report.json", "quality_report.json", "quality_grid.png")
-    for name in names:
+    for name in ("loss_curve.png", "train_log.jsonl"):
         assert (results / name).stat().st_size > 0, name
     rows = [json.loads(x) for x in (results / "train_log.jsonl").read_text().splitlines()]
     config = json.loads((MODEL_DIR / "config.json").read_text())
+    assert config["warm_start"] is None and config["total_steps"] == config["step"]  # one run from scratch
     assert rows[-1]["step"] == config["step"]  # the log is of the run the shipped weights come from
-    # and each earlier stage's log (stageN_*) ends where the next stage was warm-started from
-    chain, warm = [], config.get("warm_start")
-    while warm:
-        chain.append(warm)
-        warm = warm.get("from_warm_start")
-    for i, warm in enumerate(chain):
-        stage = len(chain) - i
-        assert (results / f"stage{stage}_loss_curve.png").stat().st_size > 0, stage
-        log = (results / f"stage{stage}_train_log.jsonl").read_text().splitlines()
-        before = (warm.get("from_warm_start") or {}).get("from_step", 0)
-        assert json.loads(log[-1])["step"] + before == warm["from_step"], stage
-    # both reports measured the shipped weights
+    # every report in v3/ measured the shipped weights
     sha = json.loads((MODEL_DIR / MANIFEST_NAME).read_text())["sha256"]
-    for name in ("competence_report.json", "quality_report.json"):
-        assert json.loads((results / name).read_text())["model"]["sha256"] == sha, name
-    # the stage-3 trial (not shipped): stage 2's extra checks measured the shipped weights, stage 3's reports all
-    # measured one other model, warm-started from the shipped one, whose log ends at its own step count
-    trial = results / "stage3_trial"
-    for f in trial.glob("stage2_*.json"):
-        assert json.loads(f.read_text())["model"]["sha256"] == sha, f.name
+    shipped = results / "v3"
+    for name in ("competence_seed0.json", "competence_seed1.json", "quality_report.json"):
+        assert json.loads((shipped / name).read_text())["model"]["sha256"] == sha, name
+    for name in ("quality_grid.png", "quality_sweep.png"):
+        assert (shipped / name).stat().st_size > 0, name
+    # the earlier model (stage 2, shipped until 2026-12-07): its reports all measured one other model, whose
+    # logs chain stage 1 -> stage 2; the stage-3 trial measured a third one, warm-started from stage 2
+    old = results / "stage2"
+    stage2 = {json.loads((old / n).read_text())["model"]["sha256"] for n in ("competence_report.json",
+                                                                           "quality_report.json")}
+    trial = old / "stage3_trial"
+    stage2 |= {json.loads(f.read_text())["model"]["sha256"] for f in trial.glob("stage2_*.json")}
+    assert len(stage2) == 1 and sha not in stage2
+    stage2_step = json.loads((old / "competence_report.json").read_text())["model"]["step"]
+    log1 = (old / "stage1_train_log.jsonl").read_text().splitlines()
+    log2 = (old / "train_log.jsonl").read_text().splitlines()
+    assert json.loads(log1[-1])["step"] + json.loads(log2[-1])["step"] == stage2_step
     stage3 = [json.loads(f.read_text())["model"] for f in trial.glob("stage3_*.json") if "step5000" not in f.name]
-    assert len(stage3) == 4 and len({m["sha256"] for m in stage3}) == 1 and stage3[0]["sha256"] != sha
-    log = (trial / "stage3_train_log.jsonl").read_text().splitlines()
-    assert json.loads(log[-1])["step"] + config["total_steps"] == stage3[0]["step"]
+    assert len(stage3) == 4 and len({m["sha256"] for m in stage3}) == 1 and stage3[0]["sha256"] not in stage2 | {sha}
+    log3 = (trial / "stage3_train_log.jsonl").read_text().splitlines()
+    assert json.loads(log3[-1])["step"] + stage2_step == stage3[0]["step"]
+
+
+def test_check_entities_refuses_a_prompt_that_can_never_hit():
+    from research.eval.quality import build_workload, check_entities
+
+    class Picky:
+        name = "picky"
+
+        def extract(self, prompt):
+            return [] if "cross" in prompt else ["thing"]
+
+    pairs = build_workload(6, seed=0)
+    check_entities([p for p in pairs if "cross" not in p.prompt_a + p.prompt_b], Picky())  # no error
+    bad = next(i for i, p in enumerate(pairs) if "cross" in p.prompt_a + p.prompt_b)
+    with pytest.raises(ValueError, match=rf"pair {bad} .*yields no entity with picky"):
+        check_entities(pairs, Picky())
 
 
 def test_workload_pairs_share_or_avoid_the_entity():

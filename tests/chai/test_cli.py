@@ -461,7 +461,7 @@ def test_demo_on_the_trained_model_writes_a_picture(capsys, tmp_path):
             "--picture", str(pic), "--report", str(rpt)]  # fmt: skip
     code, out, err = run_cli(capsys, argv)
     assert code == 0, err
-    assert "preset synthetic (trained" in out and "32x32 x 8 frames" in out
+    assert "preset synthetic (trained" in out and "32x32 x 4 frames" in out
     assert f"picture: {pic}" in out
     assert pic.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads(rpt.read_text())
