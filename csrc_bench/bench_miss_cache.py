@@ -7,11 +7,11 @@ Run::
 
 Three parts, one process, every timing from the same run:
 
-1. Trained synthetic STDiT3 (``chai/data/synthetic``, 32x32 x 8 frames, with its autoencoder): for each of the
-   first ``--prompts`` demo prompts, one plain 30-step miss and one skipping miss per threshold (same seed),
-   interleaved. Per threshold: block evaluations per miss with and without, their ratio, the denoising
-   wall-time ratio, and PSNR / SSIM of the skipping miss's decoded video against the plain miss's (pixels in
-   [0, 1]; ``research.eval.analyzer``'s psnr and ssim).
+1. Trained synthetic STDiT3 (``chai/data/synthetic`` at its own clip size, 32x32 x 4 frames since 2026-12-07,
+   with its autoencoder): for each of the first ``--prompts`` demo prompts, one plain 30-step miss and one
+   skipping miss per threshold (same seed), interleaved. Per threshold: block evaluations per miss with and
+   without, their ratio, the denoising wall-time ratio, and PSNR / SSIM of the skipping miss's decoded video
+   against the plain miss's (pixels in [0, 1]; ``research.eval.analyzer``'s psnr and ssim).
 2. The ``mini`` preset (random weights, no VAE) at 144p x 51 frames, one prompt: the same counts and time
    ratio; PSNR of the final latent against the plain miss's latent (data range = the plain latent's range).
    Random weights say little about quality; the block count and the time ratio are what it is for.
