@@ -195,6 +195,7 @@ _WEATHER = _groups({
 _SIZE = _groups({
     "big": "big large huge giant gigantic enormous massive colossal towering oversized fat plump chubby stout bulky",
     "small": "small little tiny mini petite thin skinny slim slender lean",
+    "medium": "medium medium-sized mid-sized midsize",
 })
 _SHADE = _groups({"dark": "dark dim shadowy", "bright": "bright brightly-lit illuminated glowing"})
 _MOOD = _groups({

@@ -180,6 +180,11 @@ FRAMING_WORDS: frozenset[str] = frozenset(
 _SOFT_FRAMING = frozenset(["background", "foreground", "scene", "moment", "sequence", "version", "detail",
                            "composition", "perspective", "angle", "visual", "visuals", "texture", "medium"])
 
+#: Framing words that are also size adjectives: before a noun they say how big the thing is ("a medium blue
+#: square", "a medium-sized dog"), so the extractors keep them there ("medium shot" and "medium close-up" are
+#: framing phrases, stripped before the parse).
+_SIZE_FRAMING = frozenset(["medium"])
+
 #: Head nouns that name a time, a layout or a view of something rather than a subject. As the head of a phrase
 #: the hard ones make it no entity ("the same time", "a split second", "fast motion", "a seamless loop"); the
 #: soft ones drop only themselves ("a city backdrop" -> "city", "a mountain reflection" -> "mountain", "the
@@ -833,7 +838,8 @@ class SpacyExtractor:
                 continue
             if tok.pos_ in _DROP_POS and not tok.tag_.startswith("NN"):  # "retriever" mis-tagged AUX stays
                 continue
-            if low in FRAMING_WORDS or low in STYLE_WORDS or tok.lemma_.lower() in FRAMING_WORDS:
+            size_word = low in _SIZE_FRAMING and tok.pos_ == "ADJ"  # "a medium dog": a size, not a medium
+            if (low in FRAMING_WORDS or low in STYLE_WORDS or tok.lemma_.lower() in FRAMING_WORDS) and not size_word:
                 continue
             if tok.is_stop and tok.pos_ not in _NOUN_POS and tok.pos_ != "ADJ":
                 continue  # spaCy's stop list holds "empty", "full", "whole": adjectives that change the picture
@@ -988,7 +994,7 @@ def _is_break(w: str) -> bool:
     """Built-in chunker: True when the lower-case token ``w`` ends a run of content words."""
     if not w[0].isalnum():
         return True
-    if w in _STOP or w in FRAMING_WORDS or w in STYLE_WORDS or w.isdigit():
+    if w in _STOP or (w in FRAMING_WORDS and w not in _SIZE_FRAMING) or w in STYLE_WORDS or w.isdigit():
         return True
     if _singular(w) in FRAMING_WORDS and _singular(w) not in _SOFT_FRAMING:  # "colors", "shots"
         return True

@@ -52,7 +52,7 @@ def test_different_heads_refuse_at_any_cosine(req, cached):
     ("coral dress", "navy dress", "colour"), ("olive jacket", "lavender jacket", "colour"),
     ("mint scarf", "salmon scarf", "colour"), ("silk scarf", "wool scarf", "material"),
     ("denim jacket", "leather jacket", "material"), ("herd of elephants", "two elephants", "number"),
-    ("stormy sky", "cloudy sky", "weather"),
+    ("stormy sky", "cloudy sky", "weather"), ("medium dog", "small dog", "size"), ("medium box", "huge box", "size"),
 ])
 def test_conflicting_modifiers_refuse(req, cached, cls):
     v = explain(req, cached, 0.95, THR)

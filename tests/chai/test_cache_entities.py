@@ -493,3 +493,15 @@ def test_every_synthetic_caption_has_its_object_as_subject(spacy_extractor):
                     if not got.subjects or not list(got)[0].endswith(f"{colour} {shape}"):
                         bad.append((p, list(got)))
     assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a medium blue square bouncing over a white gradient background", "medium blue square"),
+    ("a medium-sized dog running in a park", "medium-sized dog"),
+])
+def test_medium_before_a_noun_is_a_size_not_a_medium(spacy_extractor, prompt, expected):
+    # "medium" is a framing word ("medium shot"), but as an adjective it says how big the subject is; dropping it
+    # made "a medium dog" a bare "dog", which a cached "small dog" would serve
+    for ex in extractors(spacy_extractor):
+        assert list(ex.extract(prompt))[0] == expected, ex.name
+        assert list(ex.extract("a medium shot of a dog in a park"))[0] == "dog", ex.name
