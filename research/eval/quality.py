@@ -1460,6 +1460,16 @@ def _targets(by_kind: dict[str, dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def grid_caption(index: int, pair: Pair, *, chars: int) -> str:
+    """The grid's caption of one pair, wrapped at ``chars`` characters a line: both prompts whole, never cut."""
+    import textwrap
+
+    lines = [f"pair {index} ({pair.kind})"]
+    for side, prompt in (("A", pair.prompt_a), ("B", pair.prompt_b)):
+        lines += textwrap.wrap(f"{side}: {prompt}", width=max(20, chars), subsequent_indent="   ")
+    return "\n".join(lines)
+
+
 def _draw_grid(path, pairs: list[Pair], videos: dict[str, dict[int, np.ndarray]], n_show: int) -> None:
     import matplotlib
 
@@ -1472,22 +1482,27 @@ def _draw_grid(path, pairs: list[Pair], videos: dict[str, dict[int, np.ndarray]]
     show = show[: max(1, n_show)]
     rows = [("A: 30-step miss", "_a"), ("B: generator (truth)", "_truth")] + [(n, n) for n in MAIN_VARIANTS]
     T = next(iter(videos["baseline-30"].values())).shape[0]
+    width = T * 0.9 + 2.2
+    captions = [grid_caption(i, pairs[i], chars=int(width * 11)) for i in show]
+    # one caption row per pair, tall enough for its wrapped lines (captions are never cut), then the video rows
+    heights = [r for c in captions for r in [0.14 * len(c.splitlines())] + [0.95] * len(rows)]
     fig, axes = plt.subplots(
-        len(show) * len(rows), 1, figsize=(T * 0.9 + 2.2, len(show) * len(rows) * 0.95), dpi=110, squeeze=False
+        len(heights), 1, figsize=(width, sum(heights)), dpi=110, squeeze=False,
+        gridspec_kw={"height_ratios": heights},
     )
+    per = len(rows) + 1
     for pi, i in enumerate(show):
+        head = axes[pi * per, 0]
+        head.axis("off")
+        head.text(0.0, 0.5, captions[pi], fontsize=7, ha="left", va="center", transform=head.transAxes)
         for ri, (label, key) in enumerate(rows):
-            ax = axes[pi * len(rows) + ri, 0]
+            ax = axes[pi * per + 1 + ri, 0]
             v = videos[key][i]
             strip = np.concatenate([np.pad(f, ((1, 1), (1, 1), (0, 0)), constant_values=1.0) for f in v], axis=1)
             ax.imshow(np.clip(strip, 0, 1), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-            if ri == 0:
-                ax.set_title(
-                    f"pair {i} ({pairs[i].kind}) A: {pairs[i].prompt_a}\nB: {pairs[i].prompt_b}", fontsize=7, loc="left"
-                )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

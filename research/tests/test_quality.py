@@ -445,3 +445,13 @@ def test_a_replayed_miss_gives_the_hit_of_a_generated_one():
     assert not torch.equal(other[0]["latents"], first[0]["latents"])  # the bias reaches the replayed hit
     with pytest.raises(ValueError, match=r"(?s)would change.*HINT"):
         b.run_chai(pairs, "w", a_entries=entries, hit_steps=3)
+
+
+def test_grid_caption_keeps_both_prompts_whole():
+    from research.eval.quality import build_workload, grid_caption
+
+    for pair in build_workload(3, seed=5):
+        text = grid_caption(7, pair, chars=30)
+        assert all(len(line) <= 30 for line in text.splitlines())
+        joined = " ".join(line.strip() for line in text.splitlines())
+        assert f"A: {pair.prompt_a}" in joined and f"B: {pair.prompt_b}" in joined and joined.startswith("pair 7")
