@@ -1,10 +1,11 @@
 """The trained synthetic STDiT3 that ``chai demo`` runs by default: its fixed autoencoder and its loader.
 
 The model was trained on CPU on small procedural clips (one coloured shape moving over a patterned
-background from a start that its motion decides, 32 x 32 pixels, 4 frames, mixed with still frames) with captions such as "a small red star moving left over
-a blue striped background"; its weights (7.5 MB), ``config.json`` and a sha256 manifest ship in
-``chai/data/synthetic/``. How it was trained and what it scores is the business of the research harness
-(``research/`` in the source tree, not installed); this module holds only what running it needs.
+background from a start that its motion decides, 32 x 32 pixels, 4 frames, mixed with still frames) with
+captions such as "a small red star moving left over a blue striped background"; its weights (7.5 MB),
+``config.json`` and a sha256 manifest ship in ``chai/data/synthetic/``. How it was trained and what it scores
+is the business of the research harness (``research/`` in the source tree, not installed); this module holds
+only what running it needs.
 
 The synthetic STDiT3 does not run on pixels directly: a 32 x 32 frame would be 256 tokens with OpenSora's
 (1, 2, 2) patch. Every frame instead goes through a deterministic space-to-depth ("pixel unshuffle") by
