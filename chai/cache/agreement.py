@@ -80,8 +80,10 @@ SENSE_FLOOR: float = 0.60
 
 #: Attribute classes of the request that the cached entity must state too: a request `red car` is not served by a
 #: cached `car` (its colour is unknown and shows in the latent). All hard classes: colour, number, material,
-#: pattern, age (and era), setting, weather (and season, time of day). See docs/matching.md for the trade-off.
-UNSTATED_REFUSED: frozenset[str] = frozenset({"colour", "number", "material", "pattern", "age", "setting", "weather"})
+#: pattern, age (and era), setting, weather (and season, time of day), and what the request says is absent ("a
+#: street with no cars" is not served by a busy street). See docs/matching.md for the trade-off.
+UNSTATED_REFUSED: frozenset[str] = frozenset({"colour", "number", "material", "pattern", "age", "setting", "weather",
+                                              "absent"})
 
 #: Decision kinds, best first, with their rank (higher preferred by the matcher before the score).
 KINDS: dict[str, int] = {"exact": 3, "same_head": 2, "synonym": 1}
@@ -424,7 +426,6 @@ def analyse(entity: str) -> Phrase:
     if bad or not words:
         return invalid
     written = " ".join(words)
-    hard, soft, kind = set(), set(), set()
     tail: list[str] = []
     # "X of Y": a collective, container or portion X shapes the thing Y; a relative place X ("left of") is none.
     # Any other preposition starts an attachment: "cyclist in a yellow jersey", "man with a beard", "at night".
@@ -437,6 +438,22 @@ def analyse(entity: str) -> Phrase:
                     words = words[:i - 1] + [lemma] + words[j:]
                     break
         i += 1
+    hard, soft, kind = set(), set(), set()
+    if "without" in words[1:]:  # "street without car": what the video must not show, a hard class of its own
+        kept, i = [], 0
+        while i < len(words):
+            j = i + 1
+            if words[i] != "without" or i == 0:
+                kept.append(words[i])
+                i = j
+                continue
+            while j < len(words) and words[j] not in _PREPOSITIONS and words[j] != "without":
+                j += 1
+            if j > i + 1:  # "windows" is a WordNet lemma of its own (the software): the singular first
+                single = _singular_word(words[j - 1])
+                hard.add(("absent", single if lex.is_noun(single) else _lemma(words[j - 1])))
+            i = j
+        words = kept
     preps = [i for i, w in enumerate(words) if w in _PREPOSITIONS and 0 < i < len(words) - 1]
     words_all = list(words)
     if preps and words[preps[0]] == "of":
@@ -663,7 +680,8 @@ def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str,
                                                               and ("number", "plural") in c.soft))
     refused = [n for n in extra_hard if n in unstated or n == "container"]
     if refused:
-        return "unverified", "", f"request states {', '.join(refused)} the cached entity does not", 0.0
+        stated = ", ".join(f"{n} {sorted(qh[n])}" for n in refused)
+        return "unverified", "", f"request states {stated} the cached entity does not", 0.0
     q_only = (q.other - c.other) | set(extra_hard)
     c_only = (c.other - q.other) | (ch.keys() - qh.keys())
     if q_only and c_only:

@@ -123,7 +123,6 @@ FRAMING_PHRASES: tuple[str, ...] = tuple(
             "studio ghibli", "ghibli", "pixar", "makoto shinkai", "greg rutkowski", "wes anderson",
             "ukiyo-e", "art nouveau", "art deco", "pop art", "line art", "fan art", "cel shaded", "cel-shaded",
             "low poly", "low-poly", "stop motion", "stop-motion", "claymation", "tilt-shift", "tilt shift",
-            "black and white", "black-and-white", "b&w",
             # colour grading
             "pastel colors", "pastel colours", "muted colors", "muted colours", "vivid colours", "vibrant colours",
             "warm tones", "cool tones", "earth tones", "teal and orange", "color grading", "colour grading",
@@ -309,11 +308,26 @@ _CAMERA_CARRIER_RE = re.compile(
 )
 
 
+# "black and white" is a film style before a framing word or at a phrase's end ("gritty black and white film",
+# "..., black and white") and two colours before any other noun ("a black and white cat", "black-and-white cows").
+_MONO_RE = re.compile(r"(?<![\w-])(?:black[\s-]*(?:and|&|n)[\s-]*white|b&w)(?![\w-])(?P<gap>[\s-]*)(?P<next>[a-z]*)",
+                      re.IGNORECASE)
+
+
+def _monochrome(m: re.Match) -> str:
+    """:data:`_MONO_RE`'s replacement: the colours spelled out before a noun, a phrase boundary otherwise."""
+    nxt = m.group("next").lower()
+    if nxt and nxt not in FRAMING_WORDS and nxt not in STYLE_WORDS and not _PHRASE_RE.match(m.string, m.start("next")):
+        return "black and white" + m.group("gap") + m.group("next")  # colours: "black & white zebra" spelled out
+    return " , " + m.group("next")
+
+
 def strip_framing(prompt: str) -> str:
     """Replace framing / style phrases by a comma (a phrase boundary).
 
     Removes, in order: "in the style of X" / "shot on X" style objects, hyphenated style words ("anime-style"),
-    camera and format units ("35mm", "8k", "f/1.8"), then every :data:`FRAMING_PHRASES` occurrence in any spacing
+    camera and format units ("35mm", "8k", "f/1.8"), "black and white" where it is the film's style (not before a
+    noun: "a black and white cat" keeps its colours), then every :data:`FRAMING_PHRASES` occurrence in any spacing
     or hyphenation ("time-lapse", "time lapse", "timelapse"). Typographic dashes become "-"; the string keeps its
     other characters.
     """
@@ -322,6 +336,7 @@ def strip_framing(prompt: str) -> str:
     text = _STYLE_OBJECT_RE.sub(" , ", text)
     text = _STYLE_SUFFIX_RE.sub(" , ", text)
     text = _UNIT_RE.sub(" , ", text)
+    text = _MONO_RE.sub(_monochrome, text)
     return _PHRASE_RE.sub(" , ", text)
 
 
@@ -486,9 +501,10 @@ _TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "be
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
-    beard"), "in" clothing ("a cyclist in a yellow jersey"), and, for a subject, a time of day, season or weather
-    ("an ambulance at night", "a tree in autumn", via the verb too: "parked at noon"). Place phrases are not
-    attached: the background is free. Returns the phrases to append, marking attached entities as used."""
+    beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"), and, for a
+    subject, a time of day, season or weather ("an ambulance at night", "a tree in autumn", via the verb too:
+    "parked at noon"). Place phrases are not attached: the background is free. Returns the phrases to append,
+    marking attached entities as used."""
     out = []
     verbs = [tok.head] if subject and tok.dep_ in ("nsubj", "nsubjpass") else []
     states = [c for c in tok.children if c.dep_ in ("acl", "relcl")]  # "filled with", "overgrown with"
@@ -500,10 +516,12 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
             for obj in (c for c in prep.children if c.dep_ == "pobj"):
                 item = by_head.get(obj.i)
                 lemma = lex.noun_lemma(obj.lower_)
-                if low == "with" and owner not in verbs and not _negated(obj):
+                if low in ("with", "without", "sans") and owner not in verbs:
                     words = [w.lower_ for w in obj.lefts if w.dep_ in ("amod", "compound", "nummod")
                              and w.lower_.isalpha()] + [lemma]
-                    out.append("with " + " ".join(words))
+                    # "a street with no cars": the absence is stated ("street without car"), so a busy street
+                    # full of cars never serves it.
+                    out.append(("without " if _negated(obj) else "with ") + " ".join(words))
                     if item is not None:
                         item["alive"], item["via"] = False, None
                 elif owner is tok and low in ("in", "inside") and item is not None and item["alive"] and (
@@ -526,7 +544,8 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     * attachments that change the look stay with their noun (:func:`_attachments`: "man with beard", "cyclist
       in yellow jersey", "ambulance at night");
 
-    * negated nouns are dropped ("a street with no cars" caches no car);
+    * negated nouns are dropped ("a street with no cars" caches no car); the noun they were attached to keeps the
+      absence ("street without car");
     * "X of Y" becomes one entity when X names a thing ("cup of coffee", "herd of elephant", "slice of
       watermelon", "column of soldier": the agreement rule reads containers, collectives and portions), and
       only Y when X is a relative place or no visible thing ("the left of a dog", "the heart of the city");
@@ -695,6 +714,26 @@ def _renoun_verbs(doc) -> None:
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
 
 
+def _hyphen_words(span) -> dict[int, tuple[int, ...]]:
+    """Token index -> the indices of the hyphenated whole it belongs to, for every word joined by hyphens with no
+    space ("well-done", "black-and-white", "state-of-the-art"; the tokenizer splits them at each hyphen). Such a
+    whole is one modifier: kept or dropped together, never cut to "wood-" or "-done"."""
+    groups: list[list[int]] = []
+    prev = None
+    for tok in span:
+        if prev is not None and not prev.whitespace_ and (tok.lower_ == "-") != (prev.lower_ == "-"):
+            groups[-1].append(tok.i)
+        else:
+            groups.append([tok.i])
+        prev = tok
+    out: dict[int, tuple[int, ...]] = {}
+    for g in groups:
+        words = tuple(i for i in g if span.doc[i].lower_ != "-")
+        if len(words) > 1:
+            out.update({i: words for i in words})
+    return out
+
+
 def _after_determiner(tok) -> bool:
     """True when ``tok`` directly follows an article or demonstrative ("a narwhal", "the hummingbird")."""
     return tok.i > 0 and tok.doc[tok.i - 1].pos_ == "DET" and tok.doc[tok.i - 1].lower_ not in {"no", "all", "both"}
@@ -826,6 +865,7 @@ class SpacyExtractor:
         if (_is_framing_head(root.lower_) or _is_framing_head(root.lemma_.lower())) and not _wordnet_compound(root):
             return []  # "anime style", "golden hour lighting", "documentary footage": the chunk is framing
         keep = []
+        hyphened = _hyphen_words(span)
         for tok in span:
             low = tok.lower_
             if low == "-":
@@ -833,6 +873,9 @@ class SpacyExtractor:
                 continue
             if tok.dep_ == "poss" or tok.head.dep_ == "poss" and tok.head.i != span.root.i:
                 continue  # an owner is no kind: "a doctor's stethoscope" is a stethoscope (the doctor is his own)
+            if tok.i in hyphened:
+                keep.append(tok)  # a word of a hyphenated whole ("well-done", "black-and-white") is no stop word
+                continue
             if tok.pos_ == "NUM" and low.isalpha() and tok.head.pos_ in _NOUN_POS:
                 keep.append(tok)  # a count is part of what is shown: "two cats" is not "a single cat"
                 continue
@@ -844,7 +887,9 @@ class SpacyExtractor:
             if tok.is_stop and tok.pos_ not in _NOUN_POS and tok.pos_ != "ADJ":
                 continue  # spaCy's stop list holds "empty", "full", "whole": adjectives that change the picture
             keep.append(tok)
-        units = [u for u in self._units(keep) if not (len(u) == 1 and u[0].lower_ == "-")]
+        kept = {t.i for t in keep}
+        units = [u for u in self._units(keep) if not (len(u) == 1 and u[0].lower_ == "-")
+                 and all(i in kept for t in u for i in hyphened.get(t.i, ()))]  # never half a word ("wood-")
         # A verb inside the chunk ends one phrase and starts another ("a red fox hunting mice" -> "red fox",
         # "mouse"; "a chef cooking pasta" -> "chef", "pasta"). Past participles stay ("a snow covered peak").
         segments: list[list[list]] = [[]]

@@ -60,6 +60,20 @@ def test_conflicting_modifiers_refuse(req, cached, cls):
     assert explain(cached, req, 0.95, THR).code == "conflict"
 
 
+def test_an_absence_the_request_states_must_be_stated_by_the_cached_entity():
+    # "a street with no cars" extracts "street without car": a busy street full of cars must not serve it
+    for cached in ("busy street", "street", "street with car"):
+        v = explain("street without car", cached, 0.95, THR)
+        assert v.decision is None and v.code == "unverified" and "absent ['car']" in v.detail, (cached, v)
+    assert explain("street without car", "street without person", 0.95, THR).code == "conflict"
+    assert decide("street without car", "street without car", 0.95, THR).kind == "exact"
+    assert decide("street without car at night", "empty street without car at night", 0.95, THR) is not None
+    # a request that says nothing of cars may take the empty street
+    assert decide("street", "street without car", 0.95, THR) is not None
+    assert agreement.analyse("dog without collar").hard == {("absent", "collar")}
+    assert "absent" in UNSTATED_REFUSED
+
+
 @pytest.mark.parametrize("word", ["time", "extreme", "backdrop", "corner", "reflection", "time-lapse", "close-up",
                                   "same time", "city backdrop", "style", "footage", "anime", "golden hour",
                                   "afternoon light", "left", "right", "top", "middle", "sunset", "sunrise", "night",
