@@ -117,12 +117,16 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
     """Per pair: what the cache would do if the cached prompt were the only entry.
 
     ``rules``: the request's main subjects against every entity of the cached prompt, candidates from the
-    search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine), as the matcher
-    does it. ``embedder``: the embedder-only rule as the cache ran it before (every request entity, cosine >=
-    threshold), on the same extraction.
+    search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine) and not vetoed by
+    the word-sense check of the two prompts (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``:
+    the embedder-only rule as the cache ran it before (every request entity, cosine >= threshold), on the same
+    extraction.
     """
     from chai.cache.agreement import SEARCH_FLOOR, decide
     from chai.cache.entities import subject_count
+    from chai.cache.senses import sense_reader_for
+
+    senses = sense_reader_for(embedder)  # the word-sense veto, as the cache runs it with this embedder
 
     prompts = sorted({p["request"] for p in pairs} | {p["cached"] for p in pairs})
     ents = {p: extractor.extract(p) for p in prompts}
@@ -141,6 +145,8 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
                 if q not in subj or sc < SEARCH_FLOOR:
                     continue
                 d = decide(q, c, sc, threshold)
+                if d is not None and senses is not None and senses.conflict(p["request"], q, p["cached"], c):
+                    continue
                 if d is not None and (best is None or (d.rank, sc) > (best[0], best[1])):
                     best = (d.rank, sc, q, c, d.reason)
         out.append({**p, "split": split_of(p), "rules": best is not None, "embedder": emb_best is not None,

@@ -266,6 +266,9 @@ class LatentCache:
                       :func:`chai.cache.agreement.decide` (head nouns agree, modifiers do not conflict; a less
                       specific request may hit a more specific cached entity below the threshold; docs/matching.md);
                       "embedding": the cosine threshold alone (the only rule with ``matching="prompt"``).
+                      With the agreement rule and the MiniLM embedder, a pair whose common head word the two
+                      prompts read as different kinds of thing is vetoed (`crane` lifting beams vs `crane` in a
+                      marsh: :mod:`chai.cache.senses`; ``matcher.last_vetoes`` names the reason).
         file_mode:    permissions of the files a directory store creates (default 0o600: owner only, since
                       they hold prompts); folders get the matching search bits.
         redis_options: keyword arguments for :class:`~chai.cache.redis_store.RedisStore` (socket_timeout,
@@ -356,9 +359,12 @@ class LatentCache:
         rule: dict = {}
         if match_rule == "agreement":
             from chai.cache import agreement
+            from chai.cache.senses import sense_reader_for
 
+            senses = sense_reader_for(embedder)
             rule = {"decide": agreement.decide, "search_floor": agreement.SEARCH_FLOOR,
-                    "rule_keys": agreement.index_keys, "request_key": agreement.head_key}
+                    "rule_keys": agreement.index_keys, "request_key": agreement.head_key,
+                    "sense_check": senses.conflict if senses is not None else None}
         self.matcher = Matcher(
             extractor=extractor, embedder=embedder, matching=matching, threshold=self.threshold, index_kind=index,
             top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS, **rule,
@@ -499,7 +505,7 @@ class LatentCache:
                 return miss("store_unavailable", vecs)
             for _attempt in range(8):
                 t3 = time.perf_counter()
-                cand = self.matcher.search(keys, vecs, shape=shape, model=model)
+                cand = self.matcher.search(keys, vecs, shape=shape, model=model, prompt=self.matcher.cap(prompt)[0])
                 t4 = time.perf_counter()
                 timings["search_s"] = timings.get("search_s", 0.0) + (t4 - t3)
                 if cand is None:

@@ -4,7 +4,8 @@ The agreement rule (:mod:`chai.cache.agreement`) and the extractor ask general q
 consulting lists grown from one data set: is ``corn dog`` one lexicalised kind (a WordNet lemma) or a dog with a
 modifier; is a ``dog`` (its first, most frequent sense) an ancestor of a ``golden retriever``; is ``herd`` a
 collective, ``bowl`` a container, ``slice`` a portion, ``left`` a place word; is ``coral`` a colour and which basic
-colour it is; is ``silk`` a material distinct from ``wool``.
+colour it is; is ``silk`` a material distinct from ``wool``; which visible senses of ``crane`` a prompt must choose
+between, and what each one is (its hypernym and definition, :meth:`Lexicon.sense_text`).
 
 Data: ``chai/data/lexicon/lexicon.json.gz`` (1.3 MB), built by ``research/lexicon/build_lexicon.py`` from
 Princeton WordNet 3.0 (its licence beside it) and the xkcd / CSS4 colour names. Loaded once, lazily, on first
@@ -68,7 +69,7 @@ class Lexicon:
     """Read-only queries over the shipped lexicon (see the module docs). Thread-safe after construction."""
 
     def __init__(self, data: dict):
-        if data.get("format") != 1:
+        if data.get("format") != 2:
             raise ValueError(f"chai lexicon: unknown format {data.get('format')!r}.\n"
                              "HINT: reinstall chai-video; the lexicon file does not match this version.")
         self._lexnames: list[str] = data["lexnames"]
@@ -78,6 +79,7 @@ class Lexicon:
         self._pertainyms: dict[str, list[str]] = data["pertainyms"]
         self._exceptions: dict[str, str] = data["noun_exceptions"]
         self._ranked = frozenset(data["frequency_ranked"])
+        self._sense_texts: dict[str, str] = data["sense_texts"]
         self.colours: dict[str, str] = data["colours"]
         self.basic_colours: tuple[str, ...] = tuple(data["basic_colours"])
         self.source: str = data["source"]
@@ -111,6 +113,21 @@ class Lexicon:
 
     def lexname(self, synset: int) -> str:
         return self._lexnames[self._synsets[synset][0]]
+
+    def sense_choices(self, lemma: str) -> tuple[int, ...]:
+        """The senses of ``lemma`` a prompt's context must choose between: its first four senses of a visible kind
+        (:data:`CONCRETE_LEXNAMES`) when they lie in two or more lexicographer files (``crane`` the wading bird and
+        the lifting device, ``ruler`` the person and the measuring stick); () when they are all one kind of thing."""
+        key = lemma.replace(" ", "_")
+        seen = tuple(s for s in self._lemmas.get(key, ())[:4] if self.lexname(s) in CONCRETE_LEXNAMES)
+        if len({self.lexname(s) for s in seen}) < 2 or not all(str(s) in self._sense_texts for s in seen):
+            return ()
+        return seen
+
+    def sense_text(self, synset: int) -> str:
+        """"a lifting device: lifts and moves heavy objects": the first hypernym and the definition of a sense
+        :meth:`sense_choices` may return ('' for other senses)."""
+        return self._sense_texts.get(str(synset), "")
 
     def first_sense_attested(self, lemma: str) -> bool:
         """True when WordNet ranks ``lemma``'s first sense by corpus frequency (SemCor tags); False when its sense

@@ -10,7 +10,10 @@ Search (:meth:`Matcher.search`): every key vector of the request against the eli
 the candidates that pass the decision rule, the best wins, ties going to the most recently used entry.
 The decision rule is a function ``decide(request_entity, cached_entity, score, threshold)`` returning an
 object with ``kind`` and ``rank`` (higher rank preferred before score) or None to refuse; without one, a
-candidate passes when its cosine reaches the threshold (the embedder-only rule).
+candidate passes when its cosine reaches the threshold (the embedder-only rule). An optional ``sense_check
+(request_prompt, request_entity, cached_prompt, cached_entity)`` may then veto an accepted pair by the whole
+prompts (:meth:`chai.cache.senses.SenseReader.conflict`: `crane` lifting beams vs `crane` in a marsh); its
+reasons for the last search are in :attr:`Matcher.last_vetoes`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from chai.cache.entities import Entities, cap_prompt, subject_count
 from chai.cache.index import VectorIndex
 from chai.cache.record import EntryHead
 
-__all__ = ["Candidate", "Matcher", "Partition"]
+__all__ = ["MAX_VETOES", "Candidate", "Matcher", "Partition"]
 
 _TIE_EPS = 1e-6
+
+#: Sense-check refusals after which a lookup gives up and misses (it bounds the prompts embedded per lookup).
+MAX_VETOES = 8
 
 #: (model id, latent shape (B, C, T, H, W)): entries match only requests of their own partition.
 Partition = tuple[str, tuple[int, ...]]
@@ -60,7 +66,8 @@ class Matcher:
     def __init__(self, *, extractor, embedder, matching: str, threshold: float, index_kind: str = "flat",
                  top_k: int = 4, max_entities: int = 8, max_prompt_chars: int | None = None,
                  decide: Callable | None = None, search_floor: float | None = None,
-                 rule_keys: Callable[[str], frozenset] | None = None, request_key: Callable[[str], str] | None = None):
+                 rule_keys: Callable[[str], frozenset] | None = None, request_key: Callable[[str], str] | None = None,
+                 sense_check: Callable[[str, str, str, str], str] | None = None):
         self.extractor = extractor
         self.embedder = embedder
         self.matching = matching
@@ -86,6 +93,10 @@ class Matcher:
         self.rule_keys, self.request_key = rule_keys, request_key
         self._by_head: dict[Partition, dict[str, dict[str, dict[str, np.ndarray]]]] = {}
         self._filed: dict[str, list[tuple[Partition, str, str]]] = {}
+        # The whole prompts' word-sense veto, with each entry's prompt as extraction saw it.
+        self.sense_check = sense_check
+        self._prompts: dict[str, str] = {}
+        self.last_vetoes: list[tuple[str, str, str, str]] = []  # (entry id, request entity, cached entity, reason)
 
     # -- keys and vectors ----------------------------------------------------------------------------------------
     def cap(self, prompt: str) -> tuple[str, bool]:
@@ -156,6 +167,7 @@ class Matcher:
         ix.add(key, list(head.keys), head.vectors)
         self._entries[head.entry_id] = (key, part, tuple(head.keys))
         self._ids[key] = head.entry_id
+        self._prompts[head.entry_id] = self.cap(head.prompt)[0]
         self._clock = max(self._clock + 1, int(head.last_used))
         self._recency[head.entry_id] = self._clock
         if self.rule_keys is not None:
@@ -179,6 +191,7 @@ class Matcher:
             del self._indexes[part]
         del self._ids[key]
         self._recency.pop(entry_id, None)
+        self._prompts.pop(entry_id, None)
         for fpart, hk, _ in self._filed.pop(entry_id, ()):
             owners = self._by_head.get(fpart, {}).get(hk)
             if owners is not None:
@@ -196,6 +209,7 @@ class Matcher:
         self._recency.clear()
         self._by_head.clear()
         self._filed.clear()
+        self._prompts.clear()
 
     def touch(self, entry_id: str) -> None:
         """Mark an entry most recently used for tie-breaking."""
@@ -225,12 +239,24 @@ class Matcher:
     def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
         return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
-    def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "") -> Candidate | None:
+    def _vetoed(self, prompt: str | None, key: str, entry_id: str, ent: str) -> bool:
+        """True when the sense check refuses an accepted pair (the reason goes to :attr:`last_vetoes`)."""
+        if self.sense_check is None or prompt is None or entry_id not in self._prompts:
+            return False
+        why = self.sense_check(prompt, key, self._prompts[entry_id], ent)
+        if why:
+            self.last_vetoes.append((entry_id, key, ent, why))
+        return bool(why)
+
+    def search(self, keys: Sequence[str], vecs: np.ndarray, *, shape=None, model: str = "",
+               prompt: str | None = None) -> Candidate | None:
         """The best acceptable (entry, key) pair for the request, or None (a miss).
 
         Only the request's main subjects are searched (``keys.subjects`` of :class:`~chai.cache.entities.Entities`;
         a plain sequence counts as all subjects): a hit on the basket a puppy sleeps in, or on the street behind a
-        cyclist, would reuse the wrong thing. A cached entry is found through any of its entities."""
+        cyclist, would reuse the wrong thing. A cached entry is found through any of its entities. ``prompt``: the
+        request as extraction saw it (:meth:`cap`), for the sense check; without it no pair is vetoed."""
+        self.last_vetoes = []
         n = subject_count(keys)
         keys, vecs = list(keys)[:n], vecs[:n]
         parts = self.eligible_partitions(shape, model)
@@ -277,12 +303,20 @@ class Matcher:
                     if d is None:
                         continue
                     cands.append((d.rank, h.score, entry_id, qi, h.entity, d.kind))
-        if not cands:
-            return None
-        top_rank = max(c[0] for c in cands)
-        best = max(c[1] for c in cands if c[0] == top_rank)
-        tied = [c for c in cands if c[0] == top_rank and c[1] >= best - _TIE_EPS]
-        tied.sort(key=lambda c: (self._recency.get(c[2], 0), c[1]), reverse=True)  # most recently used first
-        _, score, entry_id, qi, ent, kind = tied[0]
-        return Candidate(entry_id=entry_id, score=float(score), query_index=qi, prompt_entity=keys[qi],
-                         cached_entity=ent, kind=kind)
+        # The best candidate first; the sense check only runs on the one about to be chosen (each check may embed
+        # a cached prompt), and after MAX_VETOES refusals the lookup is a miss: when in doubt, miss.
+        vetoes = 0
+        while cands:
+            top_rank = max(c[0] for c in cands)
+            best = max(c[1] for c in cands if c[0] == top_rank)
+            tied = [c for c in cands if c[0] == top_rank and c[1] >= best - _TIE_EPS]
+            tied.sort(key=lambda c: (self._recency.get(c[2], 0), c[1]), reverse=True)  # most recently used first
+            _, score, entry_id, qi, ent, kind = tied[0]
+            if not self._vetoed(prompt, keys[qi], entry_id, ent):
+                return Candidate(entry_id=entry_id, score=float(score), query_index=qi, prompt_entity=keys[qi],
+                                 cached_entity=ent, kind=kind)
+            vetoes += 1
+            if vetoes >= MAX_VETOES:
+                return None
+            cands.remove(tied[0])
+        return None

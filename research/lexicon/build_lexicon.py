@@ -4,7 +4,9 @@
   untagged senses: visible things first, see ``_LEX_RANK``),
   each sense's lexicographer file (``noun.animal``, ``noun.time``, ...) and hypernyms (instance hypernyms too),
   the adjective lemmas, the noun plural exceptions (``mice`` -> ``mouse``) and adjective pertainyms (``wooden``
-  -> ``wood``). Nothing is selected by topic: the whole noun hierarchy ships, so coverage is WordNet's, not one
+  -> ``wood``), and for every lemma whose first senses are visible things of different kinds (``crane`` the bird
+  and the machine) a short text per sense, its first hypernym and definition, which the matcher reads a prompt's
+  context against (:mod:`chai.cache.senses`). Nothing is selected by topic: the whole noun hierarchy ships, so coverage is WordNet's, not one
   trace's.
 * **Colour names**: the 949 names of the xkcd colour survey and the 148 CSS4 names, as matplotlib ships them, each
   mapped to the nearest of the basic colour terms (the eleven of Berlin & Kay plus teal, gold, silver and beige,
@@ -28,7 +30,9 @@ import json
 from pathlib import Path
 
 OUT_DIR = Path(__file__).resolve().parents[2] / "chai" / "data" / "lexicon"
-FORMAT = 1
+FORMAT = 2
+#: Senses per lemma a sense text is written for (the first ones of a visible kind; see ``sense_texts``).
+SENSE_TEXTS_PER_LEMMA = 4
 
 # Basic colour terms, each placed at its own xkcd survey colour (the survey's answer for the bare name).
 BASIC_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey",
@@ -43,11 +47,15 @@ def _lines(path: Path):
                 yield line
 
 
-def _parse_data(path: Path):
-    """{offset: (lexname id, [lemmas], [(pointer symbol, target offset, target pos, source/target)])}."""
+def _parse_data(path: Path, glosses: dict | None = None):
+    """{offset: (lexname id, [lemmas], [(pointer symbol, target offset, target pos, source/target)])}; ``glosses``
+    (if given) gets {offset: gloss}."""
     out = {}
     for line in _lines(path):
-        fields = line.split(" | ")[0].split()
+        head, _, gloss = line.partition(" | ")
+        fields = head.split()
+        if glosses is not None:
+            glosses[fields[0]] = gloss.strip()
         offset, lex = fields[0], int(fields[1])
         n_words = int(fields[3], 16)
         words = [fields[4 + 2 * i].lower() for i in range(n_words)]
@@ -141,8 +149,33 @@ def colour_table(k: int = 7) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def sense_texts(lemmas: dict[str, list[int]], synsets: list[list], lexnames: list[str], texts: list[str],
+                visible: frozenset[str]) -> dict[str, str]:
+    """{synset id: "a <hypernym>: <definition>"} for the senses a prompt's context must choose between: the first
+    :data:`SENSE_TEXTS_PER_LEMMA` senses of a visible kind (``visible`` lexicographer files) of every lemma whose
+    such senses lie in two or more files (``crane`` the bird and the machine, ``ruler`` the person and the
+    measuring stick). Every lemma of WordNet is considered; ``texts`` holds each synset's own text."""
+    out = {}
+    for senses in lemmas.values():
+        seen = [s for s in senses[:SENSE_TEXTS_PER_LEMMA] if lexnames[synsets[s][0]] in visible]
+        if len({synsets[s][0] for s in seen}) > 1:
+            out.update({str(s): texts[s] for s in seen})
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+def _sense_text(words: list[str], gloss: str, parent_words: list[str] | None) -> str:
+    """"a bird: large long-necked wading bird of marshes and plains ..." from a synset's first hypernym and the
+    definition part of its gloss (WordNet appends examples after a semicolon)."""
+    definition = gloss.split(";")[0].split(' "')[0].strip().strip('":').strip()
+    kind = (parent_words or words)[0].replace("_", " ")
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}: {definition}"
+
+
 def build(wordnet: Path) -> dict:
-    nouns = _parse_data(wordnet / "data.noun")
+    from chai.cache.lexicon import CONCRETE_LEXNAMES
+
+    glosses: dict[str, str] = {}
+    nouns = _parse_data(wordnet / "data.noun", glosses)
     adjs = _parse_data(wordnet / "data.adj")
     tagged: dict[str, int] = {}
     index = _parse_index(wordnet / "index.noun", tagged)
@@ -154,11 +187,13 @@ def build(wordnet: Path) -> dict:
     ids = {off: i for i, off in enumerate(order)}
     noun_lex = sorted({lexnames[nouns[o][0]] for o in order})
     lex_id = {name: i for i, name in enumerate(noun_lex)}
-    synsets = []
+    synsets, texts = [], []
     for off in order:
-        lex, _words, ptrs = nouns[off]
+        lex, words, ptrs = nouns[off]
         parents = sorted(ids[t] for sym, t, pos, _ in ptrs if sym in ("@", "@i") and pos == "n")
         synsets.append([lex_id[lexnames[lex]], parents])
+        first_parent = next((t for sym, t, pos, _ in ptrs if sym in ("@", "@i") and pos == "n"), None)
+        texts.append(_sense_text(words, glosses[off], nouns[first_parent][1] if first_parent else None))
     counts = _sense_counts(wordnet / "index.sense")
     lemmas = {}
     for lemma, offs in sorted(index.items()):
@@ -194,6 +229,7 @@ def build(wordnet: Path) -> dict:
         "pertainyms": {w: sorted(v) for w, v in sorted(pertains.items())},
         "noun_exceptions": dict(sorted(exc.items())),
         "frequency_ranked": sorted(w for w, n in tagged.items() if n > 0),
+        "sense_texts": sense_texts(lemmas, synsets, noun_lex, texts, CONCRETE_LEXNAMES),
         "colours": colour_table(),
         "basic_colours": list(BASIC_COLOURS),
     }

@@ -17,7 +17,7 @@ def _write_wordnet(root):
         "00000001 03 n 01 entity 0 000 | that which exists",
         "00000002 05 n 01 animal 0 001 @ 00000001 n 0000 | a living organism",
         "00000003 05 n 02 dog 0 domestic_dog 0 001 @ 00000002 n 0000 | a canine",
-        "00000004 06 n 02 frank 0 dog 0 001 @ 00000001 n 0000 | an andiron",
+        "00000004 06 n 02 frank 0 dog 0 001 @ 00000001 n 0000 | an andiron; \"the dog by the fire\"",
         "00000005 06 n 02 corn_dog 0 corndog 0 001 @ 00000004 n 0000 | another artifact",
     ]
     index = [
@@ -53,6 +53,8 @@ def test_builder_reads_wordnet_files_and_orders_untagged_senses(tmp_path):
     assert data["pertainyms"]["canine"] == ["dog"]  # pointer 0101: word 1 to word 1
     assert data["noun_exceptions"] == {"dogs": "dog"} and data["adjectives"] == {"canine": 1}
     assert data["frequency_ranked"] == []
+    # "dog": an animal and an artifact, so its senses get texts (first hypernym, the definition without examples)
+    assert data["sense_texts"] == {str(dog_animal): "an animal: a canine", str(frank): "an entity: an andiron"}
     path = bl.write(data, tmp_path / "out", tmp_path)
     assert json.loads(gzip.decompress(path.read_bytes())) == data
 
