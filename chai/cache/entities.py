@@ -497,15 +497,21 @@ def _main_subjects(doc, heads: list[int]) -> list[int]:
 
 
 _TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "before", "through"})
+_PLACE_PREPS = frozenset({"at", "in", "on", "over", "under", "above", "below", "beside", "near", "by", "inside"})
+#: Natural things and places (WordNet's lexicographer files): for such a subject the place it is in is its look.
+_SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
 
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
     beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"), and, for a
     subject, a time of day, season or weather ("an ambulance at night", "a tree in autumn", via the verb too:
-    "parked at noon"). Place phrases are not attached: the background is free. Returns the phrases to append,
-    marking attached entities as used."""
+    "parked at noon"). Place phrases are attached only to a natural subject or a place (:data:`_SCENE_LEXNAMES`:
+    "a crater on the moon" is not "a meteor crater in Arizona"); a made thing's background is free ("a puppy
+    sleeping in a basket"). Returns the phrases to append, marking attached entities as used."""
     out = []
+    first = lex.first_sense(lex.noun_lemma(tok.lower_))
+    scene = subject and first >= 0 and lex.lexname(first) in _SCENE_LEXNAMES
     verbs = [tok.head] if subject and tok.dep_ in ("nsubj", "nsubjpass") else []
     states = [c for c in tok.children if c.dep_ in ("acl", "relcl")]  # "filled with", "overgrown with"
     for owner in [tok, *states, *verbs]:
@@ -528,13 +534,16 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
                         lex.in_class(lemma, "clothing", senses=3) or lex.in_class(lemma, "container", senses=2)):
                     out.append(f"in {item['text']}")  # "a cyclist in a yellow jersey", "a latte in a tall glass"
                     item["alive"], item["via"] = False, None
-                elif subject and low in _TIME_PREPS:
+                elif subject and low in _TIME_PREPS | _PLACE_PREPS:
                     nouns = [obj, *(w for w in obj.lefts if w.dep_ == "compound")]  # "in winter snow"
                     words = [w.lower_ for w in nouns if w.pos_ in ("NOUN", "PROPN") and (
                         lex.in_class(lex.noun_lemma(w.lower_), "time_of_day", senses=2)
                         or lex.in_class(lex.noun_lemma(w.lower_), "weather"))]
-                    if words:
+                    if words and low in _TIME_PREPS:
                         out.append(f"{low} {' '.join(words)}")
+                    elif scene and low in _PLACE_PREPS and obj.pos_ in _NOUN_POS and lex.can_be_subject(lemma):
+                        mods = [w.lower_ for w in obj.lefts if w.dep_ in ("amod", "compound") and w.lower_.isalpha()]
+                        out.append(" ".join([low, *mods, lemma]))  # "a crater on the moon": where it is, is what
     return out
 
 
@@ -574,6 +583,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
         if nxt is not None and nxt.i not in by_head and not nxt.lower_.endswith(("ing", "ed")) \
                 and lex.is_noun(f"{words[-1]}_{lex.noun_lemma(nxt.lower_)}"):
             it["text"] = f"{it['text']} {lex.noun_lemma(nxt.lower_)}"
+            it["tail"] = nxt.i  # its attachments are the compound's: "a teddy bear with a bow tie"
         if _negated(tok):
             it["alive"] = False
     for it in items:
@@ -610,6 +620,8 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
             post = [c.lower_ for c in tok.children if c.i > tok.i and c.dep_ in ("amod", "advmod")
                     and c.pos_ in ("ADJ", "ADV") and c.lower_.isalpha() and not any(True for _ in c.children)]
             extra = _attachments(tok, by_head, lex, it["head"] in subject_heads)
+            if "tail" in it:
+                extra += _attachments(doc[it["tail"]], by_head, lex, it["head"] in subject_heads)
             if post or extra:
                 it["text"] = " ".join([*post, it["text"], *extra])
     for h in subject_heads:

@@ -535,3 +535,24 @@ def test_black_and_white_is_a_colour_before_a_noun_and_a_style_elsewhere(spacy_e
         assert "white" not in strip_framing(styled).lower(), styled
     assert list(spacy_extractor.extract("a black-and-white cat on a sofa"))[0] == "black white cat"
     assert list(spacy_extractor.extract("black and white footage of a dog running"))[0] == "dog"
+
+
+def test_a_natural_subject_keeps_the_place_it_is_in(spacy_extractor):
+    # for a natural thing or a place (WordNet's noun.object / noun.location) where it is, is what it looks like:
+    # "an alpine canyon is not a desert canyon"; a made thing's place stays background
+    ex = spacy_extractor
+    assert list(ex.extract("a crater on the moon"))[:2] == ["crater on moon", "moon"]
+    assert list(ex.extract("time-lapse of stars over a desert"))[0] == "stars over desert"
+    assert list(ex.extract("a lighthouse on a cliff")) == ["lighthouse", "cliff"]
+    assert list(ex.extract("a puppy sleeping in a basket")) == ["puppy", "basket"]
+    from chai.cache.agreement import decide
+
+    assert decide("crater on moon", "meteor crater in arizona", 0.9, 0.72) is None
+    assert decide("stars over desert", "stars over city skyline", 0.9, 0.72) is None
+    assert decide("crater", "crater on moon", 0.9, 0.72) is not None  # a general request still takes it
+
+
+def test_a_compound_the_tagger_split_keeps_its_attachments(spacy_extractor):
+    # "a teddy bear with a bow tie": "teddy" is parsed as the subject of "bear", which holds the "with" phrase
+    assert list(spacy_extractor.extract("a teddy bear with a bow tie")) == ["teddy bear with bow tie"]
+    assert list(spacy_extractor.extract("a teddy bear on a shelf")) == ["teddy bear", "shelf"]
