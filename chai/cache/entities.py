@@ -610,6 +610,18 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
             head = f"{words[-2]}_{head}"  # "paper clip" is a thing though a "clip" is first a moment
         if it["alive"] and not lex.can_be_subject(head):
             it["alive"] = False
+    # "no cars on the street", "there are no people in the park": the place where a negated noun is not keeps the
+    # absence, as in "a street with no cars".
+    absences: dict[int, list[str]] = {}
+    for it in items:
+        tok = doc[it["head"]]
+        if not _negated(tok):
+            continue
+        for prep in (c for c in tok.children if c.dep_ == "prep" and c.lower_ in _PLACE_PREPS):
+            for obj in (c for c in prep.children if c.dep_ == "pobj"):
+                place = by_head.get(obj.i)
+                if place is not None and place["alive"]:
+                    absences.setdefault(id(place), []).append(f"without {lex.noun_lemma(tok.lower_)}")
     subjects: set[int] = set()
     heads = sorted(it["head"] for it in items if it["alive"])
     subject_heads = set(_main_subjects(doc, heads))
@@ -622,6 +634,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
             extra = _attachments(tok, by_head, lex, it["head"] in subject_heads)
             if "tail" in it:
                 extra += _attachments(doc[it["tail"]], by_head, lex, it["head"] in subject_heads)
+            extra += absences.get(id(it), [])
             if post or extra:
                 it["text"] = " ".join([*post, it["text"], *extra])
     for h in subject_heads:
