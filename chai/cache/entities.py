@@ -508,7 +508,8 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     subject, a time of day, season or weather ("an ambulance at night", "a tree in autumn", via the verb too:
     "parked at noon"). Place phrases are attached only to a natural subject or a place (:data:`_SCENE_LEXNAMES`:
     "a crater on the moon" is not "a meteor crater in Arizona"); a made thing's background is free ("a puppy
-    sleeping in a basket"). Returns the phrases to append, marking attached entities as used."""
+    sleeping in a basket"). Returns the phrases to append. An attached thing stays an entity of its own too (never
+    a subject): "a man digging with a shovel" can serve a request for a shovel."""
     out = []
     first = lex.first_sense(lex.noun_lemma(tok.lower_))
     scene = subject and first >= 0 and lex.lexname(first) in _SCENE_LEXNAMES
@@ -528,12 +529,9 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
                     # "a street with no cars": the absence is stated ("street without car"), so a busy street
                     # full of cars never serves it.
                     out.append(("without " if _negated(obj) else "with ") + " ".join(words))
-                    if item is not None:
-                        item["alive"], item["via"] = False, None
                 elif owner is tok and low in ("in", "inside") and item is not None and item["alive"] and (
                         lex.in_class(lemma, "clothing", senses=3) or lex.in_class(lemma, "container", senses=2)):
                     out.append(f"in {item['text']}")  # "a cyclist in a yellow jersey", "a latte in a tall glass"
-                    item["alive"], item["via"] = False, None
                 elif subject and low in _TIME_PREPS | _PLACE_PREPS:
                     nouns = [obj, *(w for w in obj.lefts if w.dep_ == "compound")]  # "in winter snow"
                     words = [w.lower_ for w in nouns if w.pos_ in ("NOUN", "PROPN") and (

@@ -556,5 +556,14 @@ def test_a_natural_subject_keeps_the_place_it_is_in(spacy_extractor):
 
 def test_a_compound_the_tagger_split_keeps_its_attachments(spacy_extractor):
     # "a teddy bear with a bow tie": "teddy" is parsed as the subject of "bear", which holds the "with" phrase
-    assert list(spacy_extractor.extract("a teddy bear with a bow tie")) == ["teddy bear with bow tie"]
+    assert list(spacy_extractor.extract("a teddy bear with a bow tie")) == ["teddy bear with bow tie", "bow tie"]
     assert list(spacy_extractor.extract("a teddy bear on a shelf")) == ["teddy bear", "shelf"]
+
+
+def test_an_attached_thing_is_an_entity_too_never_a_subject(spacy_extractor):
+    # "any entity in the cached prompt may serve": the shovel a man digs with can serve "a shovel digging"
+    got = spacy_extractor.extract("a man digging a hole with a shovel")
+    assert list(got) == ["man with shovel", "hole", "shovel"] and got.subjects == 1
+    got = spacy_extractor.extract("a woman in a silk kimono in a garden")
+    assert got[0] == "woman in silk kimono" and "silk kimono" in got and got.subjects == 1
+    assert list(spacy_extractor.extract("a street with no cars")) == ["street without car"]  # never a car
