@@ -7,7 +7,7 @@ collective, ``bowl`` a container, ``slice`` a portion, ``left`` a place word; is
 colour it is; is ``silk`` a material distinct from ``wool``; which visible senses of ``crane`` a prompt must choose
 between, and what each one is (its hypernym and definition, :meth:`Lexicon.sense_text`).
 
-Data: ``chai/data/lexicon/lexicon.json.gz`` (1.3 MB), built by ``research/lexicon/build_lexicon.py`` from
+Data: ``chai/data/lexicon/lexicon.json.gz`` (1.5 MB), built by ``research/lexicon/build_lexicon.py`` from
 Princeton WordNet 3.0 (its licence beside it) and the xkcd / CSS4 colour names. Loaded once, lazily, on first
 use (about 0.3 s); nothing is downloaded, ever.
 
