@@ -2,7 +2,8 @@
 
 Run::
 
-    python -m csrc_bench.bench_matching              # labelled pairs + trace replay; writes csrc_bench/results/matching_results.*
+    python -m csrc_bench.bench_matching              # labelled pairs + trace replay; writes
+                                                     # csrc_bench/results/matching_results.*
     python -m csrc_bench.bench_matching --no-write   # print only
 
 1. **Labelled pairs** (``tests/data/matching_pairs.jsonl``, written by ``tests/data/make_matching_pairs.py``): each
@@ -444,7 +445,8 @@ def dev(argv=None) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--no-write", action="store_true", help="print only; do not write csrc_bench/results/matching_results.*")
+    ap.add_argument("--no-write", action="store_true",
+                    help="print only; do not write csrc_bench/results/matching_results.*")
     ap.add_argument("--dev", action="store_true", help="score the dev split of the labelled prompts only (tuning)")
     args = ap.parse_args(argv)
     if args.dev:

@@ -559,7 +559,8 @@ def index_keys(entity: str) -> frozenset[str]:
         return frozenset({_key(p, -1)})
     lex = _lex()
     senses = lex.senses(p.head)[:2]
-    return frozenset({_key(p, p.sense)} | {f"s{s}" for s in senses} | {f"s{a}" for s in senses for a in lex.ancestors(s)})
+    up = {f"s{a}" for s in senses for a in lex.ancestors(s)}
+    return frozenset({_key(p, p.sense)} | {f"s{s}" for s in senses} | up)
 
 
 # --------------------------------------------------------------------------------------------------

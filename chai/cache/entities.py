@@ -139,7 +139,8 @@ FRAMING_PHRASES: tuple[str, ...] = tuple(
             "unsplash", "ray tracing", "ray traced", "global illumination", "octane", "vray", "high detail",
             "professional photography", "national geographic",
             # more camera, framing and time phrases (matched with any spacing or hyphenation, see _flex)
-            "extreme close-up shot", "extreme wide shot", "medium close-up", "over the shoulder shot", "over the shoulder",
+            "extreme close-up shot", "extreme wide shot", "medium close-up", "over the shoulder shot",
+            "over the shoulder",
             "split screen", "fast motion", "slow mo", "slowmo", "hyper lapse", "time-lapsed", "time-lapse video",
             "in real time", "real time", "at the same time", "same time", "in a split second", "split second",
             "for a moment", "full body shot", "full body", "first person view", "fpv drone shot",
@@ -300,7 +301,8 @@ _DASH_RE = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 # through a telephoto camera". The carrier is the camera, not a subject of the video.
 _CAMERA_CARRIER_RE = re.compile(
     r"(?P<word>\b(?:video|videos|footage|shot|shots|view|views|filmed|captured|recorded|seen|taken|photographed|"
-    r"timelapse|time-lapse|lapse|clip|flight|pov))(?P<gap>[^,.;:!?]{0,24}?)\s+(?:from|through|by|with)\s+(?:a|an|the)\s+(?:[\w-]+\s+)?"
+    r"timelapse|time-lapse|lapse|clip|flight|pov))(?P<gap>[^,.;:!?]{0,24}?)"
+    r"\s+(?:from|through|by|with)\s+(?:a|an|the)\s+(?:[\w-]+\s+)?"
     r"(?:drone|drones|quadcopter|camera|camcorder|helicopter|satellite|dashcam|webcam|gopro|smartphone|phone|lens|"
     r"microscope|telescope|binoculars|periscope|window|windshield|porthole|truck|car|boat|train|plane|airplane)"
     r"(?![\w-])",

@@ -324,7 +324,8 @@ class LatentCache:
         if match_rule not in MATCH_RULES or (matching == "prompt" and match_rule != "embedding"):
             raise ValueError(
                 f"LatentCache: match_rule={match_rule!r} with matching={matching!r} is not supported.\n"
-                "HINT: use match_rule='agreement' or 'embedding' with entity matching, 'embedding' with prompt matching."
+                "HINT: use match_rule='agreement' or 'embedding' with entity matching, 'embedding' with prompt "
+                "matching."
             )
         if directory is not None and location is not None:
             raise ValueError(
@@ -599,7 +600,8 @@ class LatentCache:
         for i, x in enumerate(latents):
             if not isinstance(x, (torch.Tensor, QuantizedLatent)):
                 raise TypeError(
-                    f"LatentCache.insert: latents[{i}] is a {type(x).__name__}; expected a torch.Tensor or QuantizedLatent."
+                    f"LatentCache.insert: latents[{i}] is a {type(x).__name__}; expected a torch.Tensor or "
+                    "QuantizedLatent."
                 )
             if x.dim() != 5:
                 raise ValueError(
@@ -654,7 +656,8 @@ class LatentCache:
                 )
             if isinstance(m, np.ndarray):
                 m = torch.from_numpy(m)
-            if not isinstance(m, torch.Tensor) or m.dtype != torch.bool or m.dim() != 2 or m.shape[0] != t or m.numel() == 0:
+            if (not isinstance(m, torch.Tensor) or m.dtype != torch.bool or m.dim() != 2 or m.shape[0] != t
+                    or m.numel() == 0):
                 raise ValueError(
                     f"LatentCache.insert: entity_masks[{k!r}] must be a (T, S) bool tensor with T = {t} (the latents' "
                     f"frame count); got {getattr(m, 'dtype', type(m).__name__)} {tuple(getattr(m, 'shape', ()))}.\n"
@@ -801,8 +804,8 @@ class LatentCache:
         """Counters and sizes. Documented keys (docs/cache.md): entries, bytes_used, budget_bytes, hits,
         misses, inserts, evictions, dropped, extractor, embedder, backend, location, store_errors,
         unavailable_lookups, unavailable_inserts, unknown_inserts, store_server_errors, healed, truncated_prompts;
-        plus namespace, matching, threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at most
-        MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
+        plus namespace, matching, threshold, index, vectors, hit_entities (cached entity -> hits, most common first, at
+        most MAX_HIT_COUNTERS), hit_pairs, hit_kinds, skipped_inserts, no_entity_lookups, partial_removed,
         quant_dtype, directory, store (the backend's own counters)."""
         with self._lock:
             try:

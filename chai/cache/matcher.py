@@ -122,8 +122,9 @@ class Matcher:
         vecs = np.asarray(self.embedder.embed(keys), dtype=np.float32)
         if vecs.shape != (len(keys), self.dim) or not np.isfinite(vecs).all():
             raise ValueError(
-                f"LatentCache: embedder {self.embedder.name!r} returned {vecs.shape} (finite={np.isfinite(vecs).all()}) "
-                f"for {len(keys)} texts; expected ({len(keys)}, {self.dim}) finite.\nHINT: check the Embedder."
+                f"LatentCache: embedder {self.embedder.name!r} returned {vecs.shape} "
+                f"(finite={np.isfinite(vecs).all()}) for {len(keys)} texts; expected ({len(keys)}, {self.dim}) "
+                "finite.\nHINT: check the Embedder."
             )
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -6,8 +6,8 @@
   the adjective lemmas, the noun plural exceptions (``mice`` -> ``mouse``) and adjective pertainyms (``wooden``
   -> ``wood``), and for every lemma whose first senses are visible things of different kinds (``crane`` the bird
   and the machine) a short text per sense, its first hypernym and definition, which the matcher reads a prompt's
-  context against (:mod:`chai.cache.senses`). Nothing is selected by topic: the whole noun hierarchy ships, so coverage is WordNet's, not one
-  trace's.
+  context against (:mod:`chai.cache.senses`). Nothing is selected by topic: the whole noun hierarchy ships, so
+  coverage is WordNet's, not one trace's.
 * **Colour names**: the 949 names of the xkcd colour survey and the 148 CSS4 names, as matplotlib ships them, each
   mapped to the nearest of the basic colour terms (the eleven of Berlin & Kay plus teal, gold, silver and beige,
   which prompts use as colours of their own) by CIELAB distance to that term's own survey colour.
