@@ -739,26 +739,6 @@ def _renoun_verbs(doc) -> None:
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
 
 
-def _hyphen_words(span) -> dict[int, tuple[int, ...]]:
-    """Token index -> the indices of the hyphenated whole it belongs to, for every word joined by hyphens with no
-    space ("well-done", "black-and-white", "state-of-the-art"; the tokenizer splits them at each hyphen). Such a
-    whole is one modifier: kept or dropped together, never cut to "wood-" or "-done"."""
-    groups: list[list[int]] = []
-    prev = None
-    for tok in span:
-        if prev is not None and not prev.whitespace_ and (tok.lower_ == "-") != (prev.lower_ == "-"):
-            groups[-1].append(tok.i)
-        else:
-            groups.append([tok.i])
-        prev = tok
-    out: dict[int, tuple[int, ...]] = {}
-    for g in groups:
-        words = tuple(i for i in g if span.doc[i].lower_ != "-")
-        if len(words) > 1:
-            out.update({i: words for i in words})
-    return out
-
-
 def _after_determiner(tok) -> bool:
     """True when ``tok`` directly follows an article or demonstrative ("a narwhal", "the hummingbird")."""
     return tok.i > 0 and tok.doc[tok.i - 1].pos_ == "DET" and tok.doc[tok.i - 1].lower_ not in {"no", "all", "both"}
@@ -890,7 +870,13 @@ class SpacyExtractor:
         if (_is_framing_head(root.lower_) or _is_framing_head(root.lemma_.lower())) and not _wordnet_compound(root):
             return []  # "anime style", "golden hour lighting", "documentary footage": the chunk is framing
         keep = []
-        hyphened = _hyphen_words(span)
+        # A word joined by hyphens with no space ("well-done", "black-and-white": the tokenizer splits it at each
+        # hyphen) is one modifier, kept or dropped whole, never cut to "wood-" or "-done".
+        hyphened = {}
+        for u in self._units(list(span)):
+            words = tuple(t.i for t in u if t.lower_ != "-")
+            if len(words) > 1:
+                hyphened.update(dict.fromkeys(words, words))
         for tok in span:
             low = tok.lower_
             if low == "-":

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chai.cache.embedder import l2_normalize
+
 __all__ = ["SENSE_MARGIN", "Reading", "SenseReader", "sense_reader_for"]
 
 #: How far the best sense's cosine with the prompt must lead the runner-up's, in both prompts, for a veto. Chosen
@@ -71,11 +73,11 @@ class SenseReader:
         choices = lex.sense_choices(head)
         if len(choices) < 2:
             return None
-        texts = [lex.sense_text(s) for s in choices]
+        texts = {s: lex.sense_text(s) for s in choices}
         with self._lock:
             known = {s: self._sense_vecs[s] for s in choices if s in self._sense_vecs}
         todo = [s for s in choices if s not in known]
-        vecs = _unit(self.embedder.embed([prompt, *(lex.sense_text(s) for s in todo)]))
+        vecs = l2_normalize(self.embedder.embed([prompt, *(texts[s] for s in todo)]))
         with self._lock:
             for s, v in zip(todo, vecs[1:]):
                 self._sense_vecs[s] = known[s] = v
@@ -86,7 +88,7 @@ class SenseReader:
         cos = np.stack([known[s] for s in choices]) @ vecs[0]
         order = np.argsort(-cos, kind="stable")
         best, second = int(order[0]), int(order[1])
-        return Reading(head=head, sense=choices[best], text=texts[best], margin=float(cos[best] - cos[second]))
+        return Reading(head=head, sense=choices[best], text=texts[choices[best]], margin=float(cos[best] - cos[second]))
 
     def conflict(self, request_prompt: str, request_entity: str, cached_prompt: str, cached_entity: str) -> str:
         """Why the two prompts mean different senses of the entities' common head ('' when they do not, when
@@ -108,11 +110,6 @@ class SenseReader:
             return ""
         return (f"word sense: {q.head.replace('_', ' ')!r} read as {rq.text.split(':')[0]!r} in the request "
                 f"(lead {rq.margin:.2f}), as {rc.text.split(':')[0]!r} in the cached prompt (lead {rc.margin:.2f})")
-
-
-def _unit(vecs) -> np.ndarray:
-    vecs = np.asarray(vecs, dtype=np.float64)
-    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
 def sense_reader_for(embedder, **kwargs) -> SenseReader | None:
