@@ -18,7 +18,8 @@ beard", "in a yellow jersey", "at night") as parts and attributes. Then, in orde
    or an untagged second sense at :data:`SENSE_FLOOR`: `bike` / `bicycle`); or the request's first sense above
    one of the cached head's first two (`dog` > `golden retriever`). A cached head more general than the request's
    is refused. An unknown noun modifier makes another kind, except a more specific cached compound of the head's
-   own category for a general request (`steak` -> `ribeye steak`, not `umbrella` -> `cocktail umbrella`).
+   own category for a general request (`steak` -> `ribeye steak`, not `umbrella` -> `cocktail umbrella`); a colour
+   or weather noun that is never an adjective is also such a modifier (`wine glasses`, `snow globe`).
 3. **Same representation**: `toy`, `statue`, a material on an animal, a portion must be equal on both sides.
 4. **No conflict** per attribute class: colour (basic terms), material, number, age, setting, weather, time of day,
    container, size, shade, mood.
@@ -368,6 +369,16 @@ def _classify(word: str):
     return None
 
 
+def _thing_first(word: str) -> bool:
+    """A colour or weather word that is first a noun naming a thing, never an adjective in WordNet ("wine", "navy",
+    "snow", "rain"; not "salmon", "coral" or "red"): before a head it may name what the thing is for or made with
+    (a "wine glass", a "snow globe") as well as its colour or weather, so it also counts as a noun modifier."""
+    lex = _lex()
+    s = lex.first_sense(word)
+    return (s >= 0 and not lex.is_adjective(word) and lex.mostly_noun(word)
+            and lex.lexname(s) not in ("noun.attribute", "noun.time"))
+
+
 def _kind_head(words: list[str]) -> tuple[list[str], str]:
     """(modifier words, head lemma): the longest WordNet lemma at the end of ``words`` ("hot air balloon",
     "corn dog"), else the last word."""
@@ -518,6 +529,8 @@ def analyse(entity: str) -> Phrase:
             other.add(w)
             continue
         name, value, is_hard = c
+        if name in ("colour", "weather") and idx < n_mods and _thing_first(w):
+            nouns.add(_lemma(w))  # "wine glasses", "snow globe": the thing's name may make a compound; when in doubt
         if name == "noun" and idx >= n_mods:
             parts.add(value)  # attached things: the cached side may have more, never fewer
         elif name == "noun":
@@ -650,8 +663,6 @@ def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str,
     if code not in ("same_head", "synonym", "hypernym", "sense_synonym"):
         return code, "", rel, 0.0
     kind = "same_head" if code == "same_head" else "synonym"
-    if q.nouns != c.nouns and not (q.nouns < c.nouns and all(_subkind(n, c) for n in c.nouns - q.nouns)):
-        return "kind_mismatch", "", f"compound {sorted(q.nouns)} {q.head} vs {sorted(c.nouns)} {c.head}", 0.0
     toy = _descends(c.sense, (("plaything", 1),))  # "stuffed teddy bear" is still a teddy bear
     if q.kind != c.kind and not toy:
         return "kind_mismatch", "", f"kind markers {sorted(q.kind)} vs {sorted(c.kind)}", 0.0
@@ -659,6 +670,8 @@ def _relation(request: str, cached: str, unstated: frozenset[str]) -> tuple[str,
     for name in sorted(qa.keys() & ca.keys()):
         if not qa[name] & ca[name]:
             return "conflict", "", f"{name} {sorted(qa[name])} vs {sorted(ca[name])}", 0.0
+    if q.nouns != c.nouns and not (q.nouns < c.nouns and all(_subkind(n, c) for n in c.nouns - q.nouns)):
+        return "kind_mismatch", "", f"compound {sorted(q.nouns)} {q.head} vs {sorted(c.nouns)} {c.head}", 0.0
     if not q.parts <= c.parts:
         return "unverified", "", f"request has {sorted(q.parts - c.parts)} the cached entity does not", 0.0
     if not _numbers_agree(q, c):  # "lone elephant" / "herd of elephants": a soft "one" still conflicts with many

@@ -46,8 +46,9 @@ def test_different_heads_refuse_at_any_cosine(req, cached):
 @pytest.mark.parametrize("req,cached,cls", [
     ("pink chair", "purple chair", "colour"), ("orange bicycle", "yellow bicycle", "colour"),
     ("wooden chair", "metal chair", "material"), ("striped shirt", "plaid shirt", "pattern"),
-    ("two dogs", "many dogs", "number"), ("old man", "young man", "age"), ("snowy mountain", "stormy mountain", "weather"),
-    ("city street", "country street", "setting"), ("large tiger", "small tiger", "size"), ("dark cave", "bright cave", "shade"),
+    ("two dogs", "many dogs", "number"), ("old man", "young man", "age"),
+    ("snowy mountain", "stormy mountain", "weather"), ("city street", "country street", "setting"),
+    ("large tiger", "small tiger", "size"), ("dark cave", "bright cave", "shade"),
     # every colour name of the colour survey, read as its basic colour; materials as distinct values
     ("coral dress", "navy dress", "colour"), ("olive jacket", "lavender jacket", "colour"),
     ("mint scarf", "salmon scarf", "colour"), ("silk scarf", "wool scarf", "material"),
@@ -186,6 +187,21 @@ def test_heads_synonyms_hypernyms_and_compounds():
                  ("boat", "paper boat")]:
         assert _code(a, b) == "kind_mismatch" and _code(b, a) == "kind_mismatch"
     assert decide("lantern", "paper lantern", 0.7, THR) is not None  # a paper lantern is a lantern
+
+
+def test_colour_and_weather_nouns_before_a_head_may_name_another_kind():
+    # "wine" and "snow" are first things (a drink, the precipitation), never adjectives in WordNet: before a head
+    # they may name what it is for ("wine glasses") or made with ("snow globe"), so a bare head is refused them.
+    for a, b in [("pair of glasses", "two wine glasses"), ("globe", "snow globe"), ("boots", "rain boots"),
+                 ("glass", "wine glass")]:
+        v = explain(a, b, 0.95, THR)
+        assert v.decision is None and v.code == "kind_mismatch" and "compound" in v.detail, (a, b, v)
+    assert decide("wine glass", "wine glass on table", 0.95, THR) is not None
+    # adjectives and colour words that are first colours keep the attribute reading only
+    for a, b in [("street", "snowy street"), ("dress", "red dress"), ("scarf", "salmon scarf"),
+                 ("street", "street in snow")]:
+        assert decide(a, b, 0.95, THR) is not None, (a, b, explain(a, b, 0.95, THR))
+    assert explain("navy dress", "red dress", 0.95, THR).code == "conflict"  # the colour reason comes first
 
 
 def test_rank_orders_exact_then_same_head_then_synonym():
