@@ -39,6 +39,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from chai.config import MISS_CACHE_PROBES, MissCacheConfig
+
 __all__ = ["CLIError", "build_parser", "main", "read_prompts"]
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
@@ -329,10 +331,17 @@ def _add_generation_args(p: argparse.ArgumentParser, *, demo: bool) -> None:
         metavar="THRESHOLD",
         type=_nonneg_float,
         default=None,
-        help="first-block residual cache on misses: skip the blocks after block pair 0 while its residual "
+        help="first-block residual cache on misses: skip the blocks after the probe while its residual "
         "changes less than THRESHOLD (relative L1) since the last computed step, e.g. 0.1 (default: off); stdit3: "
         "chai's own, and the all-miss baseline is then measured on up to 3 plain misses after the run; wan, "
         "cogvideox: diffusers' FirstBlockCacheConfig(threshold=THRESHOLD); latte: refused",
+    )
+    g.add_argument(
+        "--miss-cache-probe",
+        choices=MISS_CACHE_PROBES,
+        default=None,
+        help="stdit3 with --miss-cache: what always runs before the step cache decides: block = spatial_blocks[0] "
+        "alone (a skipping step costs one block), pair = block pair 0 (default: block)",
     )
     g.add_argument(
         "--cfg-scale",
@@ -502,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="project misses with the first-block residual cache at THRESHOLD (see chai run --miss-cache); the "
         "skip fraction is measured on 3 plain misses of the trained synthetic model unless --miss-skip-fraction",
+    )
+    tr.add_argument(
+        "--miss-cache-probe",
+        choices=MISS_CACHE_PROBES,
+        default=None,
+        help="with --miss-cache: the step cache's probe (see chai run --miss-cache-probe; default: block)",
     )
     tr.add_argument(
         "--miss-skip-fraction",
@@ -869,6 +884,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             f"--dtype {args.dtype} applies to diffusers pipelines only. HINT: drop it, or add --pipeline wan.",
             EXIT_USAGE,
         )
+    if args.miss_cache_probe is not None and args.miss_cache is None:
+        raise CLIError(
+            f"--miss-cache-probe {args.miss_cache_probe} needs --miss-cache. HINT: e.g. --miss-cache 0.12.", EXIT_USAGE
+        )
     if args.preset is None:
         args.preset = "synthetic" if args.command == "demo" else "mini"
     if args.cfg_scale is None:
@@ -906,6 +925,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         cfg_scale=args.cfg_scale,
         use_timestep_transform=dm.use_timestep_transform,
         miss_cache=args.miss_cache,
+        miss_cache_probe=_miss_cache_probe(args),
     )
     setup_s = time.perf_counter() - t_setup
     n = len(prompts)
@@ -1038,6 +1058,11 @@ def _plain_miss_baseline(pipe: Any, records: Sequence[dict], frames: int, height
     return sum(times) / len(times), f"{len(times)} plain misses run after the run (no step cache)"
 
 
+def _miss_cache_probe(args: argparse.Namespace) -> str:
+    """--miss-cache-probe, or the step cache's default probe."""
+    return args.miss_cache_probe or MissCacheConfig.probe
+
+
 def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
     """``run`` / ``demo`` with ``--pipeline wan|cogvideox|latte``: the prompts go through the diffusers pipeline's
     own ``pipe(prompt=...)`` with CHAI enabled (``chai.diffusers``); same lines, summary and report as stdit3."""
@@ -1051,6 +1076,12 @@ def _cmd_generate_diffusers(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--preset {args.preset} chooses an STDiT3 model; --pipeline {kind} takes --model instead. "
             f"HINT: drop --preset (a tiny random {kind} config is the default) or pass --model ID_OR_PATH.",
+            EXIT_USAGE,
+        )
+    if args.miss_cache_probe is not None:
+        raise CLIError(
+            f"--miss-cache-probe {args.miss_cache_probe} sets chai's own STDiT3 step cache; --pipeline {kind} uses "
+            "diffusers' cache. HINT: drop --miss-cache-probe.",
             EXIT_USAGE,
         )
     miss_cache = None
@@ -1327,6 +1358,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             " HINT: e.g. --miss-cache 0.1 --miss-skip-fraction 0.4.",
             EXIT_USAGE,
         )
+    if args.miss_cache_probe is not None and args.miss_cache is None:
+        raise CLIError(
+            f"--miss-cache-probe {args.miss_cache_probe} needs --miss-cache. HINT: e.g. --miss-cache 0.12.", EXIT_USAGE
+        )
     if args.miss_cache is not None and args.workers > 1:
         raise CLIError("--miss-cache is not projected for --workers > 1. HINT: drop one of them.", EXIT_USAGE)
     if args.step_cost is None or args.miss_cache is not None:
@@ -1344,7 +1379,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         timed = measure_step_cost(model, step_shape, height=height, width=width, device=args.device, seed=args.seed)
         if args.miss_cache is not None:
             skip = measure_skip_step_cost(
-                model, step_shape, height=height, width=width, device=args.device, seed=args.seed
+                model, step_shape, height=height, width=width, device=args.device, seed=args.seed,
+                probe=_miss_cache_probe(args),
             )
             # a given --step-cost keeps the measured ratio of a skipping call to a full one
             cfg.skip_step_cost = skip if args.step_cost is None else float(args.step_cost) * skip / timed
@@ -1416,6 +1452,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             "embedder": getattr(embedder, "name", type(embedder).__name__),
             "threshold": args.threshold,
             "miss_cache": args.miss_cache,
+            "miss_cache_probe": _miss_cache_probe(args) if args.miss_cache is not None else None,
             "miss_skip_fraction": cfg.skip_fraction if args.miss_cache is not None else None,
             "miss_skip_fraction_source": skip_source,
             "skip_step_cost_s": cfg.skip_step_cost if args.miss_cache is not None else None,
@@ -1465,6 +1502,7 @@ def _measure_trace_skip_fraction(args: argparse.Namespace, prompts: Sequence[str
         hit_steps=args.steps_hit,
         use_timestep_transform=dm.use_timestep_transform,
         miss_cache=args.miss_cache,
+        miss_cache_probe=_miss_cache_probe(args),
     )
     with CHAIPipeline(dm.model, dm.text_encoder, None, config=config, device=args.device) as pipe:
         return measure_skip_fraction(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CACHE_MODES", "CacheAttentionConfig", "MissCacheConfig"]
+__all__ = ["CACHE_MODES", "MISS_CACHE_PROBES", "CacheAttentionConfig", "MissCacheConfig"]
 
 CACHE_MODES = ("joint", "replace")
 
@@ -63,23 +63,32 @@ class CacheAttentionConfig:
         return tuple(sorted(items))
 
 
+#: What the first-block residual cache runs before it decides (``MissCacheConfig.probe``).
+MISS_CACHE_PROBES = ("pair", "block")
+
+
 @dataclass(frozen=True)
 class MissCacheConfig:
     """First-block residual cache within one sampling run (step-level caching; used on misses by default).
 
-    At every model call the first block pair (``spatial_blocks[0]`` then ``temporal_blocks[0]``) runs. Its
-    output residual r = out0 - in0 is compared with r at the last fully computed call: when the relative L1
-    change ``mean|r - r_ref| / mean|r_ref|`` is below ``threshold``, the remaining blocks are not run and
-    their residual from that computed call (output of the last block minus out0) is added to out0 instead.
-    The decision is taken once per model call over the whole batch, so both CFG halves share it.
+    At every model call the probe runs: the first transformer block ``spatial_blocks[0]`` (``probe="block"``)
+    or the first block pair, ``spatial_blocks[0]`` then ``temporal_blocks[0]`` (``probe="pair"``). Its output
+    residual r = out0 - in0 is compared with r at the last fully computed call: when the relative L1 change
+    ``mean|r - r_ref| / mean|r_ref|`` is below ``threshold``, the remaining blocks are not run and their residual
+    from that computed call (output of the last block minus out0) is added to out0 instead. The decision is taken
+    once per model call over the whole batch, so both CFG halves share it.
 
     Attributes:
         threshold: relative L1 change below which a call reuses the cached residual (0 never skips).
         on_hits: also skip on hits (the 8-step schedule with Cache Attention); default misses only.
+        probe: "pair" or "block": what always runs and is compared. A skipping call costs the probe, so "block"
+            halves that cost (1 of 2 x depth blocks instead of 2); the two read different residuals, so a
+            threshold tuned for one is not the other's (docs/pipeline.md).
     """
 
     threshold: float
     on_hits: bool = False
+    probe: str = "block"
 
     def __post_init__(self) -> None:
         t = self.threshold
@@ -91,3 +100,13 @@ class MissCacheConfig:
         object.__setattr__(self, "threshold", float(t))
         if not isinstance(self.on_hits, bool):
             raise TypeError(f"MissCacheConfig.on_hits must be a bool, got {self.on_hits!r}.")
+        if self.probe not in MISS_CACHE_PROBES:
+            raise ValueError(
+                f"MissCacheConfig.probe must be one of {MISS_CACHE_PROBES}, got {self.probe!r}."
+                " HINT: 'block' runs spatial_blocks[0] alone before deciding, 'pair' adds temporal_blocks[0]."
+            )
+
+    @property
+    def probe_blocks(self) -> int:
+        """Blocks the probe runs at every call (1 or 2)."""
+        return 1 if self.probe == "block" else 2

@@ -110,7 +110,8 @@ class PipelineConfig:
     use_token_masks: derive per-entity masks on a miss and apply the matched one on a hit.
     mask_rule: "mean" or "top" (see the module docstring); mask_top_fraction for "top".
     miss_cache: threshold of the first-block residual cache within a run (``chai.MissCacheConfig``), or None
-    (off, the default). miss_cache_on_hits: also use it on hits (default: misses only).
+    (off, the default). miss_cache_on_hits: also use it on hits (default: misses only). miss_cache_probe: what
+    always runs and is compared, "pair" or "block" (``MissCacheConfig.probe``).
     """
 
     full_steps: int = 30
@@ -129,6 +130,7 @@ class PipelineConfig:
     mask_top_fraction: float = 0.25
     miss_cache: float | None = None
     miss_cache_on_hits: bool = False
+    miss_cache_probe: str = "block"
 
     def __post_init__(self) -> None:
         for name in ("full_steps", "hit_steps", "fps"):
@@ -159,10 +161,18 @@ class PipelineConfig:
             )
         if not isinstance(self.cfg_scale, (int, float)) or not math.isfinite(self.cfg_scale):
             raise ValueError(f"PipelineConfig.cfg_scale={self.cfg_scale!r} must be a finite number. HINT: 7.0.")
-        if self.miss_cache is not None:
+        if self.miss_cache_config() is None:  # validates the threshold, on_hits and the probe
             from chai.config import MissCacheConfig
 
-            MissCacheConfig(self.miss_cache, on_hits=self.miss_cache_on_hits)  # validates both
+            MissCacheConfig(0.0, probe=self.miss_cache_probe)  # a bad probe is an error even while it is off
+
+    def miss_cache_config(self) -> Any:
+        """The ``chai.MissCacheConfig`` these settings ask for (None when ``miss_cache`` is off)."""
+        from chai.config import MissCacheConfig
+
+        if self.miss_cache is None:
+            return None
+        return MissCacheConfig(self.miss_cache, on_hits=self.miss_cache_on_hits, probe=self.miss_cache_probe)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (for reports)."""
@@ -353,7 +363,7 @@ class CHAIPipeline:
             )
         self.sampler = sampler
         import chai
-        from chai.config import CacheAttentionConfig, MissCacheConfig
+        from chai.config import CacheAttentionConfig
 
         self._patch_config = CacheAttentionConfig(
             blocks=self.config.blocks,
@@ -362,9 +372,7 @@ class CHAIPipeline:
             cache_bias=self.config.cache_bias,
             uncond_uses_cache=self.config.uncond_uses_cache,
         )
-        miss_cache = None
-        if self.config.miss_cache is not None:
-            miss_cache = MissCacheConfig(self.config.miss_cache, on_hits=self.config.miss_cache_on_hits)
+        miss_cache = self.config.miss_cache_config()
         self.handle = chai.patch_opensora(model, config=self._patch_config, miss_cache=miss_cache)
         self._closed = False
         self._step_callback: Callable[[int, int], None] | None = None

@@ -156,15 +156,16 @@ def measure_step_cost(
 
 
 def measure_skip_step_cost(
-    model: torch.nn.Module, shape: Sequence[int], *, height: int, width: int, device: str, seed: int = 0
+    model: torch.nn.Module, shape: Sequence[int], *, height: int, width: int, device: str, seed: int = 0,
+    probe: str = "block",
 ) -> float:
-    """Seconds of one model call that reuses the first-block residual cache (block pair 0, embedding and final
+    """Seconds of one model call that reuses the first-block residual cache (the probe, embedding and final
     layer only), timed as :func:`measure_step_cost` times a step: its warm-up call computes every block, the
     timed calls skip (threshold so large that every later call reuses)."""
     import chai
     from chai.config import MissCacheConfig
 
-    with chai.patched(model, miss_cache=MissCacheConfig(1e30)) as handle, handle.session() as sess:
+    with chai.patched(model, miss_cache=MissCacheConfig(1e30, probe=probe)) as handle, handle.session() as sess:
         cost = measure_step_cost(model, shape, height=height, width=width, device=device, seed=seed)
         if sess.first_block.calls_skipped < 1:
             raise RuntimeError("the skip-step timing did not skip. HINT: this is a bug in chai's step cache.")
@@ -174,12 +175,12 @@ def measure_skip_step_cost(
 def measure_skip_fraction(pipe: Any, prompts: Sequence[str], *, num_frames: int, height: int, width: int) -> float:
     """Share of model calls the step cache skipped over plain misses (no lookup) of ``prompts`` through
     ``pipe`` (a :class:`chai.CHAIPipeline` built with ``PipelineConfig(miss_cache=...)``)."""
-    depth = len(pipe.model.spatial_blocks)
+    per_call = 2 * len(pipe.model.spatial_blocks) - pipe.config.miss_cache_config().probe_blocks
     calls = skipped = 0
     for i, prompt in enumerate(prompts):
         res = pipe.generate(prompt, seed=i, num_frames=num_frames, height=height, width=width, use_cache=False)
         calls += res.steps
-        skipped += res.blocks_skipped // (2 * (depth - 1))
+        skipped += res.blocks_skipped // per_call
     return skipped / calls if calls else 0.0
 
 

@@ -11,9 +11,10 @@
 - ``spatial_blocks[0].cross_attn.forward``: records head-averaged cross-attention probabilities at the
   capture steps when the session asks for them, otherwise the original forward;
 - with ``miss_cache=MissCacheConfig(...)`` only, every ``spatial_blocks[i].forward`` and
-  ``temporal_blocks[i].forward``: the first-block residual cache (``chai.runtime.first_block``). Block pair 0
-  always runs; when the session's cache says so the later blocks return their input unchanged and
-  ``temporal_blocks[0]`` adds the cached residual of the skipped blocks. Without a session that enables it,
+  ``temporal_blocks[i].forward``: the first-block residual cache (``chai.runtime.first_block``). The probe
+  (``spatial_blocks[0]``, or block pair 0: ``MissCacheConfig.probe``) always runs; when the session's cache says
+  so the later blocks return their input unchanged and the probe's last block adds the cached residual of the
+  skipped blocks. Without a session that enables it,
   every wrapper calls the original forward.
 
 No parameter, buffer or class is touched: ``state_dict()`` is unchanged, other instances are unaffected,
@@ -353,15 +354,18 @@ def _make_attn_forward(model: nn.Module, block: nn.Module, idx: int, orig, ctx: 
 
 
 def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tuple[nn.Module, Any]]:
-    """(module, new forward) for every block: the first-block residual cache (see the module docstring)."""
+    """(module, new forward) for every block: the first-block residual cache (see the module docstring). The
+    probe (``spatial_blocks[0]``, or block pair 0) always runs; its last block decides."""
     depth = len(model.spatial_blocks)
-    skipped = 2 * (depth - 1)
+    blocks = [b for i in range(depth) for b in (model.spatial_blocks[i], model.temporal_blocks[i])]
+    n_probe = ctx.miss_cache.probe_blocks
+    skipped = len(blocks) - n_probe
 
     def active(state: ForwardState | None) -> bool:
         sess = ctx.session
         return state is not None and sess is not None and sess.first_block is not None
 
-    def entry(orig):  # spatial_blocks[0]: remember pair 0's input
+    def entry(orig):  # the probe's first block: remember its input
         def forward(*args, **kwargs):
             state = ctx.state
             if active(state):
@@ -370,10 +374,12 @@ def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tupl
 
         return forward
 
-    def pair0_out(orig):  # temporal_blocks[0]: decide; on reuse add the cached residual of the rest
+    def probe_out(orig, first: bool):  # the probe's last block: decide; on reuse add the cached residual of the rest
         def forward(*args, **kwargs):
-            out = orig(*args, **kwargs)
             state = ctx.state
+            if first and active(state):
+                state.block0_in = _arg(args, kwargs, _BLOCK_ARGS, "x")
+            out = orig(*args, **kwargs)
             if not active(state) or state.block0_in is None:
                 return out
             fb = ctx.session.first_block
@@ -389,7 +395,7 @@ def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tupl
 
         return forward
 
-    def later(orig, last: bool):  # blocks after pair 0: identity on reuse; the last one records the residual
+    def later(orig, last: bool):  # blocks after the probe: identity on reuse; the last one records the residual
         def forward(*args, **kwargs):
             state = ctx.state
             if not active(state):
@@ -404,11 +410,12 @@ def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tupl
 
         return forward
 
-    spatial, temporal = model.spatial_blocks, model.temporal_blocks
-    out = [(spatial[0], entry(spatial[0].forward)), (temporal[0], pair0_out(temporal[0].forward))]
-    for i in range(1, depth):
-        out.append((spatial[i], later(spatial[i].forward, False)))
-        out.append((temporal[i], later(temporal[i].forward, i == depth - 1)))
+    if n_probe == 1:
+        out = [(blocks[0], probe_out(blocks[0].forward, True))]
+    else:
+        out = [(blocks[0], entry(blocks[0].forward)), (blocks[1], probe_out(blocks[1].forward, False))]
+    for i in range(n_probe, len(blocks)):
+        out.append((blocks[i], later(blocks[i].forward, i == len(blocks) - 1)))
     return out
 
 
@@ -459,10 +466,11 @@ def patch_opensora(
             " HINT: call handle.remove() or chai.unpatch(model) first, or use `with chai.patched(model, config):`."
         )
     check_opensora_model(model, config)
-    if miss_cache is not None and len(model.spatial_blocks) < 2:
+    if miss_cache is not None and 2 * len(model.spatial_blocks) <= miss_cache.probe_blocks:
         raise ValueError(
-            f"miss_cache needs a model with at least 2 block pairs, this one has {len(model.spatial_blocks)}:"
-            " block pair 0 always runs, so there is nothing to skip. HINT: patch without miss_cache."
+            f"miss_cache with probe={miss_cache.probe!r} needs a model with more than {miss_cache.probe_blocks}"
+            f" block(s), this one has {2 * len(model.spatial_blocks)}: the probe always runs, so there is nothing"
+            " to skip. HINT: patch without miss_cache, or use probe='block'."
         )
     ctx = PatchContext(config, miss_cache)
     handle = PatchHandle(model, config, ctx)

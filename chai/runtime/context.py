@@ -47,11 +47,11 @@ class ForwardState:
     width: Any
     block_t: dict[int, torch.Tensor] = field(default_factory=dict)  # spatial block index -> its t_mlp (B, 6C)
     cache_tokens: torch.Tensor | None = None  # embedded cached latent (T, S, C), memoised per call
-    # first-block residual cache (MissCacheConfig), per call: block pair 0's input, output and residual
+    # first-block residual cache (MissCacheConfig), per call: the probe's input, output and residual
     block0_in: torch.Tensor | None = None
     block0_out: torch.Tensor | None = None
     block0_residual: torch.Tensor | None = None
-    skip_rest: bool = False  # this call reuses the cached residual of the blocks after pair 0
+    skip_rest: bool = False  # this call reuses the cached residual of the blocks after the probe
     blocks_skipped: int = 0  # blocks (spatial and temporal counted apart) this call did not run
 
 

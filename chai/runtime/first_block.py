@@ -2,7 +2,7 @@
 
 Shape legend: B model batch (both CFG halves), N tokens, C hidden size.
 
-One object per generation session. Per model call the patch asks ``reuse(r0)`` with block pair 0's output
+One object per generation session. Per model call the patch asks ``reuse(r0)`` with the probe's output
 residual r0 = out0 - in0 (B, N, C): True means the remaining blocks are skipped and ``rest`` (the residual
 they added at the last computed call) is added to out0. After a computed call the patch stores
 ``rest = out_last - out0`` with ``remember``. The reference r0 is only replaced on computed calls, so a run of
@@ -17,7 +17,8 @@ __all__ = ["FirstBlockCache"]
 
 
 class FirstBlockCache:
-    """Decides, per model call, whether the blocks after block pair 0 run; counts what it did."""
+    """Decides, per model call, whether the blocks after the probe (``MissCacheConfig.probe``) run; counts what it
+    did."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = float(threshold)

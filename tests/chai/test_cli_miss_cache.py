@@ -19,14 +19,26 @@ def test_run_reports_blocks_and_measures_a_plain_baseline(capsys, prompt_file, t
     assert code == 0, err
     doc = json.loads(rpt.read_text())
     misses = [r for r in doc["requests"] if not r["hit"]]
-    assert misses and all(r["blocks_skipped"] == 9 * 2 for r in misses)  # tiny: 10 steps, all but the first skip
+    assert misses and all(r["blocks_skipped"] == 9 * 3 for r in misses)  # tiny: 10 steps, all but the first skip
     assert all(r["blocks_skipped"] == 0 for r in doc["requests"] if r["hit"])
     assert doc["config"]["pipeline"]["miss_cache"] == 1e9
     assert doc["config"]["all_miss_baseline"].startswith(f"{min(3, len(misses))} plain misses")
     s = doc["summary"]
-    assert s["miss_block_reduction"] == pytest.approx(40 / 22)
+    assert s["miss_block_reduction"] == pytest.approx(40 / 13)  # 10 x 4 blocks; a skipping step runs 1 of 4
     assert s["all_miss_mean_s"] != s["mean_miss_s"]
     assert "blocks run / skipped" in out and "all-miss baseline: " in out
+
+
+def test_run_with_the_pair_probe_runs_block_pair_0(capsys, prompt_file, tmp_path):  # noqa: F811
+    rpt = tmp_path / "run.json"
+    argv = ["run", "--prompts", str(prompt_file), *FAST, "--miss-cache", "1e9", "--miss-cache-probe", "pair",
+            "--report", str(rpt), "--quiet"]  # fmt: skip
+    code, _, err = run_cli(capsys, argv)
+    assert code == 0, err
+    doc = json.loads(rpt.read_text())
+    assert all(r["blocks_skipped"] == 9 * 2 for r in doc["requests"] if not r["hit"])
+    assert doc["config"]["pipeline"]["miss_cache_probe"] == "pair"
+    assert doc["summary"]["miss_block_reduction"] == pytest.approx(40 / 22)
 
 
 def test_run_without_miss_cache_skips_nothing(capsys, prompt_file, tmp_path):  # noqa: F811
@@ -57,7 +69,7 @@ def test_trace_projects_misses_with_a_given_skip_fraction(capsys, tmp_path):
     setup, res = doc["setup"], doc["results"][0]
     assert setup["miss_skip_fraction"] == 0.5 and setup["miss_skip_fraction_source"] == "given"
     skip = setup["skip_step_cost_s"]
-    assert 0 < skip < 1.0  # a skipping call runs block pair 0 only
+    assert 0 < skip < 1.0  # a skipping call runs the probe only
     assert setup["miss_latency_s"] == pytest.approx(30 * (0.5 * 1.0 + 0.5 * skip))
     assert res["all_miss_latency_s"] == pytest.approx(30.0)  # the baseline stays the plain miss
     assert "(given)" in out
@@ -80,7 +92,12 @@ def test_trace_measures_the_skip_fraction_on_the_synthetic_model(capsys, tmp_pat
     [
         (["trace", "--miss-skip-fraction", "0.3"], "needs --miss-cache"),
         (["trace", "--miss-cache", "0.1", "--miss-skip-fraction", "1.5"], "[0, 1]"),
-        (["run", "--prompts", "x.txt", "--pipeline", "latte", "--miss-cache", "0.1"], "PyramidAttentionBroadcastConfig"),
+        (["trace", "--miss-cache-probe", "pair"], "needs --miss-cache"),
+        (["run", "--prompts", "x.txt", "--miss-cache-probe", "block"], "needs --miss-cache"),
+        (["run", "--prompts", "x.txt", "--pipeline", "wan", "--miss-cache", "0.1", "--miss-cache-probe", "pair"],
+         "diffusers' cache"),
+        (["run", "--prompts", "x.txt", "--pipeline", "latte", "--miss-cache", "0.1"],
+         "PyramidAttentionBroadcastConfig"),
     ],
 )
 def test_usage_errors(capsys, tmp_path, argv, needle):

@@ -18,6 +18,7 @@ from tests.chai.test_pipeline import FRAMES, GEN, HEIGHT, WIDTH, make_cache
 PROMPT = "a tiger resting in a cave"
 STEPS = 30
 BLOCKS_PER_CALL = 4  # tiny preset: depth 2 -> 2 spatial + 2 temporal blocks
+SKIPPED = BLOCKS_PER_CALL - 1  # blocks a skipping call leaves out with the default probe (spatial_blocks[0])
 
 
 def _blocks(model):
@@ -77,15 +78,18 @@ def test_off_session_and_threshold_zero_are_bit_identical():
         assert torch.equal(a, b) and torch.equal(a, c)
 
 
-def test_skipping_matches_a_hook_oracle_and_counts():
+@pytest.mark.parametrize("probe", ["block", "pair"])
+def test_skipping_matches_a_hook_oracle_and_counts(probe):
     """Threshold so large that every call after the first reuses the first call's residual; the oracle is the
-    unpatched model with torch forward hooks doing the same thing."""
+    unpatched model with torch forward hooks doing the same thing (blocks run in the order spatial 0, temporal 0,
+    spatial 1, temporal 1; the probe is the first one or two)."""
     model = make_model("tiny")
     inputs = _steps(model)
-    with chai.patched(model, miss_cache=MissCacheConfig(1e9)) as handle:
+    n_probe = {"block": 1, "pair": 2}[probe]
+    with chai.patched(model, miss_cache=MissCacheConfig(1e9, probe=probe)) as handle:
         got, sess = _calls(model, handle, inputs)
     assert sess.first_block.calls_skipped == len(inputs) - 1
-    assert sess.blocks_skipped == (len(inputs) - 1) * (BLOCKS_PER_CALL - 2)
+    assert sess.blocks_skipped == (len(inputs) - 1) * (BLOCKS_PER_CALL - n_probe)
     assert sess.block_evals + sess.blocks_skipped == len(inputs) * BLOCKS_PER_CALL
 
     seen: dict[str, torch.Tensor] = {}
@@ -110,12 +114,10 @@ def test_skipping_matches_a_hook_oracle_and_counts():
         seen["rest"] = out - seen["out0"]
         return None
 
-    hooks = [
-        model.spatial_blocks[0].register_forward_pre_hook(pair0_in),
-        model.temporal_blocks[0].register_forward_hook(pair0_out),
-        model.spatial_blocks[1].register_forward_hook(later),
-        model.temporal_blocks[1].register_forward_hook(last),
-    ]
+    order = [model.spatial_blocks[0], model.temporal_blocks[0], model.spatial_blocks[1], model.temporal_blocks[1]]
+    hooks = [order[0].register_forward_pre_hook(pair0_in), order[n_probe - 1].register_forward_hook(pair0_out)]
+    hooks += [b.register_forward_hook(later) for b in order[n_probe:-1]]
+    hooks.append(order[-1].register_forward_hook(last))
     try:
         want = []
         with torch.no_grad():
@@ -172,6 +174,17 @@ def test_remove_restores_every_block_exactly():
         assert all("forward" not in b.__dict__ for b in [*model.spatial_blocks[1:], *model.temporal_blocks])
 
 
+def test_the_block_probe_works_on_a_single_block_pair():
+    model = make_model("tiny", depth=1)
+    inputs = _steps(model)
+    with chai.patched(model, miss_cache=MissCacheConfig(1e9)) as handle:
+        got, sess = _calls(model, handle, inputs)
+    assert sess.blocks_skipped == len(inputs) - 1 and sess.block_evals == len(inputs) + 1  # temporal 0 skipped
+    with torch.no_grad():
+        plain = model(*inputs[-1][:3], **inputs[-1][3])
+    assert torch.isfinite(got[-1]).all() and (got[-1] - plain).abs().max() > 1e-4
+
+
 def test_validation_has_hints():
     with pytest.raises(ValueError, match="HINT"):
         MissCacheConfig(-0.1)
@@ -179,8 +192,12 @@ def test_validation_has_hints():
         MissCacheConfig(float("nan"))
     with pytest.raises(TypeError, match="HINT"):
         chai.patch_opensora(make_model("tiny"), miss_cache=0.1)
-    with pytest.raises(ValueError, match="at least 2 block pairs.*HINT"):
-        chai.patch_opensora(make_model("tiny", depth=1), miss_cache=MissCacheConfig(0.1))
+    with pytest.raises(ValueError, match="more than 2 block.*HINT"):
+        chai.patch_opensora(make_model("tiny", depth=1), miss_cache=MissCacheConfig(0.1, probe="pair"))
+    with pytest.raises(ValueError, match="probe.*'column'.*HINT"):
+        MissCacheConfig(0.1, probe="column")
+    with pytest.raises(ValueError, match="probe.*HINT"):
+        chai.PipelineConfig(miss_cache_probe="first")  # an error even while the step cache is off
     model = make_model("tiny")
     with chai.patched(model) as handle, pytest.raises(ValueError, match="no MissCacheConfig.*HINT"):
         handle.session(miss_cache=True)
@@ -214,9 +231,9 @@ def test_pipeline_large_threshold_skips_and_reports(pipeline_model, encoder):
         plain = pipe.generate(PROMPT, seed=0, **GEN)
     with CHAIPipeline(pipeline_model, encoder, None, config=PipelineConfig(miss_cache=0.6)) as pipe:
         fast = pipe.generate(PROMPT, seed=0, **GEN)
-    assert fast.blocks_skipped > 0 and fast.blocks_skipped % 2 == 0
+    assert fast.blocks_skipped > 0 and fast.blocks_skipped % SKIPPED == 0
     assert fast.block_evals + fast.blocks_skipped == STEPS * BLOCKS_PER_CALL
-    assert fast.block_evals >= STEPS * 2  # block pair 0 always runs
+    assert fast.block_evals >= STEPS  # the probe, spatial_blocks[0], always runs
     rec = fast.to_record()
     assert (rec["block_evals"], rec["blocks_skipped"]) == (fast.block_evals, fast.blocks_skipped)
     assert not torch.equal(fast.latents, plain.latents) and torch.isfinite(fast.latents).all()
@@ -231,7 +248,7 @@ def test_skipping_miss_captures_the_run_as_executed_and_a_hit_uses_it(pipeline_m
     with CHAIPipeline(pipeline_model, encoder, cache, config=config) as pipe:
         miss = pipe.generate(PROMPT, seed=0, **GEN)
         assert not miss.hit and len(miss.capture_steps) == 3 and len(cache) == 1
-        assert miss.blocks_skipped == (STEPS - 1) * (BLOCKS_PER_CALL - 2)
+        assert miss.blocks_skipped == (STEPS - 1) * SKIPPED
         # the same skipping run driven by hand: its captures are what was stored
         ref, sess = plain_sample(pipe, PROMPT, seed=0, steps=STEPS, capture=miss.capture_steps)
         assert sess.first_block is not None and torch.equal(ref, miss.latents)
@@ -263,5 +280,5 @@ def test_on_hits_keeps_skipping_on_the_hit(pipeline_model, encoder):
     with CHAIPipeline(pipeline_model, encoder, cache, config=config) as pipe:
         pipe.generate(PROMPT, seed=0, **GEN)
         hit = pipe.generate("a tiger running through the jungle", seed=1, **GEN)
-    assert hit.hit and hit.blocks_skipped == 7 * (BLOCKS_PER_CALL - 2)
+    assert hit.hit and hit.blocks_skipped == 7 * SKIPPED
     cache.close()
