@@ -374,12 +374,10 @@ def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tupl
 
         return forward
 
-    def probe_out(orig, first: bool):  # the probe's last block: decide; on reuse add the cached residual of the rest
+    def probe_out(orig):  # the probe's last block: decide; on reuse add the cached residual of the rest
         def forward(*args, **kwargs):
-            state = ctx.state
-            if first and active(state):
-                state.block0_in = _arg(args, kwargs, _BLOCK_ARGS, "x")
             out = orig(*args, **kwargs)
+            state = ctx.state
             if not active(state) or state.block0_in is None:
                 return out
             fb = ctx.session.first_block
@@ -410,10 +408,11 @@ def _make_first_block_forwards(model: nn.Module, ctx: PatchContext) -> list[tupl
 
         return forward
 
-    if n_probe == 1:
-        out = [(blocks[0], probe_out(blocks[0].forward, True))]
+    first = entry(blocks[0].forward)
+    if n_probe == 1:  # one block is the probe: it remembers its input, runs, then decides
+        out = [(blocks[0], probe_out(first))]
     else:
-        out = [(blocks[0], entry(blocks[0].forward)), (blocks[1], probe_out(blocks[1].forward, False))]
+        out = [(blocks[0], first), (blocks[1], probe_out(blocks[1].forward))]
     for i in range(n_probe, len(blocks)):
         out.append((blocks[i], later(blocks[i].forward, i == len(blocks) - 1)))
     return out
