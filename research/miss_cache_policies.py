@@ -116,16 +116,16 @@ def main(argv=None) -> int:
     dm = demo.load_demo_model("synthetic", seed=0, device="cpu")
     gen = {"num_frames": dm.num_frames, "height": dm.height, "width": dm.width}
     prompts = tuning_prompts(args.prompts, dm.num_frames)
-    lines = [f"# Skip policies of the first-block residual cache (tuning captions, seed {TUNE_SEED})", "",
-             f"{time.strftime('%Y-%m-%d')}, `python -m research.miss_cache_policies --prompts {args.prompts} "
-             f"--thresholds {args.thresholds}`: trained synthetic STDiT3, block probe, {args.prompts} generator "
-             "captions (none of the benchmark's prompts), decoded video against the plain miss of the same seed.",
-             "", "| policy | threshold | fewer blocks | PSNR dB mean (min) | SSIM mean |", "|---|---|---|---|---|"]
+    how = (f"{time.strftime('%Y-%m-%d')}, `python -m research.miss_cache_policies --prompts {args.prompts} "
+           f"--thresholds {args.thresholds}`: trained synthetic STDiT3, block probe, {args.prompts} generator "
+           "captions (none of the benchmark's prompts), decoded video against the plain miss of the same seed.")
+    lines = [f"# Skip policies of the first-block residual cache (tuning captions, seed {TUNE_SEED})", "", how, "",
+             "| policy | threshold | fewer blocks | PSNR dB mean (min) | SSIM mean |", "|---|---|---|---|---|"]
     for variant in args.variants.split(","):
         print(f"{variant} ...", flush=True)
         with using(variant):
             res = _run_quality(dm, prompts, [("block", t) for t in thresholds], gen=gen, video=True)
-        for label, r in res["thresholds"].items():
+        for r in res["thresholds"].values():
             lines.append(f"| {variant} | {r['threshold']} | {r['block_reduction']:.2f}x | "
                          f"{r['psnr_db_mean']:.1f} ({r['psnr_db_min']:.1f}) | {r['ssim_mean']:.3f} |")
     md = "\n".join(lines) + "\n"

@@ -291,8 +291,11 @@ def _flex(phrase: str) -> str:
     return r"[\s-]*".join(words)
 
 
+# With the article before it and an "of" after it: "A time-lapse of the Milky Way wheeling" keeps no stray "A, of"
+# that would make the Milky Way a preposition's object instead of the subject.
 _PHRASE_RE = re.compile(
-    r"(?<![\w-])(?:" + "|".join(_flex(p) for p in FRAMING_PHRASES) + r")(?![\w-])", re.IGNORECASE
+    r"(?<![\w-])(?:(?:a|an|the)\s+)?(?:" + "|".join(_flex(p) for p in FRAMING_PHRASES) + r")(?:\s+of)?(?![\w-])",
+    re.IGNORECASE,
 )
 # "studio-ghibli-style", "anime-style", "pixar-inspired": a hyphenated style word is framing as a whole.
 _STYLE_SUFFIX_RE = re.compile(r"(?<![\w-])[\w'-]+-(?:style|styled|inspired|esque|like\s+style)(?![\w-])", re.IGNORECASE)
@@ -739,6 +742,51 @@ def _renoun_verbs(doc) -> None:
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
 
 
+#: Dependencies of a noun phrase's head (spaCy's English noun chunks are built from heads with these).
+_PHRASE_HEAD_DEPS = frozenset({"ROOT", "nsubj", "nsubjpass", "dobj", "iobj", "pobj", "attr", "appos", "conj", "dative",
+                               "oprd"})
+
+
+def _renoun_adjectives(doc) -> None:
+    """Re-tag as nouns the words the tagger calls adjectives that WordNet knows only as nouns ("croissant", read
+    as an adjective in "a croissant on a plate" and "a flaky butter croissant"), so that the phrase has its head.
+
+    Where such a word already holds a phrase head's place it only becomes a noun. Where it ends a phrase whose head
+    the parser put on the noun just before it ("a buttery croissant": "buttery" the object, "croissant" hung
+    elsewhere), it takes that place and the word before becomes its compound. A word WordNet lists as an adjective
+    in any sense is left alone, and so is one followed by a noun (it modifies that noun).
+    """
+    from chai.cache.lexicon import lexicon
+
+    lex = None
+    for tok in doc:
+        if tok.pos_ != "ADJ" or not tok.lower_.isalpha():
+            continue
+        lex = lex or lexicon()
+        low = tok.lower_
+        if lex.is_adjective(low) or not (lex.is_noun(low) or lex.is_noun(_singular(low))):
+            continue
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        if nxt is not None and nxt.pos_ in _NOUN_POS:
+            continue
+        prev = doc[tok.i - 1] if tok.i > 0 else None
+        if tok.dep_ in _PHRASE_HEAD_DEPS:
+            pass
+        elif prev is not None and prev.pos_ in _NOUN_POS and prev.dep_ in _PHRASE_HEAD_DEPS and tok.head.i != tok.i \
+                and prev.head.i != tok.i:
+            if prev.head.i == prev.i:
+                tok.head, tok.dep_ = tok, "ROOT"
+            else:
+                tok.head, tok.dep_ = prev.head, prev.dep_
+            prev.head, prev.dep_ = tok, "compound"
+        else:
+            continue
+        tok.pos_, tok.tag_ = "NOUN", ("NNS" if low != _singular(low) and not lex.is_noun(low) else "NN")
+        if tok.head.pos_ in _VERB_POS:  # "tearing a croissant apart": the adverb was the adjective's, now the verb's
+            for c in [c for c in tok.children if c.dep_ == "advmod" and c.i > tok.i]:
+                c.head = tok.head
+
+
 def _after_determiner(tok) -> bool:
     """True when ``tok`` directly follows an article or demonstrative ("a narwhal", "the hummingbird")."""
     return tok.i > 0 and tok.doc[tok.i - 1].pos_ == "DET" and tok.doc[tok.i - 1].lower_ not in {"no", "all", "both"}
@@ -962,6 +1010,7 @@ class SpacyExtractor:
         with self._lock:  # spaCy pipelines are not documented as thread-safe
             doc = self._nlp(text)
         _renoun_verbs(doc)
+        _renoun_adjectives(doc)
         chunks = list(doc.noun_chunks)
         covered = {i for c in chunks for i in range(c.start, c.end)}
         # Named entities add what the chunker missed; one overlapping a noun chunk is usually a mis-tag of

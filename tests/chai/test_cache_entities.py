@@ -83,6 +83,25 @@ def test_strip_framing_word_boundaries():
     assert strip_framing("the realistically drawn cat").strip() == "the realistically drawn cat"
 
 
+def test_a_framing_phrase_takes_its_article_and_of_along(spacy_extractor):
+    # "A time-lapse of X" once left "A, of X": the parser hung X under the stray "of", and the subject became
+    # whatever came next (the tent, not the Milky Way).
+    assert strip_framing("A time-lapse of the Milky Way").split() == [",", "the", "Milky", "Way"]
+    assert strip_framing("a close-up of an offer").split() == [",", "an", "offer"]  # "of" only as a word
+    assert strip_framing("the camera of a phone").split() == [",", "a", "phone"]
+    got = spacy_extractor.extract("A time-lapse of the Milky Way wheeling over a lone desert arch, a camper's tent "
+                                  "glowing below, deep blue night sky, wide angle")
+    assert got[: got.subjects] == ["milky way"] and "tent" in got
+
+
+def test_a_noun_the_tagger_calls_an_adjective_heads_its_phrase(spacy_extractor):
+    # The small model tags "croissant" ADJ; WordNet knows it only as a noun, so the phrase keeps its head.
+    assert spacy_extractor.extract("a croissant on a plate") == ["croissant", "plate"]
+    assert spacy_extractor.extract("a flaky butter croissant on a plate")[0] == "flaky butter croissant"
+    assert "buttery croissant" in spacy_extractor.extract("hands tearing a buttery croissant apart")
+    assert spacy_extractor.extract("a golden retriever puppy on a juicy red lawn") == ["golden retriever puppy", "juicy red lawn"]
+
+
 def test_framing_shared_by_unrelated_prompts_is_a_miss(spacy_extractor):
     for ex in extractors(spacy_extractor):
         c = LatentCache(10_000_000, extractor=ex, embedder=HashingEmbedder(64))
