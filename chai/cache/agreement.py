@@ -9,7 +9,7 @@ data set. The matcher calls it for every candidate it fetches (the vector index 
 the entities filed under the request's WordNet sense by :func:`index_keys`).
 
 Each entity is read as modifiers + **kind** (:func:`analyse`): the longest WordNet lemma at its end (`corn dog`,
-`rocking chair` stay whole), "X of Y" read as a collective, container or portion of Y, attachments ("with a
+`rocking chair` stay whole; not a time such as WordNet's `full moon` where the last word is a thing), "X of Y" read as a collective, container or portion of Y, attachments ("with a
 beard", "in a yellow jersey", "at night") as parts and attributes. Then, in order:
 
 1. **Valid**: a head that can be a subject (not a time of day, not a relative place, a visible thing in one of
@@ -381,15 +381,18 @@ def _thing_first(word: str) -> bool:
 
 def _kind_head(words: list[str]) -> tuple[list[str], str]:
     """(modifier words, head lemma): the longest WordNet lemma at the end of ``words`` ("hot air balloon",
-    "corn dog"), else the last word."""
+    "corn dog"), else the last word. A lemma that names no visible thing where its last word does is not taken:
+    WordNet's "full moon" is a phase of the moon (a time), the prompt's is the moon."""
     lex = _lex()
+    last = _lemma(words[-1])
     for n in (4, 3, 2):
         if len(words) >= n:
-            tail = words[-n:-1] + [_lemma(words[-1])]
+            tail = words[-n:-1] + [last]
             for joined in ("_".join(tail), "-".join(tail)):  # not "".join: "leather jacket" is no "leatherjacket"
-                if lex.is_noun(joined) and not (n == 2 and _closed_modifier(words[-n])):
+                if lex.is_noun(joined) and not (n == 2 and _closed_modifier(words[-n])) and (
+                        lex.can_be_subject(joined) or not lex.can_be_subject(last)):
                     return words[:-n], joined
-    return words[:-1], _lemma(words[-1])
+    return words[:-1], last
 
 
 def _modifier_units(words: list[str]) -> list[str]:

@@ -609,8 +609,9 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     for it in items:  # a relative place, a time of day or no visible thing ("on the left", "at sunset")
         words = it["text"].split()
         head = lex.noun_lemma(words[-1])
-        if len(words) > 1 and lex.is_noun(f"{words[-2]}_{head}"):
-            head = f"{words[-2]}_{head}"  # "paper clip" is a thing though a "clip" is first a moment
+        pair = f"{words[-2]}_{head}" if len(words) > 1 else ""
+        if pair and lex.is_noun(pair) and (lex.can_be_subject(pair) or not lex.can_be_subject(head)):
+            head = pair  # "paper clip" is a thing though a "clip" is first a moment; a "full moon" (a phase) is a moon
         if it["alive"] and not lex.can_be_subject(head):
             it["alive"] = False
     # "no cars on the street", "there are no people in the park": the place where a negated noun is not keeps the

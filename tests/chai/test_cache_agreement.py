@@ -204,6 +204,15 @@ def test_colour_and_weather_nouns_before_a_head_may_name_another_kind():
     assert explain("navy dress", "red dress", 0.95, THR).code == "conflict"  # the colour reason comes first
 
 
+def test_a_lemma_that_names_a_time_does_not_hide_a_visible_head():
+    # WordNet's "full moon" / "new moon" are phases (noun.time): as the kind they would never be a subject.
+    assert agreement.analyse("full moon").head == "moon" and not agreement.analyse("full moon").invalid
+    assert decide("moon", "full moon over sea", 0.6, THR) is not None
+    assert decide("full moon", "new moon", 0.95, THR) is None  # the modifiers still differ
+    assert agreement.analyse("hot dog").head == "hot_dog"  # a lemma that is a thing stays whole
+    assert agreement.analyse("sunset").invalid  # a time alone is still no subject
+
+
 def test_rank_orders_exact_then_same_head_then_synonym():
     assert KINDS["exact"] > KINDS["same_head"] > KINDS["synonym"] > 0
     got = [decide("car", c, 0.8, THR) for c in ("car", "red car", "automobile")]  # "automobile": one sense

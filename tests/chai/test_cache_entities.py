@@ -102,6 +102,14 @@ def test_a_noun_the_tagger_calls_an_adjective_heads_its_phrase(spacy_extractor):
     assert spacy_extractor.extract("a golden retriever puppy on a juicy red lawn") == ["golden retriever puppy", "juicy red lawn"]
 
 
+def test_a_compound_that_names_a_time_keeps_its_visible_head(spacy_extractor):
+    # WordNet's only "full moon" is a phase of the moon (noun.time); the prompt shows the moon.
+    got = spacy_extractor.extract("a full moon rising over the sea")
+    assert got[: got.subjects] == ["full moon over sea"]
+    assert spacy_extractor.extract("a paper clip on a desk")[0] == "paper clip"  # a compound that is a thing stays
+    assert spacy_extractor.extract("a tiger walking at sunset")[0] == "tiger at sunset"  # a time is still no subject
+
+
 def test_framing_shared_by_unrelated_prompts_is_a_miss(spacy_extractor):
     for ex in extractors(spacy_extractor):
         c = LatentCache(10_000_000, extractor=ex, embedder=HashingEmbedder(64))
