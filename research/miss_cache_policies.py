@@ -168,7 +168,8 @@ def main(argv=None) -> int:
     if args.hits:
         print("hits ...", flush=True)
         demo_prompts = read_prompts(None, builtin=demo.builtin_prompts("synthetic"))
-        why = "A hit runs 8 steps far apart in time; the block-0 residual moves more between them than between a miss's 30."
+        why = ("A hit runs 8 steps far apart in time; the block-0 residual moves more between them than between a "
+               "miss's 30.")
         head = "| threshold | hits | blocks per plain hit | blocks skipped per hit | PSNR dB vs plain hit mean (min) |"
         lines += ["", "## On hits (`miss_cache_on_hits`), the demo's prompts through a 64 MB entity cache", "", why, "",
                   head, "|---|---|---|---|---|"]

@@ -9,8 +9,9 @@ data set. The matcher calls it for every candidate it fetches (the vector index 
 the entities filed under the request's WordNet sense by :func:`index_keys`).
 
 Each entity is read as modifiers + **kind** (:func:`analyse`): the longest WordNet lemma at its end (`corn dog`,
-`rocking chair` stay whole; not a time such as WordNet's `full moon` where the last word is a thing), "X of Y" read as a collective, container or portion of Y, attachments ("with a
-beard", "in a yellow jersey", "at night") as parts and attributes. Then, in order:
+`rocking chair` stay whole; not a time such as WordNet's `full moon` where the last word is a thing), "X of Y"
+read as a collective, container or portion of Y, attachments ("with a beard", "in a yellow jersey", "at night")
+as parts and attributes. Then, in order:
 
 1. **Valid**: a head that can be a subject (not a time of day, not a relative place, a visible thing in one of
    its first senses), no symbol-only or over-long word.
@@ -389,8 +390,7 @@ def _kind_head(words: list[str]) -> tuple[list[str], str]:
         if len(words) >= n:
             tail = words[-n:-1] + [last]
             for joined in ("_".join(tail), "-".join(tail)):  # not "".join: "leather jacket" is no "leatherjacket"
-                if lex.is_noun(joined) and not (n == 2 and _closed_modifier(words[-n])) and (
-                        lex.can_be_subject(joined) or not lex.can_be_subject(last)):
+                if lex.compound_kind(joined, last) and not (n == 2 and _closed_modifier(words[-n])):
                     return words[:-n], joined
     return words[:-1], last
 

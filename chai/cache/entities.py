@@ -609,9 +609,8 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     for it in items:  # a relative place, a time of day or no visible thing ("on the left", "at sunset")
         words = it["text"].split()
         head = lex.noun_lemma(words[-1])
-        pair = f"{words[-2]}_{head}" if len(words) > 1 else ""
-        if pair and lex.is_noun(pair) and (lex.can_be_subject(pair) or not lex.can_be_subject(head)):
-            head = pair  # "paper clip" is a thing though a "clip" is first a moment; a "full moon" (a phase) is a moon
+        if len(words) > 1 and lex.compound_kind(f"{words[-2]}_{head}", head):
+            head = f"{words[-2]}_{head}"  # "paper clip" is a thing though a "clip" is first a moment
         if it["alive"] and not lex.can_be_subject(head):
             it["alive"] = False
     # "no cars on the street", "there are no people in the park": the place where a negated noun is not keeps the
@@ -770,18 +769,14 @@ def _renoun_adjectives(doc) -> None:
         nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
         if nxt is not None and nxt.pos_ in _NOUN_POS:
             continue
-        prev = doc[tok.i - 1] if tok.i > 0 else None
-        if tok.dep_ in _PHRASE_HEAD_DEPS:
-            pass
-        elif prev is not None and prev.pos_ in _NOUN_POS and prev.dep_ in _PHRASE_HEAD_DEPS and tok.head.i != tok.i \
-                and prev.head.i != tok.i:
-            if prev.head.i == prev.i:
-                tok.head, tok.dep_ = tok, "ROOT"
-            else:
-                tok.head, tok.dep_ = prev.head, prev.dep_
+        if tok.dep_ not in _PHRASE_HEAD_DEPS:  # it takes the place of the noun before it, which becomes its compound
+            prev = doc[tok.i - 1] if tok.i > 0 else None
+            if prev is None or prev.pos_ not in _NOUN_POS or prev.dep_ not in _PHRASE_HEAD_DEPS \
+                    or tok.head.i == tok.i or prev.head.i == tok.i:
+                continue
+            root = prev.head.i == prev.i
+            tok.head, tok.dep_ = (tok, "ROOT") if root else (prev.head, prev.dep_)
             prev.head, prev.dep_ = tok, "compound"
-        else:
-            continue
         tok.pos_, tok.tag_ = "NOUN", ("NNS" if low != _singular(low) and not lex.is_noun(low) else "NN")
         if tok.head.pos_ in _VERB_POS:  # "tearing a croissant apart": the adverb was the adjective's, now the verb's
             for c in [c for c in tok.children if c.dep_ == "advmod" and c.i > tok.i]:

@@ -194,6 +194,12 @@ class Lexicon:
             return False
         return any(self.lexname(s) not in NON_VISUAL_LEXNAMES for s in senses[:3])
 
+    def compound_kind(self, compound: str, last: str) -> bool:
+        """Whether the WordNet lemma ``compound`` ("paper_clip", "full_moon") is the kind of a phrase that ends in
+        the noun ``last``: a lemma, and a possible subject wherever ``last`` is one. WordNet's only "full moon" is a
+        phase of the moon, a time: the prompt's full moon is a moon, with "full" as its modifier."""
+        return self.is_noun(compound) and (self.can_be_subject(compound) or not self.can_be_subject(last))
+
     def is_place_word(self, word: str) -> bool:
         """True when ``word`` names a place *in relation to* something ("the left of", "the middle of", "the edge
         of"): one of English's spatial relational nouns, a closed class (:data:`RELATIONAL_PLACES`). Places of
