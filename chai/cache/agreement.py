@@ -17,7 +17,8 @@ as parts and attributes. Then, in order:
    its first senses), no symbol-only or over-long word.
 2. **Same kind**: the same lemma; synonyms (each first sense is a sense of the other: `aubergine` / `eggplant`;
    or an untagged second sense at :data:`SENSE_FLOOR`: `bike` / `bicycle`); or the request's first sense above
-   one of the cached head's first two (`dog` > `golden retriever`). A cached head more general than the request's
+   one of the cached head's first two, a figurative person sense aside (`dog` > `golden retriever`; not `person` >
+   `bear`, the investor). A cached head more general than the request's
    is refused. An unknown noun modifier makes another kind, except a more specific cached compound of the head's
    own category for a general request (`steak` -> `ribeye steak`, not `umbrella` -> `cocktail umbrella`); a colour
    or weather noun that is never an adjective is also such a modifier (`wine glasses`, `snow globe`).
@@ -563,8 +564,8 @@ def head_key(entity: str) -> str:
 
 
 def index_keys(entity: str) -> frozenset[str]:
-    """Keys under which a cached ``entity`` can be found by rule: its kind's key, its first two senses and every
-    hypernym of those. A request whose :func:`head_key` is in this set may agree with ``entity`` whatever the
+    """Keys under which a cached ``entity`` can be found by rule: its kind's key, its readings (:func:`_readings`)
+    and every hypernym of those. A request whose :func:`head_key` is in this set may agree with ``entity`` whatever the
     cosine, so a matcher that keeps a ``key -> cached entities`` map can fetch rule candidates without the
     vector index.
     """
@@ -574,7 +575,7 @@ def index_keys(entity: str) -> frozenset[str]:
     if p.sense < 0:
         return frozenset({_key(p, -1)})
     lex = _lex()
-    senses = lex.senses(p.head)[:2]
+    senses = _readings(p.head)
     up = {f"s{a}" for s in senses for a in lex.ancestors(s)}
     return frozenset({_key(p, p.sense)} | {f"s{s}" for s in senses} | up)
 
@@ -596,7 +597,22 @@ def _visible_sense(word: str) -> int:
     WordNet lists first): a prompt to a video model names what is shown. The first sense when none is."""
     lex = _lex()
     senses = lex.senses(word)
-    return next((s for s in senses[:3] if lex.lexname(s) not in NON_VISUAL_LEXNAMES), senses[0] if senses else -1)
+    return next((s for s in senses[:3] if lex.lexname(s) not in NON_VISUAL_LEXNAMES and not _figurative(s, senses)),
+                senses[0] if senses else -1)
+
+
+def _figurative(sense: int, senses: tuple[int, ...]) -> bool:
+    """A person sense that is not its word's first: WordNet lists a word's person meaning first when that is what
+    the word names ("cook", "pilot"); behind a thing or an idea it is a figure of speech ("a bear" the pessimistic
+    investor, "nature's beauty" read as a beautiful woman, a "fan" as an enthusiast)."""
+    return sense != senses[0] and _lex().lexname(sense) == "noun.person"
+
+
+def _readings(word: str) -> list[int]:
+    """The senses of ``word`` a cached entity may be read in: its first two, figurative person senses aside (the
+    cached side only has to be *a* reading of its word: "cherry tomatoes" the fruit, WordNet's second sense)."""
+    senses = _lex().senses(word)
+    return [s for s in senses[:2] if not _figurative(s, senses)]
 
 
 def _numbers(p: Phrase) -> set[str]:
@@ -643,9 +659,10 @@ def _head_relation(q: Phrase, c: Phrase) -> tuple[str, str]:
             and "_" not in q.head + c.head:  # single words: a "panda" is not a "red panda"
         return "sense_synonym", f"synonyms {q.head} = {c.head} (second sense)"  # "bike" = "bicycle"
     if q.sense >= 0 and c.sense >= 0:
-        # The request's first sense above one of the cached head's first two ("cat" above "tiger", whose first
-        # WordNet sense is a fierce person); the cached side only has to be *a* reading of its word.
-        if any(q.sense in lex.ancestors(s) for s in lex.senses(c.head)[:2]):
+        # The request's first sense above one of the cached head's readings ("tomato" above "cherry tomato", whose
+        # first WordNet sense is the plant); the cached side only has to be *a* reading of its word, but not a
+        # figurative person ("person" is not above the bear of "an elephant and a bear", a pessimistic investor).
+        if any(q.sense in lex.ancestors(s) for s in _readings(c.head)):
             return "hypernym", f"hypernym {q.head} > {c.head}"
         if any(c.sense in lex.ancestors(s) for s in lex.senses(q.head)[:2]):
             return "cached_more_general", f"cached {c.head!r} is more general than {q.head!r}"

@@ -213,6 +213,20 @@ def test_a_lemma_that_names_a_time_does_not_hide_a_visible_head():
     assert agreement.analyse("sunset").invalid  # a time alone is still no subject
 
 
+def test_a_person_sense_behind_another_first_sense_is_a_figure_of_speech():
+    # WordNet lists a bear as a pessimistic investor and a beauty as a beautiful woman, both after the word's own
+    # first sense: read so, "a person" was served by the bear of "an elephant and a bear" (a public prompt list).
+    for cached in ("bear", "beauty", "fan", "star"):
+        v = explain("person", cached, 0.9, THR)
+        assert v.decision is None and v.code == "head_mismatch", (cached, v)
+        assert not {f"s{s}" for s in agreement._lex().senses("person")[:1]} & agreement.index_keys(cached)
+    # a word whose first sense is a person keeps it, and a second sense that is no person still counts
+    for cached in ("cook", "pilot", "woman"):
+        assert decide("person", cached, 0.9, THR) is not None, cached
+    assert decide("tomatoes", "cherry tomatoes", 0.9, THR) is not None  # the fruit is WordNet's second sense
+    assert decide("sticks", "drumsticks", 0.9, THR) is not None
+
+
 def test_rank_orders_exact_then_same_head_then_synonym():
     assert KINDS["exact"] > KINDS["same_head"] > KINDS["synonym"] > 0
     got = [decide("car", c, 0.8, THR) for c in ("car", "red car", "automobile")]  # "automobile": one sense
