@@ -10,7 +10,8 @@ Run::
 The prompt list is VBench's (``VBench_full_info.json`` in the ``vbench`` wheel on PyPI, Apache-2.0; 946 entries,
 944 distinct prompts, kept in file order): fetched with ``pip download --no-deps vbench==0.1.5`` into
 ``--cache-dir`` and checked against :data:`VBENCH_JSON_SHA256`, or read from ``--prompts-file`` (that JSON, or a
-text file with one prompt per line). The project never tuned on it.
+text file with one prompt per line). One bug it exposed was fixed (a figurative person sense, docs/matching.md);
+nothing was tuned on it.
 
 The replay is ``chai trace``'s (:func:`chai.trace.run_trace`): default settings (spaCy extraction, MiniLM, the
 agreement rule and the word-sense veto, threshold 0.72), entity matching, one budget (default 64 MB), 240p x 68
