@@ -501,6 +501,8 @@ def _main_subjects(doc, heads: list[int]) -> list[int]:
     return heads[:1]
 
 
+#: Verbs whose "in" phrase is what the subject wears ("a man dressed in a grey suit").
+_DRESS_VERBS = frozenset({"dress", "clothe"})
 _TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "before", "through"})
 _PLACE_PREPS = frozenset({"at", "in", "on", "over", "under", "above", "below", "beside", "near", "by", "inside"})
 #: Natural things and places (WordNet's lexicographer files): for such a subject the place it is in is its look.
@@ -509,7 +511,8 @@ _SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
-    beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"), and, for a
+    beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"; what it
+    wears or is dressed in, too: "a cat wearing sunglasses" gives "cat in sunglasses"), and, for a
     subject, a time of day, season or weather ("an ambulance at night", "a tree in autumn", via the verb too:
     "parked at noon"). Place phrases are attached only to a natural subject or a place (:data:`_SCENE_LEXNAMES`:
     "a crater on the moon" is not "a meteor crater in Arizona"); a made thing's background is free ("a puppy
@@ -534,7 +537,8 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
                     # "a street with no cars": the absence is stated ("street without car"), so a busy street
                     # full of cars never serves it.
                     out.append(("without " if _negated(obj) else "with ") + " ".join(words))
-                elif owner is tok and low in ("in", "inside") and item is not None and item["alive"] and (
+                elif low in ("in", "inside") and item is not None and item["alive"] and (
+                        owner is tok or owner.lemma_ in _DRESS_VERBS) and (
                         lex.in_class(lemma, "clothing", senses=3) or lex.in_class(lemma, "container", senses=2)):
                     out.append(f"in {item['text']}")  # "a cyclist in a yellow jersey", "a latte in a tall glass"
                 elif subject and low in _TIME_PREPS | _PLACE_PREPS:
@@ -547,6 +551,12 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
                     elif scene and low in _PLACE_PREPS and obj.pos_ in _NOUN_POS and lex.can_be_subject(lemma):
                         mods = [w.lower_ for w in obj.lefts if w.dep_ in ("amod", "compound") and w.lower_.isalpha()]
                         out.append(" ".join([low, *mods, lemma]))  # "a crater on the moon": where it is, is what
+    for owner in [*states, *verbs]:  # what it wears is part of its look, as "in a yellow jersey" is
+        if owner.lemma_ == "wear":
+            for obj in (o for c in owner.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)):
+                item = by_head.get(obj.i)
+                if item is not None and item["alive"]:
+                    out.append(f"in {item['text']}")  # "a cat wearing sunglasses", "a woman who wears a red scarf"
     return out
 
 

@@ -481,6 +481,12 @@ def test_attachments_that_change_the_look_stay_with_the_noun(spacy_extractor):
     assert ex.extract("a syringe filled with blue liquid")[0] == "syringe with blue liquid"
     assert ex.extract("an elephant alone")[0] == "alone elephant"
     assert ex.extract("a puppy sleeping in a basket") == ["puppy", "basket"]  # a place stays apart
+    # what the subject wears, however it is said
+    assert ex.extract("a cat wearing sunglasses at a pool")[0] == "cat in sunglasses"
+    assert ex.extract("a man dressed in a grey suit walking")[0] == "man in grey suit"
+    got = ex.extract("a little kid wearing a yellow raincoat and red boots splashing in puddles")
+    assert got[0] == "little kid in yellow raincoat in red boots"
+    assert ex.extract("a woman carrying a red bag")[0] == "woman"  # only worn things: carried ones stay apart
 
 
 def test_an_owner_is_no_kind(spacy_extractor):
