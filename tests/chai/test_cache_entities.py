@@ -110,6 +110,15 @@ def test_a_compound_that_names_a_time_keeps_its_visible_head(spacy_extractor):
     assert spacy_extractor.extract("a tiger walking at sunset")[0] == "tiger at sunset"  # a time is still no subject
 
 
+def test_a_word_that_is_only_an_adjective_is_no_entity(spacy_extractor):
+    # "Warm" left alone once the framing went, "each other": WordNet knows them as adjectives, never as nouns.
+    got = spacy_extractor.extract("Warm cinematic aerial tracking shot of a red combine harvester reaping golden "
+                                  "wheat at sunset with glowing dust and a grain truck driving alongside")
+    assert got[: got.subjects] == ["red combine harvester at sunset"] and "warm" not in got
+    assert "other" not in spacy_extractor.extract("people throwing coloured powder at each other at Holi")
+    assert spacy_extractor.extract("a barista pouring milk")[0] == "barista"  # a noun WordNet lacks stays
+
+
 def test_framing_shared_by_unrelated_prompts_is_a_miss(spacy_extractor):
     for ex in extractors(spacy_extractor):
         c = LatentCache(10_000_000, extractor=ex, embedder=HashingEmbedder(64))
