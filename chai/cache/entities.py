@@ -401,11 +401,8 @@ def _finalise(ent: str) -> str:
     return " ".join(words) if _salient(words) else ""
 
 
-def _adjective_only(word: str) -> bool:
+def _adjective_only(word: str, lex) -> bool:
     """A word WordNet knows as an adjective and never as a noun ("warm", "gritty", "other"): it names no thing."""
-    from chai.cache.lexicon import lexicon
-
-    lex = lexicon()
     return lex.is_adjective(word) and not (lex.is_noun(word) or lex.is_noun(lex.noun_lemma(word))
                                            or lex.is_noun(_singular(word)))
 
@@ -630,7 +627,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
         head = lex.noun_lemma(words[-1])
         if len(words) > 1 and lex.compound_kind(f"{words[-2]}_{head}", head):
             head = f"{words[-2]}_{head}"  # "paper clip" is a thing though a "clip" is first a moment
-        if it["alive"] and (not lex.can_be_subject(head) or _adjective_only(words[-1])):
+        if it["alive"] and (not lex.can_be_subject(head) or _adjective_only(words[-1], lex)):
             it["alive"] = False  # "warm" left alone by "Warm cinematic aerial shot of ...", "each other"
     # "no cars on the street", "there are no people in the park": the place where a negated noun is not keeps the
     # absence, as in "a street with no cars".
