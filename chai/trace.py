@@ -69,13 +69,13 @@ class MemoExtractor:
         self._memo: dict[str, list[str]] = {}
 
     def extract(self, prompt: str) -> list[str]:
-        from chai.cache.entities import Entities, subject_count
+        from chai.cache.entities import narrowed, subject_count
 
         out = self._memo.get(prompt)
         if out is None:
             out = self.inner.extract(prompt)
-            out = self._memo[prompt] = Entities(out, subjects=subject_count(out))
-        return Entities(out, subjects=out.subjects)
+            out = self._memo[prompt] = narrowed(out, out, subject_count(out))
+        return out.narrowed(out, out.subjects)
 
 
 def token_grid(shape: Sequence[int], patch: Sequence[int] = (1, 2, 2)) -> tuple[int, int]:

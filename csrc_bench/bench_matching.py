@@ -119,12 +119,13 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
 
     ``rules``: the request's main subjects against every entity of the cached prompt, candidates from the
     search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine) and not vetoed by
-    the word-sense check of the two prompts (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``:
+    the act check (:func:`chai.cache.agreement.action_conflict`) or the word-sense check of the two prompts
+    (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``:
     the embedder-only rule as the cache ran it before (every request entity, cosine >= threshold), on the same
     extraction.
     """
-    from chai.cache.agreement import SEARCH_FLOOR, decide
-    from chai.cache.entities import subject_count
+    from chai.cache.agreement import SEARCH_FLOOR, action_conflict, decide
+    from chai.cache.entities import acts_on, subject_count
     from chai.cache.senses import sense_reader_for
 
     senses = sense_reader_for(embedder)  # the word-sense veto, as the cache runs it with this embedder
@@ -146,6 +147,9 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
                 if q not in subj or sc < SEARCH_FLOOR:
                     continue
                 d = decide(q, c, sc, threshold)
+                if d is not None and action_conflict(q, [(o, vec[o]) for o in acts_on(req, q)],
+                                                     [(e, vec[e]) for e in cached], c, threshold):
+                    continue
                 if d is not None and senses is not None and senses.conflict(p["request"], q, p["cached"], c):
                     continue
                 if d is not None and (best is None or (d.rank, sc) > (best[0], best[1])):
@@ -196,9 +200,10 @@ def _entry_nbytes():
 
 def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, rule: str,
            threshold: float = THRESHOLD, unstated=None) -> dict:
-    """One pass of the trace through a simulated LRU cache; ``rule`` is "embedder" or "rules"."""
-    from chai.cache.agreement import SEARCH_FLOOR, UNSTATED_REFUSED, decide
-    from chai.cache.entities import subject_count
+    """One pass of the trace through a simulated LRU cache; ``rule`` is "embedder" or "rules" (the agreement rule
+    and its act check; the word-sense veto, which embeds whole prompts, is left to ``chai trace``)."""
+    from chai.cache.agreement import SEARCH_FLOOR, UNSTATED_REFUSED, action_conflict, decide
+    from chai.cache.entities import acts_on, subject_count
 
     unstated = UNSTATED_REFUSED if unstated is None else frozenset(unstated)
     nbytes_of = _entry_nbytes()
@@ -217,6 +222,9 @@ def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, ru
                         cand = (0, s, recency, eid, q, c, "embedding") if s >= threshold else None
                     else:
                         d = decide(q, c, s, threshold, unstated=unstated) if s >= SEARCH_FLOOR else None
+                        if d is not None and action_conflict(q, [(o, vec[o]) for o in acts_on(keys, q)],
+                                                             [(e, vec[e]) for e in cached_keys], c, threshold):
+                            d = None
                         cand = (d.rank, s, recency, eid, q, c, d.kind) if d is not None else None
                     if cand is None:
                         continue

@@ -442,14 +442,36 @@ class Entities(list):
     A lookup searches only those; an insert files every entity, so a cached prompt serves requests for any of
     its things. A plain list counts as all subjects."""
 
-    def __init__(self, items: Iterable[str] = (), subjects: int | None = None):
+    def __init__(self, items: Iterable[str] = (), subjects: int | None = None,
+                 acts_on: dict[str, tuple[str, ...]] | None = None):
         super().__init__(items)
         self.subjects = len(self) if subjects is None else max(0, min(int(subjects), len(self)))
+        #: subject entity -> the entities it acts on, the direct objects of what it does ("a girl brushing a
+        #: chestnut horse": {"girl": ("chestnut horse",)}); each is an entity of the list too.
+        self.acts_on = {k: got for k, v in (acts_on or {}).items() if k in self
+                        for got in [tuple(o for o in v if o in self and o != k)] if got}
+
+    def narrowed(self, items: Iterable[str], subjects: int) -> Entities:
+        """Some of these entities (``items``, of which the first ``subjects`` are subjects), with what they act on
+        where both are kept."""
+        return Entities(items, subjects=subjects, acts_on=self.acts_on)
 
 
 def subject_count(entities) -> int:
     """``entities.subjects`` for :class:`Entities`, else ``len(entities)`` (every key is a subject)."""
     return getattr(entities, "subjects", len(entities))
+
+
+def acts_on(entities, entity: str) -> tuple[str, ...]:
+    """What ``entity`` (a subject) acts on in its prompt (:attr:`Entities.acts_on`); () for a plain list."""
+    return getattr(entities, "acts_on", {}).get(entity, ())
+
+
+def narrowed(entities, items: Iterable[str], subjects: int) -> Entities:
+    """:meth:`Entities.narrowed` for :class:`Entities`; a plain list gives plain :class:`Entities`."""
+    if isinstance(entities, Entities):
+        return entities.narrowed(items, subjects)
+    return Entities(items, subjects=subjects)
 
 
 def _relational(word: str, lex) -> bool:
@@ -566,6 +588,22 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     return out
 
 
+#: Verbs whose object is part of the subject's look, attached already (:func:`_attachments`), or no act.
+_NO_ACT_VERBS = frozenset({"wear", "dress", "clothe", "be", "have", "feature", "show", "depict"})
+
+
+def _objects(tok) -> list:
+    """The direct objects of what the noun ``tok`` does: its verb when it is that verb's subject ("a girl brushes a
+    horse") and the participles or clauses on it ("a girl brushing a horse", "a girl who brushes a horse"), with
+    their coordinated verbs and objects ("a baker kneading dough and shaping loaves")."""
+    verbs = [tok.head] if tok.dep_ in ("nsubj", "nsubjpass") and tok.head.pos_ in _VERB_POS else []
+    verbs += [c for c in tok.children if c.dep_ in ("acl", "relcl") and c.pos_ in _VERB_POS]
+    verbs += [c for v in verbs for c in v.conjuncts if c.pos_ in _VERB_POS
+              and not any(x.dep_ in ("nsubj", "nsubjpass") for x in c.children)]
+    return [o for v in verbs if v.lemma_.lower() not in _NO_ACT_VERBS
+            for c in v.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)]
+
+
 def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     """Phrase structure over the chunk entities ``found`` as (entity, start char, head token index):
 
@@ -669,7 +707,16 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     ordered = [it for it in alive if id(it) in subjects] + [it for it in alive if id(it) not in subjects]
     texts = _dedupe((it["text"] for it in ordered), limit)
     n_subj = len(_dedupe((it["text"] for it in alive if id(it) in subjects), limit))
-    return Entities(texts, subjects=min(n_subj, len(texts)))
+    actions: dict[str, list[str]] = {}
+    for it in (x for x in alive if id(x) in subjects):
+        toks = [doc[it["head"]]] + ([doc[it["tail"]]] if "tail" in it else [])
+        for obj in (o for t in toks for o in _objects(t)):
+            got, seen = by_head.get(obj.i), 0
+            while got is not None and not got["alive"] and got["via"] is not None and seen < 8:
+                got, seen = got["via"], seen + 1  # "a bowl of ramen": the merged phrase
+            if got is not None and got["alive"] and got is not it and got["text"] in texts:
+                actions.setdefault(it["text"], []).append(got["text"])
+    return Entities(texts, subjects=min(n_subj, len(texts)), acts_on=actions)
 
 
 # --------------------------------------------------------------------------------------------------

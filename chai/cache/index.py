@@ -153,6 +153,11 @@ class VectorIndex:
             return self._vecs[self._pos[row]]
         return self._faiss.reconstruct(int(row))
 
+    def entry_vectors(self, entry_key: int) -> list[tuple[str, np.ndarray]]:
+        """(entity, stored unit vector) for each entity of ``entry_key``, in insertion order ([] when absent)."""
+        return [(self._meta[oid][1], np.asarray(self._stored_vector(self._owner_row[oid]), dtype=np.float32))
+                for oid in self._by_entry.get(entry_key, ())]
+
     def add(self, entry_key: int, entities: list[str], vectors: np.ndarray) -> list[int]:
         """Index ``vectors`` (len(entities), dim) for ``entry_key``; returns the new owner ids (one per entity).
 

@@ -12,8 +12,10 @@ The decision rule is a function ``decide(request_entity, cached_entity, score, t
 object with ``kind`` and ``rank`` (higher rank preferred before score) or None to refuse; without one, a
 candidate passes when its cosine reaches the threshold (the embedder-only rule). An optional ``sense_check
 (request_prompt, request_entity, cached_prompt, cached_entity)`` may then veto an accepted pair by the whole
-prompts (:meth:`chai.cache.senses.SenseReader.conflict`: `crane` lifting beams vs `crane` in a marsh); its
-reasons for the last search are in :attr:`Matcher.last_vetoes`.
+prompts (:meth:`chai.cache.senses.SenseReader.conflict`: `crane` lifting beams vs `crane` in a marsh), and an
+optional ``action_check(request_entity, objects, cached, cached_entity, threshold)`` by what the request's subject
+acts on (:func:`chai.cache.agreement.action_conflict`; ``objects`` and ``cached`` are (entity, vector) pairs, the
+cached entry's read back from its index); the reasons for the last search are in :attr:`Matcher.last_vetoes`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chai.cache.entities import Entities, cap_prompt, subject_count
+from chai.cache.entities import acts_on, cap_prompt, narrowed, subject_count
 from chai.cache.index import VectorIndex
 from chai.cache.record import EntryHead
 
@@ -67,7 +69,8 @@ class Matcher:
                  top_k: int = 4, max_entities: int = 8, max_prompt_chars: int | None = None,
                  decide: Callable | None = None, search_floor: float | None = None,
                  rule_keys: Callable[[str], frozenset] | None = None, request_key: Callable[[str], str] | None = None,
-                 sense_check: Callable[[str, str, str, str], str] | None = None):
+                 sense_check: Callable[[str, str, str, str], str] | None = None,
+                 action_check: Callable[..., str] | None = None):
         self.extractor = extractor
         self.embedder = embedder
         self.matching = matching
@@ -95,6 +98,8 @@ class Matcher:
         self._filed: dict[str, list[tuple[Partition, str, str]]] = {}
         # The whole prompts' word-sense veto, with each entry's prompt as extraction saw it.
         self.sense_check = sense_check
+        # What the request's subject acts on must be in the cached prompt too (agreement.action_conflict).
+        self.action_check = action_check
         self._prompts: dict[str, str] = {}
         self.last_vetoes: list[tuple[str, str, str, str]] = []  # (entry id, request entity, cached entity, reason)
 
@@ -113,8 +118,7 @@ class Matcher:
         if self.matching == "prompt":
             return [" ".join(text.split())], truncated
         found = self.extractor.extract(text)
-        keys = list(found)[: self.max_entities]
-        return Entities(keys, subjects=subject_count(found)), truncated
+        return narrowed(found, list(found)[: self.max_entities], subject_count(found)), truncated
 
     def embed(self, keys: Sequence[str]) -> np.ndarray:
         """(len(keys), dim) float32 unit vectors; ValueError when the embedder misbehaves."""
@@ -136,8 +140,8 @@ class Matcher:
         keep = np.abs(np.linalg.norm(vecs, axis=1) - 1.0) < 1e-3
         subjects = subject_count(keys)
         if keep.all():
-            return Entities(keys, subjects=subjects), vecs
-        kept = Entities([k for k, ok in zip(keys, keep) if ok], subjects=int(keep[:subjects].sum()))
+            return narrowed(keys, keys, subjects), vecs
+        kept = narrowed(keys, [k for k, ok in zip(keys, keep) if ok], int(keep[:subjects].sum()))
         return kept, np.ascontiguousarray(vecs[keep])
 
     # -- the mirror ----------------------------------------------------------------------------------------------
@@ -240,11 +244,15 @@ class Matcher:
     def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
         return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
-    def _vetoed(self, prompt: str | None, key: str, entry_id: str, ent: str) -> bool:
-        """True when the sense check refuses an accepted pair (the reason goes to :attr:`last_vetoes`)."""
-        if self.sense_check is None or prompt is None or entry_id not in self._prompts:
-            return False
-        why = self.sense_check(prompt, key, self._prompts[entry_id], ent)
+    def _vetoed(self, prompt: str | None, key: str, entry_id: str, ent: str, objects) -> bool:
+        """True when the act check or the sense check refuses an accepted pair (the reason goes to
+        :attr:`last_vetoes`). ``objects``: (entity, vector) pairs the request's ``key`` acts on."""
+        why = ""
+        if self.action_check is not None and objects and entry_id in self._entries:
+            key_id, part, _ = self._entries[entry_id]
+            why = self.action_check(key, objects, self._indexes[part].entry_vectors(key_id), ent, self.threshold)
+        if not why and self.sense_check is not None and prompt is not None and entry_id in self._prompts:
+            why = self.sense_check(prompt, key, self._prompts[entry_id], ent)
         if why:
             self.last_vetoes.append((entry_id, key, ent, why))
         return bool(why)
@@ -256,9 +264,12 @@ class Matcher:
         Only the request's main subjects are searched (``keys.subjects`` of :class:`~chai.cache.entities.Entities`;
         a plain sequence counts as all subjects): a hit on the basket a puppy sleeps in, or on the street behind a
         cyclist, would reuse the wrong thing. A cached entry is found through any of its entities. ``prompt``: the
-        request as extraction saw it (:meth:`cap`), for the sense check; without it no pair is vetoed."""
+        request as extraction saw it (:meth:`cap`), for the sense check; without it no pair is vetoed by sense.
+        What each subject acts on (:attr:`~chai.cache.entities.Entities.acts_on`) is read from ``keys``."""
         self.last_vetoes = []
         n = subject_count(keys)
+        at = {k: i for i, k in enumerate(keys)}
+        objects = [[(o, vecs[at[o]]) for o in acts_on(keys, k) if o in at] for k in list(keys)[:n]]
         keys, vecs = list(keys)[:n], vecs[:n]
         parts = self.eligible_partitions(shape, model)
         indexes = [self._indexes[p] for p in parts]
@@ -313,7 +324,7 @@ class Matcher:
             tied = [c for c in cands if c[0] == top_rank and c[1] >= best - _TIE_EPS]
             tied.sort(key=lambda c: (self._recency.get(c[2], 0), c[1]), reverse=True)  # most recently used first
             _, score, entry_id, qi, ent, kind = tied[0]
-            if not self._vetoed(prompt, keys[qi], entry_id, ent):
+            if not self._vetoed(prompt, keys[qi], entry_id, ent, objects[qi]):
                 return Candidate(entry_id=entry_id, score=float(score), query_index=qi, prompt_entity=keys[qi],
                                  cached_entity=ent, kind=kind)
             vetoes += 1

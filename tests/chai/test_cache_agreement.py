@@ -363,3 +363,38 @@ def test_the_sense_is_the_first_visible_one():
     senses = lexicon().senses("heart")  # WordNet: first the seat of feeling, then the organ
     assert agreement._visible_sense("heart") == senses[1] != senses[0]
     assert agreement._visible_sense("dog") == lexicon().first_sense("dog")
+
+
+def _at(cos: float) -> np.ndarray:
+    """A unit vector at cosine ``cos`` from (1, 0, 0)."""
+    return np.array([cos, np.sqrt(1.0 - cos * cos), 0.0], dtype=np.float32)
+
+
+def test_action_conflict_needs_what_the_subject_acts_on_in_the_cached_prompt():
+    from chai.cache.agreement import ACTION_FLOOR, action_conflict
+
+    horse = [("chestnut horse", _at(1.0))]
+    girl = ("girl", _at(0.2))
+    # another head below the floor: the same girl feeding a goat is another video
+    why = action_conflict("girl", horse, [girl, ("goat", _at(0.44))], "girl", 0.72)
+    assert why.startswith("act: the request's 'girl' acts on 'chestnut horse'") and "'goat' at cosine 0.44" in why
+    # the same kind, more specific or with words of its own but no conflict: it is there
+    assert action_conflict("girl", horse, [girl, ("chestnut horse", _at(0.9))], "girl", 0.72) == ""
+    assert action_conflict("girl", [("log with one swing", _at(1.0))], [girl, ("thick log", _at(0.7))],
+                           "girl", 0.72) == ""
+    # the same kind with a conflicting colour is not
+    why = action_conflict("farmer", [("vintage green tractor", _at(1.0))],
+                          [("farmer", _at(0.1)), ("vintage red tractor", _at(0.85))], "farmer", 0.72)
+    assert why.startswith("act:") and "vintage red tractor" in why
+    # another head from the floor on (a paraphrase: "bags" / "packs"), just below it not
+    assert action_conflict("donkey", [("bags", _at(1.0))], [("burro", _at(0.1)), ("packs", _at(ACTION_FLOOR))],
+                           "burro", 0.72) == ""
+    assert action_conflict("donkey", [("bags", _at(1.0))],
+                           [("burro", _at(0.1)), ("packs", _at(ACTION_FLOOR - 0.01))], "burro", 0.72).startswith("act:")
+    # any one object found is enough; the matched entity is never its own counterpart; no act, no veto
+    two = [("dough", _at(1.0)), ("loaves", _at(1.0))]
+    assert action_conflict("baker", two, [("baker", _at(0.1)), ("loaves", _at(0.9))], "baker", 0.72) == ""
+    assert action_conflict("swimmer", [("backstroke", _at(1.0))], [("swimmer", _at(0.75))], "swimmer",
+                           0.72).startswith("act:")
+    assert action_conflict("girl", [], [girl], "girl", 0.72) == ""
+    assert action_conflict("girl", [("girl", _at(1.0))], [girl], "girl", 0.72) == ""

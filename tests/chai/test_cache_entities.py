@@ -609,3 +609,28 @@ def test_an_attached_thing_is_an_entity_too_never_a_subject(spacy_extractor):
     got = spacy_extractor.extract("a woman in a silk kimono in a garden")
     assert got[0] == "woman in silk kimono" and "silk kimono" in got and got.subjects == 1
     assert list(spacy_extractor.extract("a street with no cars")) == ["street without car"]  # never a car
+
+
+def test_each_subject_records_what_it_acts_on(spacy_extractor):
+    # the direct objects of what the subject does: a participle, a relative clause, its own verb, conjoined verbs
+    got = spacy_extractor.extract("A girl brushing a chestnut horse in a stable, sunlight through the slats")
+    assert got[0] == "girl" and got.acts_on == {"girl": ("chestnut horse",)}
+    assert spacy_extractor.extract("a snake shedding its skin").acts_on == {"snake": ("skin",)}
+    assert spacy_extractor.extract("a baker kneading dough and shaping loaves").acts_on == {"baker": ("dough", "loaves")}
+    assert spacy_extractor.extract("a chef who slices a bowl of onions").acts_on == {"chef": ("bowl of onions",)}
+    # what it wears is its look (attached already), a place is no act, and nothing acts in a bare noun phrase
+    assert spacy_extractor.extract("a cat wearing sunglasses").acts_on == {}
+    assert spacy_extractor.extract("a surgeon operating on a horse").acts_on == {}
+    assert spacy_extractor.extract("a red car").acts_on == {}
+    # the built-in extractor has no parse: nothing recorded, so nothing is ever refused for it
+    assert ent_mod.acts_on(BuiltinExtractor().extract("a girl brushing a chestnut horse"), "girl") == ()
+
+
+def test_narrowing_keeps_what_survives_of_the_acts():
+    ents = ent_mod.Entities(["girl", "chestnut horse", "stable"], subjects=1,
+                            acts_on={"girl": ("chestnut horse", "saddle"), "stable": ("girl",), "nobody": ("x",)})
+    assert ents.acts_on == {"girl": ("chestnut horse",), "stable": ("girl",)}  # only entities of the list
+    kept = ent_mod.narrowed(ents, ["girl", "stable"], 1)
+    assert list(kept) == ["girl", "stable"] and kept.subjects == 1 and kept.acts_on == {"stable": ("girl",)}
+    plain = ent_mod.narrowed(["a", "b"], ["a"], 1)
+    assert list(plain) == ["a"] and plain.acts_on == {} and ent_mod.acts_on(["a"], "a") == ()

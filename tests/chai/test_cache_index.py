@@ -236,3 +236,18 @@ def test_cache_ties_resolve_to_mru_among_many_sharing_one_string(index):
         c.check_consistency()
         assert ix.rows == 1 + 1 + (49 - k) + 20 - (1 if k == 49 else 0)
     assert c.lookup("tiger", shape=shape).match.entry_id == t
+
+
+@pytest.mark.parametrize("kind", ["flat", "numpy", "hnsw"])
+def test_entry_vectors_returns_each_entity_with_its_stored_vector(kind):
+    rng = np.random.default_rng(7)
+    ix = VectorIndex(DIM, kind=kind)
+    a, b = unit(rng, 3), unit(rng, 2)
+    ix.add(1, ["cat", "ball", "lawn"], a)
+    ix.add(2, ["cat", "sofa"], np.stack([a[0], b[1]]))  # "cat" with the same vector shares entry 1's row
+    got = ix.entry_vectors(2)
+    assert [e for e, _ in got] == ["cat", "sofa"]
+    np.testing.assert_array_equal(np.stack([v for _, v in got]), np.stack([a[0], b[1]]))
+    ix.remove_entry(1)  # the shared row lives on for entry 2
+    np.testing.assert_array_equal(ix.entry_vectors(2)[0][1], a[0])
+    assert ix.entry_vectors(1) == [] and ix.entry_vectors(99) == []

@@ -154,3 +154,25 @@ def test_matcher_checks_the_best_candidate_first_and_gives_up_after_max_vetoes()
     assert hit is not None and hit.entry_id == ids[target] and len(cache.matcher.last_vetoes) == 2
     cache.matcher.sense_check = None
     assert cache.lookup("a crane lifting beams", shape=SHAPE).match is not None and cache.matcher.last_vetoes == []
+
+
+def test_cache_refuses_a_hit_that_does_not_show_the_requested_act(minilm):
+    # the whole path: extraction records what the subject acts on, the matcher reads the cached entry's entities
+    # from its index and the agreement rule's act check refuses the goat for the horse, naming why
+    pytest.importorskip("spacy")
+    from chai.cache.entities import spacy_available
+
+    if not spacy_available():
+        pytest.skip("no spaCy English pipeline installed")
+    cache = LatentCache(10_000_000, embedder=minilm)
+    cache.insert("a girl feeding a goat in a stable", [torch.randn(SHAPE) for _ in range(3)])
+    assert cache.lookup("a girl brushing a chestnut horse", shape=SHAPE).match is None
+    (_, q, c, why), = cache.matcher.last_vetoes
+    assert (q, c) == ("girl", "girl") and why.startswith("act: the request's 'girl' acts on 'chestnut horse'")
+    cache.insert("a young girl grooming a chestnut horse in a stable", [torch.randn(SHAPE) for _ in range(3)])
+    hit = cache.lookup("a girl brushing a chestnut horse", shape=SHAPE).match
+    assert hit is not None and "horse" in hit.prompt
+    # the goat's exact `girl` ranks first and is refused again on the way: the next best serves
+    assert len(cache.matcher.last_vetoes) == 1 and "'goat'" in cache.matcher.last_vetoes[0][3]
+    # a request that states no act is served by either (it is less specific)
+    assert cache.lookup("a girl in a stable", shape=SHAPE).match is not None
