@@ -136,19 +136,28 @@ class Lexicon:
 
     def noun_lemma(self, word: str) -> str:
         """The WordNet base form of a noun ("mice" -> "mouse", "geese" -> "goose", "cats" -> "cat"); the word
-        itself when it is a lemma already or unknown."""
+        itself when it is a lemma already or unknown. A plural WordNet lists as a lemma of its own only for what
+        cannot be shown reads as its singular where that is a visible thing: "shoes" (WordNet: a predicament, "in
+        his shoes") is a shoe, "eyes" (an opinion) an eye, "legs" (staying power) a leg. Plurals of quantity stay
+        ("lots", "heaps", "loads": "heaps of snow" is snow)."""
         if word in self._lemmas:
+            own = self._lemmas[word][:3]
+            if all(self.lexname(s) in NON_VISUAL_LEXNAMES for s in own) and self.lexname(own[0]) != "noun.quantity":
+                base = self._detach(word)
+                if base and any(self.lexname(s) not in NON_VISUAL_LEXNAMES for s in self._lemmas[base][:3]):
+                    return base
             return word
-        exc = self._exceptions.get(word)
-        if exc:
-            return exc
+        return self._exceptions.get(word) or self._detach(word) or word
+
+    def _detach(self, word: str) -> str:
+        """The WordNet lemma a regular plural ending detaches to ("cats" -> "cat", "boxes" -> "box"), or ''."""
         for suffix, repl in (("ies", "y"), ("ves", "f"), ("ves", "fe"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
                              ("ses", "s"), ("zes", "z"), ("oes", "o"), ("s", "")):
             if word.endswith(suffix) and len(word) > len(suffix) + 1:
                 base = word[: -len(suffix)] + repl
-                if base in self._lemmas:
+                if base in self._lemmas and base != word:
                     return base
-        return word
+        return ""
 
     def pertainym_nouns(self, adjective: str) -> tuple[str, ...]:
         """Nouns an adjective pertains to or derives from ("wooden" -> wood..., "snowy" -> snow)."""

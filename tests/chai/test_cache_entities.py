@@ -634,3 +634,18 @@ def test_narrowing_keeps_what_survives_of_the_acts():
     assert list(kept) == ["girl", "stable"] and kept.subjects == 1 and kept.acts_on == {"stable": ("girl",)}
     plain = ent_mod.narrowed(["a", "b"], ["a"], 1)
     assert list(plain) == ["a"] and plain.acts_on == {} and ent_mod.acts_on(["a"], "a") == ()
+
+
+def test_a_plural_wordnet_lists_only_for_what_cannot_be_shown_reads_as_its_singular(spacy_extractor):
+    from chai.cache.lexicon import lexicon
+
+    lex = lexicon()
+    # WordNet's own "shoes" is a predicament ("in his shoes"), its "eyes" an opinion, its "legs" staying power
+    assert [lex.noun_lemma(w) for w in ("shoes", "eyes", "legs", "crabs")] == ["shoe", "eye", "leg", "crab"]
+    # plurals WordNet lists as visible things, and plurals of quantity, stay; regular plurals detach as before
+    assert [lex.noun_lemma(w) for w in ("glasses", "pants", "woods", "lots", "heaps")] == [
+        "glasses", "pants", "woods", "lots", "heaps"]
+    assert [lex.noun_lemma(w) for w in ("cats", "boxes", "mice", "qwxzvs")] == ["cat", "box", "mouse", "qwxzvs"]
+    # "red shoes" had no entity at all, so a request for them could never hit, nor their cache entry serve
+    assert list(spacy_extractor.extract("red shoes")) == ["red shoes"]
+    assert spacy_extractor.extract("a girl in red shoes dancing")[0] == "girl in red shoes"
