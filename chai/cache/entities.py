@@ -793,7 +793,7 @@ def _renoun_verbs(doc) -> None:
 
     lex = None
     for tok in doc:
-        if not (tok.pos_ in _VERB_POS and tok.tag_ in {"VB", "VBP", "VBZ", "VBG"} or tok.pos_ == "ADV"):
+        if not (tok.pos_ in _VERB_POS and tok.tag_ in _VERB_TAGS or tok.pos_ == "ADV"):
             continue
         if not any(c.dep_ in _NOMINAL_DEPS and c.i < tok.i for c in tok.children):
             continue
@@ -803,6 +803,8 @@ def _renoun_verbs(doc) -> None:
                 continue
         tok.pos_ = "NOUN"
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
+        if tok.tag_ == "NN":
+            tok.lemma_ = tok.lower_  # the verb's lemma is no noun's: "a rose" is no "rise"
 
 
 #: Dependencies of a noun phrase's head (spaCy's English noun chunks are built from heads with these).
@@ -844,6 +846,16 @@ def _renoun_adjectives(doc) -> None:
         if tok.head.pos_ in _VERB_POS:  # "tearing a croissant apart": the adverb was the adjective's, now the verb's
             for c in [c for c in tok.children if c.dep_ == "advmod" and c.i > tok.i]:
                 c.head = tok.head
+
+
+def _concrete_noun(word: str) -> bool:
+    """A word whose first WordNet sense is a thing (``CONCRETE_LEXNAMES``): "a gelding" (a horse), "bedding",
+    "flooring" are nouns though they end in -ing; "running", "fishing" (acts) are not."""
+    from chai.cache.lexicon import CONCRETE_LEXNAMES, lexicon
+
+    lex = lexicon()
+    s = lex.first_sense(word)
+    return s >= 0 and lex.lexname(s) in CONCRETE_LEXNAMES
 
 
 def _after_determiner(tok) -> bool:
@@ -924,7 +936,11 @@ class SpacyExtractor:
         low = t.lower_
         if t.tag_ in _VERB_TAGS or (t.pos_ in _VERB_POS and not t.tag_.startswith("NN")):
             return True
-        return low.endswith("ing") and len(low) > 4 and low not in _NOUN_ING and t.pos_ not in {"ADJ", "PROPN"}
+        if not (low.endswith("ing") and len(low) > 4 and low not in _NOUN_ING and t.pos_ not in {"ADJ", "PROPN"}):
+            return False
+        # After an article, an adjective or a number it is the noun WordNet knows, if its first sense is a thing
+        # ("a gelding", "pink frosting"); after a noun it is what that noun does ("a campfire crackling").
+        return not (t.i > 0 and t.doc[t.i - 1].pos_ in ("DET", "ADJ", "NUM") and _concrete_noun(low))
 
     def _segment_entity(self, units: list[list], root, root_lost: bool) -> tuple[str, int] | None:
         """One entity from a run of kept units: strip verb / adverb edges, lemmatise the head."""
@@ -956,6 +972,8 @@ class SpacyExtractor:
         for j, t in enumerate(toks):
             if t.i == head.i and t.tag_ == "NNS" and t.lower_.isalpha():
                 out.append(t.lower_)  # the number shows: "tents" is not "a single tent" (the rules lemmatise)
+            elif t.i == head.i and t.tag_ == "NN" and t.lower_.endswith("ing") and _concrete_noun(t.lower_):
+                out.append(t.lower_)  # a singular noun WordNet knows is its own lemma: "frosting" is no "frost"
             elif t.i == head.i:
                 out.append(t.lemma_.lower() if t.pos_ in _NOUN_POS else _singular(t.lower_))
             else:

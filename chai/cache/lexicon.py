@@ -138,11 +138,11 @@ class Lexicon:
         """The WordNet base form of a noun ("mice" -> "mouse", "geese" -> "goose", "cats" -> "cat"); the word
         itself when it is a lemma already or unknown. A plural WordNet lists as a lemma of its own only for what
         cannot be shown reads as its singular where that is a visible thing: "shoes" (WordNet: a predicament, "in
-        his shoes") is a shoe, "eyes" (an opinion) an eye, "legs" (staying power) a leg. Plurals of quantity stay
-        ("lots", "heaps", "loads": "heaps of snow" is snow)."""
+        his shoes") is a shoe, "eyes" (an opinion) an eye, "legs" (staying power) a leg, "barrels" (a quantity)
+        a barrel."""
         if word in self._lemmas:
             own = self._lemmas[word][:3]
-            if all(self.lexname(s) in NON_VISUAL_LEXNAMES for s in own) and self.lexname(own[0]) != "noun.quantity":
+            if all(self.lexname(s) in NON_VISUAL_LEXNAMES for s in own):
                 base = self._detach(word)
                 if base and any(self.lexname(s) not in NON_VISUAL_LEXNAMES for s in self._lemmas[base][:3]):
                     return base

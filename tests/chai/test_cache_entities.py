@@ -642,10 +642,25 @@ def test_a_plural_wordnet_lists_only_for_what_cannot_be_shown_reads_as_its_singu
     lex = lexicon()
     # WordNet's own "shoes" is a predicament ("in his shoes"), its "eyes" an opinion, its "legs" staying power
     assert [lex.noun_lemma(w) for w in ("shoes", "eyes", "legs", "crabs")] == ["shoe", "eye", "leg", "crab"]
-    # plurals WordNet lists as visible things, and plurals of quantity, stay; regular plurals detach as before
-    assert [lex.noun_lemma(w) for w in ("glasses", "pants", "woods", "lots", "heaps")] == [
-        "glasses", "pants", "woods", "lots", "heaps"]
+    # plurals WordNet lists as visible things stay; regular plurals detach as before, and so do plurals WordNet
+    # lists for a quantity ("heaps of snow" stays whole as "X of Y", and "two barrels" are barrels)
+    assert [lex.noun_lemma(w) for w in ("glasses", "pants", "woods", "heaps", "barrels")] == [
+        "glasses", "pants", "woods", "heap", "barrel"]
     assert [lex.noun_lemma(w) for w in ("cats", "boxes", "mice", "qwxzvs")] == ["cat", "box", "mouse", "qwxzvs"]
     # "red shoes" had no entity at all, so a request for them could never hit, nor their cache entry serve
     assert list(spacy_extractor.extract("red shoes")) == ["red shoes"]
     assert spacy_extractor.extract("a girl in red shoes dancing")[0] == "girl in red shoes"
+
+
+def test_nouns_the_tagger_read_as_verbs_or_gerunds_keep_their_kind(spacy_extractor):
+    # an -ing word after an article or adjective whose first WordNet sense is a thing is that thing ...
+    assert list(spacy_extractor.extract("a gelding on a table")) == ["gelding", "table"]
+    assert list(spacy_extractor.extract("the bedding on a bed")) == ["bedding", "bed"]
+    assert spacy_extractor.extract("a cake with pink frosting")[-1] == "pink frosting"  # not "pink frost"
+    # ... after a noun it is what the noun does, as before ("crackling" is also WordNet's roast pork skin)
+    assert list(spacy_extractor.extract("a campfire crackling")) == ["campfire"]
+    assert list(spacy_extractor.extract("a yellow school bus stopping at a stop")) == ["yellow school bus", "stop"]
+    # a past-tense verb never takes an article: "a rose" is the flower, with its own lemma (not "rise")
+    assert list(spacy_extractor.extract("a rose on a table")) == ["rose", "table"]
+    # a quantity plural names a visible thing too where its singular does: two barrels are barrels
+    assert list(spacy_extractor.extract("two red barrels in a room")) == ["two red barrels", "room"]
