@@ -843,6 +843,7 @@ def _renoun_adjectives(doc) -> None:
             tok.head, tok.dep_ = (tok, "ROOT") if root else (prev.head, prev.dep_)
             prev.head, prev.dep_ = tok, "compound"
         tok.pos_, tok.tag_ = "NOUN", ("NNS" if low != _singular(low) and not lex.is_noun(low) else "NN")
+        tok.lemma_ = lex.noun_lemma(low)  # the adjective's lemma is no noun's: "glacier" read as JJR gave "glaci"
         if tok.head.pos_ in _VERB_POS:  # "tearing a croissant apart": the adverb was the adjective's, now the verb's
             for c in [c for c in tok.children if c.dep_ == "advmod" and c.i > tok.i]:
                 c.head = tok.head

@@ -662,5 +662,8 @@ def test_nouns_the_tagger_read_as_verbs_or_gerunds_keep_their_kind(spacy_extract
     assert list(spacy_extractor.extract("a yellow school bus stopping at a stop")) == ["yellow school bus", "stop"]
     # a past-tense verb never takes an article: "a rose" is the flower, with its own lemma (not "rise")
     assert list(spacy_extractor.extract("a rose on a table")) == ["rose", "table"]
+    # a noun the tagger read as a comparative adjective keeps its own lemma ("glacier" as JJR had given "glaci")
+    assert list(spacy_extractor.extract("a glacier")) == ["glacier"]
+    assert list(spacy_extractor.extract("a man holding a cleaner")) == ["man", "cleaner"]
     # a quantity plural names a visible thing too where its singular does: two barrels are barrels
     assert list(spacy_extractor.extract("two red barrels in a room")) == ["two red barrels", "room"]
