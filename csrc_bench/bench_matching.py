@@ -119,12 +119,12 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
 
     ``rules``: the request's main subjects against every entity of the cached prompt, candidates from the
     search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine) and not vetoed by
-    the act check (:func:`chai.cache.agreement.action_conflict`) or the word-sense check of the two prompts
+    the context check (:func:`chai.cache.agreement.context_conflict`: acts, scenes) or the word-sense check of the two prompts
     (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``:
     the embedder-only rule as the cache ran it before (every request entity, cosine >= threshold), on the same
     extraction.
     """
-    from chai.cache.agreement import SEARCH_FLOOR, action_conflict, decide
+    from chai.cache.agreement import SEARCH_FLOOR, context_conflict, decide
     from chai.cache.entities import acts_on, subject_count
     from chai.cache.senses import sense_reader_for
 
@@ -147,8 +147,8 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
                 if q not in subj or sc < SEARCH_FLOOR:
                     continue
                 d = decide(q, c, sc, threshold)
-                if d is not None and action_conflict(q, [(o, vec[o]) for o in acts_on(req, q)],
-                                                     [(e, vec[e]) for e in cached], c, threshold):
+                if d is not None and context_conflict(q, [(e, vec[e]) for e in req], acts_on(req, q),
+                                                      [(e, vec[e]) for e in cached], c, threshold):
                     continue
                 if d is not None and senses is not None and senses.conflict(p["request"], q, p["cached"], c):
                     continue
@@ -201,8 +201,8 @@ def _entry_nbytes():
 def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, rule: str,
            threshold: float = THRESHOLD, unstated=None) -> dict:
     """One pass of the trace through a simulated LRU cache; ``rule`` is "embedder" or "rules" (the agreement rule
-    and its act check; the word-sense veto, which embeds whole prompts, is left to ``chai trace``)."""
-    from chai.cache.agreement import SEARCH_FLOOR, UNSTATED_REFUSED, action_conflict, decide
+    and its context check; the word-sense veto, which embeds whole prompts, is left to ``chai trace``)."""
+    from chai.cache.agreement import SEARCH_FLOOR, UNSTATED_REFUSED, context_conflict, decide
     from chai.cache.entities import acts_on, subject_count
 
     unstated = UNSTATED_REFUSED if unstated is None else frozenset(unstated)
@@ -222,8 +222,8 @@ def replay(prompts: list[str], ents: list[list[str]], vec: dict, budget: int, ru
                         cand = (0, s, recency, eid, q, c, "embedding") if s >= threshold else None
                     else:
                         d = decide(q, c, s, threshold, unstated=unstated) if s >= SEARCH_FLOOR else None
-                        if d is not None and action_conflict(q, [(o, vec[o]) for o in acts_on(keys, q)],
-                                                             [(e, vec[e]) for e in cached_keys], c, threshold):
+                        if d is not None and context_conflict(q, [(e, vec[e]) for e in keys], acts_on(keys, q),
+                                                              [(e, vec[e]) for e in cached_keys], c, threshold):
                             d = None
                         cand = (d.rank, s, recency, eid, q, c, d.kind) if d is not None else None
                     if cand is None:

@@ -30,8 +30,10 @@ as parts and attributes. Then, in order:
    the threshold on; each side adding its own words is refused.
 6. **The embedder's veto**: where the heads differ, the phrases' cosine must reach :data:`VETO_FLOOR`.
 
-:func:`action_conflict` checks an accepted pair by the two prompts (the matcher calls it): what the request's
-subject acts on must be in the cached prompt too ("a girl brushing a horse" is not "a girl feeding a goat").
+:func:`context_conflict` checks an accepted pair by the two prompts (the matcher calls it): what the request's
+subject acts on must be in the cached prompt too (:func:`action_conflict`: "a girl brushing a horse" is not "a girl
+feeding a goat"), and the natural scene both prompts name must not differ (:func:`scene_conflict`: a river at the
+bottom of a desert canyon is not one at the bottom of an alpine canyon).
 
 :func:`decide` returns a :class:`Decision` (``kind`` exact / same_head / synonym, ``rank`` higher is better, and
 ``reason``) or None; :func:`explain` returns the reason either way. Pure Python over memoised parses:
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chai.cache.entities import MAX_WORD_CHARS, NON_SUBJECT_HEADS, is_subject
+from chai.cache.entities import MAX_WORD_CHARS, NON_SUBJECT_HEADS, SCENE_LEXNAMES, is_subject
 from chai.cache.entities import _singular as _singular_word
 from chai.cache.lexicon import CONCRETE_LEXNAMES, NON_VISUAL_LEXNAMES
 
@@ -64,10 +66,12 @@ __all__ = [
     "Verdict",
     "analyse",
     "action_conflict",
+    "context_conflict",
     "decide",
     "explain",
     "head_key",
     "index_keys",
+    "scene_conflict",
 ]
 
 #: The lowest cosine at which the matcher must still fetch candidates: a request less specific than a cached
@@ -811,3 +815,42 @@ def action_conflict(subject: str, objects, cached, matched: str, threshold: floa
     why += [clash] if clash else []
     return (f"act: the request's {subject!r} acts on {said}; the cached prompt shows nothing like it"
             + (f" ({'; '.join(why)})" if why else ""))
+
+
+def scene_conflict(subject: str, request, cached, matched: str, threshold: float) -> str:
+    """Why the scene of the cached prompt contradicts the request's ('' when it does not).
+
+    ``request`` and ``cached``: the two prompts' entities as (entity, unit vector) pairs; ``subject`` and
+    ``matched``: the accepted pair, left out. A natural thing or place (WordNet's ``noun.object`` and
+    ``noun.location``: a canyon, a beach, a mountain) named on both sides by the same head must not be described
+    in ways that conflict or diverge (each side adding its own words): "a river glinting at the bottom of a deep
+    red desert canyon" is not served by "a frozen river at the bottom of a snow-covered alpine canyon", whatever
+    the rivers say. A scene one side states and the other does not is no conflict (the request may be less
+    specific, and a background the request leaves open is free).
+    """
+    scenes = [(e, v, analyse(e)) for e, v in cached if e != matched]
+    for ent, vec in request:
+        if ent == subject:
+            continue
+        q = analyse(ent)
+        if q.invalid or q.sense < 0 or _lex().lexname(q.sense) not in SCENE_LEXNAMES:
+            continue
+        for other, ov, c in scenes:
+            if c.invalid or c.head != q.head:
+                continue
+            score = float(np.dot(vec, ov))
+            if decide(ent, other, score, threshold) is not None or decide(other, ent, score, threshold) is not None:
+                continue
+            verdict = explain(ent, other, score, threshold)
+            if verdict.code in ("conflict", "diverging"):
+                return f"scene: the request's {ent!r} is not the cached prompt's {other!r} ({verdict.detail})"
+    return ""
+
+
+def context_conflict(subject: str, request, acts, cached, matched: str, threshold: float) -> str:
+    """:func:`action_conflict` on what ``subject`` acts on (``acts``: entity strings of ``request``), then
+    :func:`scene_conflict`; the first reason found, or ''. ``request`` and ``cached`` are (entity, unit vector)
+    pairs of the two prompts."""
+    objects = [(e, v) for e, v in request if e in set(acts)]
+    return (action_conflict(subject, objects, cached, matched, threshold)
+            or scene_conflict(subject, request, cached, matched, threshold))

@@ -534,7 +534,7 @@ _DRESS_VERBS = frozenset({"dress", "clothe"})
 _TIME_PREPS = frozenset({"at", "in", "during", "on", "by", "under", "after", "before", "through"})
 _PLACE_PREPS = frozenset({"at", "in", "on", "over", "under", "above", "below", "beside", "near", "by", "inside"})
 #: Natural things and places (WordNet's lexicographer files): for such a subject the place it is in is its look.
-_SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
+SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
 
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
@@ -542,13 +542,13 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"; what it
     wears or is dressed in, too: "a cat wearing sunglasses" gives "cat in sunglasses"), and, for a
     subject, a time of day, season or weather ("an ambulance at night", "a tree in autumn", via the verb too:
-    "parked at noon"). Place phrases are attached only to a natural subject or a place (:data:`_SCENE_LEXNAMES`:
+    "parked at noon"). Place phrases are attached only to a natural subject or a place (:data:`SCENE_LEXNAMES`:
     "a crater on the moon" is not "a meteor crater in Arizona"); a made thing's background is free ("a puppy
     sleeping in a basket"). Returns the phrases to append. An attached thing stays an entity of its own too (never
     a subject): "a man digging with a shovel" can serve a request for a shovel."""
     out = []
     first = lex.first_sense(lex.noun_lemma(tok.lower_))
-    scene = subject and first >= 0 and lex.lexname(first) in _SCENE_LEXNAMES
+    scene = subject and first >= 0 and lex.lexname(first) in SCENE_LEXNAMES
     verbs = [tok.head] if subject and tok.dep_ in ("nsubj", "nsubjpass") else []
     states = [c for c in tok.children if c.dep_ in ("acl", "relcl")]  # "filled with", "overgrown with"
     for owner in [tok, *states, *verbs]:

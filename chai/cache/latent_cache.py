@@ -366,7 +366,7 @@ class LatentCache:
             rule = {"decide": agreement.decide, "search_floor": agreement.SEARCH_FLOOR,
                     "rule_keys": agreement.index_keys, "request_key": agreement.head_key,
                     "sense_check": senses.conflict if senses is not None else None,
-                    "action_check": agreement.action_conflict}
+                    "context_check": agreement.context_conflict}
         self.matcher = Matcher(
             extractor=extractor, embedder=embedder, matching=matching, threshold=self.threshold, index_kind=index,
             top_k=top_k, max_entities=self.max_entities, max_prompt_chars=MAX_PROMPT_CHARS, **rule,

@@ -13,9 +13,10 @@ object with ``kind`` and ``rank`` (higher rank preferred before score) or None t
 candidate passes when its cosine reaches the threshold (the embedder-only rule). An optional ``sense_check
 (request_prompt, request_entity, cached_prompt, cached_entity)`` may then veto an accepted pair by the whole
 prompts (:meth:`chai.cache.senses.SenseReader.conflict`: `crane` lifting beams vs `crane` in a marsh), and an
-optional ``action_check(request_entity, objects, cached, cached_entity, threshold)`` by what the request's subject
-acts on (:func:`chai.cache.agreement.action_conflict`; ``objects`` and ``cached`` are (entity, vector) pairs, the
-cached entry's read back from its index); the reasons for the last search are in :attr:`Matcher.last_vetoes`.
+optional ``context_check(request_entity, request, acts, cached, cached_entity, threshold)`` by what the request's
+subject acts on and the scene both prompts name (:func:`chai.cache.agreement.context_conflict`; ``request`` and
+``cached`` are (entity, vector) pairs of the two prompts, the cached entry's read back from its index, ``acts`` what
+the subject acts on); the reasons for the last search are in :attr:`Matcher.last_vetoes`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Matcher:
                  decide: Callable | None = None, search_floor: float | None = None,
                  rule_keys: Callable[[str], frozenset] | None = None, request_key: Callable[[str], str] | None = None,
                  sense_check: Callable[[str, str, str, str], str] | None = None,
-                 action_check: Callable[..., str] | None = None):
+                 context_check: Callable[..., str] | None = None):
         self.extractor = extractor
         self.embedder = embedder
         self.matching = matching
@@ -98,8 +99,9 @@ class Matcher:
         self._filed: dict[str, list[tuple[Partition, str, str]]] = {}
         # The whole prompts' word-sense veto, with each entry's prompt as extraction saw it.
         self.sense_check = sense_check
-        # What the request's subject acts on must be in the cached prompt too (agreement.action_conflict).
-        self.action_check = action_check
+        # What the request's subject acts on, and the scene, checked against the cached prompt
+        # (agreement.context_conflict).
+        self.context_check = context_check
         self._prompts: dict[str, str] = {}
         self.last_vetoes: list[tuple[str, str, str, str]] = []  # (entry id, request entity, cached entity, reason)
 
@@ -244,13 +246,14 @@ class Matcher:
     def eligible(self, shape: Sequence[int] | None, model: str) -> list[VectorIndex]:
         return [self._indexes[p] for p in self.eligible_partitions(shape, model)]
 
-    def _vetoed(self, prompt: str | None, key: str, entry_id: str, ent: str, objects) -> bool:
-        """True when the act check or the sense check refuses an accepted pair (the reason goes to
-        :attr:`last_vetoes`). ``objects``: (entity, vector) pairs the request's ``key`` acts on."""
+    def _vetoed(self, prompt: str | None, key: str, entry_id: str, ent: str, request, acts) -> bool:
+        """True when the context check or the sense check refuses an accepted pair (the reason goes to
+        :attr:`last_vetoes`). ``request``: the request's (entity, vector) pairs; ``acts``: what ``key`` acts on."""
         why = ""
-        if self.action_check is not None and objects and entry_id in self._entries:
+        if self.context_check is not None and len(request) > 1 and entry_id in self._entries:
             key_id, part, _ = self._entries[entry_id]
-            why = self.action_check(key, objects, self._indexes[part].entry_vectors(key_id), ent, self.threshold)
+            cached = self._indexes[part].entry_vectors(key_id)
+            why = self.context_check(key, request, acts, cached, ent, self.threshold)
         if not why and self.sense_check is not None and prompt is not None and entry_id in self._prompts:
             why = self.sense_check(prompt, key, self._prompts[entry_id], ent)
         if why:
@@ -268,8 +271,8 @@ class Matcher:
         What each subject acts on (:attr:`~chai.cache.entities.Entities.acts_on`) is read from ``keys``."""
         self.last_vetoes = []
         n = subject_count(keys)
-        at = {k: i for i, k in enumerate(keys)}
-        objects = [[(o, vecs[at[o]]) for o in acts_on(keys, k) if o in at] for k in list(keys)[:n]]
+        request = list(zip(keys, vecs))
+        acts = [acts_on(keys, k) for k in list(keys)[:n]]
         keys, vecs = list(keys)[:n], vecs[:n]
         parts = self.eligible_partitions(shape, model)
         indexes = [self._indexes[p] for p in parts]
@@ -324,7 +327,7 @@ class Matcher:
             tied = [c for c in cands if c[0] == top_rank and c[1] >= best - _TIE_EPS]
             tied.sort(key=lambda c: (self._recency.get(c[2], 0), c[1]), reverse=True)  # most recently used first
             _, score, entry_id, qi, ent, kind = tied[0]
-            if not self._vetoed(prompt, keys[qi], entry_id, ent, objects[qi]):
+            if not self._vetoed(prompt, keys[qi], entry_id, ent, request, acts[qi]):
                 return Candidate(entry_id=entry_id, score=float(score), query_index=qi, prompt_entity=keys[qi],
                                  cached_entity=ent, kind=kind)
             vetoes += 1

@@ -398,3 +398,29 @@ def test_action_conflict_needs_what_the_subject_acts_on_in_the_cached_prompt():
                            0.72).startswith("act:")
     assert action_conflict("girl", [], [girl], "girl", 0.72) == ""
     assert action_conflict("girl", [("girl", _at(1.0))], [girl], "girl", 0.72) == ""
+
+
+def test_scene_conflict_refuses_the_same_natural_place_described_otherwise():
+    from chai.cache.agreement import context_conflict, scene_conflict
+
+    v = _at(0.6)
+    req = [("river", _at(1.0)), ("deep red desert canyon", v)]
+    cached = [("frozen river", _at(0.9)), ("snow-covered alpine canyon", v)]
+    why = scene_conflict("river", req, cached, "frozen river", 0.72)
+    assert why.startswith("scene: the request's 'deep red desert canyon' is not the cached prompt's "
+                          "'snow-covered alpine canyon'")
+    # the same scene, one side less specific, or a scene the other prompt does not name: no conflict
+    assert scene_conflict("river", [("river", v), ("canyon", v)], cached, "frozen river", 0.72) == ""
+    assert scene_conflict("river", req, [("frozen river", v), ("deep red desert canyon at sunset", v)],
+                          "frozen river", 0.72) == ""
+    assert scene_conflict("river", req, [("frozen river", v), ("mountain", v)], "frozen river", 0.72) == ""
+    # a made thing's setting is a background, not a natural scene: a red and a blue table never clash here
+    assert scene_conflict("cat", [("cat", v), ("red table", v)], [("cat", v), ("blue table", v)], "cat", 0.72) == ""
+    # the subject pair itself is the rule's business, never the scene's
+    assert scene_conflict("red canyon", [("red canyon", v)], [("blue canyon", v)], "blue canyon", 0.72) == ""
+    # context_conflict: the act first, then the scene
+    assert context_conflict("river", req, (), cached, "frozen river", 0.72).startswith("scene:")
+    girl = [("girl", _at(0.2)), ("chestnut horse", _at(1.0))]
+    assert context_conflict("girl", girl, ("chestnut horse",), [("girl", _at(0.2)), ("goat", _at(0.44))], "girl",
+                            0.72).startswith("act:")
+    assert context_conflict("girl", girl, (), [("girl", _at(0.2)), ("goat", _at(0.44))], "girl", 0.72) == ""

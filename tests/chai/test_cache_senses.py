@@ -176,3 +176,19 @@ def test_cache_refuses_a_hit_that_does_not_show_the_requested_act(minilm):
     assert len(cache.matcher.last_vetoes) == 1 and "'goat'" in cache.matcher.last_vetoes[0][3]
     # a request that states no act is served by either (it is less specific)
     assert cache.lookup("a girl in a stable", shape=SHAPE).match is not None
+
+
+def test_cache_refuses_a_hit_whose_natural_scene_differs(minilm):
+    pytest.importorskip("spacy")
+    from chai.cache.entities import spacy_available
+
+    if not spacy_available():
+        pytest.skip("no spaCy English pipeline installed")
+    cache = LatentCache(10_000_000, embedder=minilm)
+    cache.insert("a frozen river at the bottom of a snow-covered alpine canyon", [torch.randn(SHAPE) for _ in range(3)])
+    assert cache.lookup("a river glinting at the bottom of a deep red desert canyon", shape=SHAPE).match is None
+    (_, q, c, why), = cache.matcher.last_vetoes
+    assert (q, c) == ("river", "frozen river") and why.startswith(
+        "scene: the request's 'deep red desert canyon' is not the cached prompt's 'snow-covered alpine canyon'")
+    hit = cache.lookup("a river at the bottom of a canyon", shape=SHAPE).match  # less specific: served
+    assert hit is not None and hit.cached_entity == "frozen river" and cache.matcher.last_vetoes == []
