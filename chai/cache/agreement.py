@@ -832,9 +832,9 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
     for ent, vec in request:
         if ent == subject:
             continue
-        q = analyse(ent)
-        if q.invalid or q.sense < 0 or _lex().lexname(q.sense) not in SCENE_LEXNAMES:
+        if not _scene(ent):
             continue
+        q = analyse(ent)
         for other, ov, c in scenes:
             if c.invalid or c.head != q.head:
                 continue
@@ -847,10 +847,21 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
     return ""
 
 
+def _scene(entity: str) -> bool:
+    """A natural thing or place (:data:`~chai.cache.entities.SCENE_LEXNAMES`), the kind :func:`scene_conflict`
+    compares."""
+    p = analyse(entity)
+    return not p.invalid and p.sense >= 0 and _lex().lexname(p.sense) in SCENE_LEXNAMES
+
+
 def context_conflict(subject: str, request, acts, cached, matched: str, threshold: float) -> str:
     """:func:`action_conflict` on what ``subject`` acts on (``acts``: entity strings of ``request``), then
     :func:`scene_conflict`; the first reason found, or ''. ``request`` and ``cached`` are (entity, unit vector)
-    pairs of the two prompts."""
+    pairs of the two prompts; ``cached`` may be a callable returning them, called only when there is something to
+    check (a matcher reads them back from its index)."""
     objects = [(e, v) for e, v in request if e in set(acts)]
+    if not objects and not any(e != subject and _scene(e) for e, _ in request):
+        return ""
+    cached = list(cached() if callable(cached) else cached)
     return (action_conflict(subject, objects, cached, matched, threshold)
             or scene_conflict(subject, request, cached, matched, threshold))

@@ -21,6 +21,7 @@ the subject acts on); the reasons for the last search are in :attr:`Matcher.last
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -252,7 +253,7 @@ class Matcher:
         why = ""
         if self.context_check is not None and len(request) > 1 and entry_id in self._entries:
             key_id, part, _ = self._entries[entry_id]
-            cached = self._indexes[part].entry_vectors(key_id)
+            cached = functools.partial(self._indexes[part].entry_vectors, key_id)  # read only when needed
             why = self.context_check(key, request, acts, cached, ent, self.threshold)
         if not why and self.sense_check is not None and prompt is not None and entry_id in self._prompts:
             why = self.sense_check(prompt, key, self._prompts[entry_id], ent)

@@ -424,3 +424,19 @@ def test_scene_conflict_refuses_the_same_natural_place_described_otherwise():
     assert context_conflict("girl", girl, ("chestnut horse",), [("girl", _at(0.2)), ("goat", _at(0.44))], "girl",
                             0.72).startswith("act:")
     assert context_conflict("girl", girl, (), [("girl", _at(0.2)), ("goat", _at(0.44))], "girl", 0.72) == ""
+
+
+def test_context_conflict_reads_the_cached_entities_only_when_there_is_something_to_check():
+    from chai.cache.agreement import context_conflict
+
+    calls = []
+
+    def cached():
+        calls.append(1)
+        return [("girl", _at(0.2)), ("goat", _at(0.44))]
+
+    v = _at(1.0)
+    # no act and no natural scene in the request: nothing to compare, the cached side is never read
+    assert context_conflict("girl", [("girl", v), ("red ball", v)], (), cached, "girl", 0.72) == "" and calls == []
+    assert context_conflict("girl", [("girl", v), ("chestnut horse", v)], ("chestnut horse",), cached, "girl",
+                            0.72).startswith("act:") and calls == [1]
