@@ -777,6 +777,11 @@ def decide(request_entity: str, cached_entity: str, score: float, threshold: flo
     return explain(request_entity, cached_entity, score, threshold, unstated=unstated).decision
 
 
+def _either_way(a: str, b: str, score: float, threshold: float) -> bool:
+    """Whether the rule accepts ``b`` serving ``a`` or ``a`` serving ``b`` (one is the other or a kind of it)."""
+    return decide(a, b, score, threshold) is not None or decide(b, a, score, threshold) is not None
+
+
 def action_conflict(subject: str, objects, cached, matched: str, threshold: float) -> str:
     """Why the cached prompt cannot show what the request's ``subject`` does ('' when it can).
 
@@ -799,7 +804,7 @@ def action_conflict(subject: str, objects, cached, matched: str, threshold: floa
             if ent == matched:
                 continue
             score = float(np.dot(ov, cv))
-            if decide(obj, ent, score, threshold) is not None or decide(ent, obj, score, threshold) is not None:
+            if _either_way(obj, ent, score, threshold):
                 return ""
             if not q.invalid and q.head == analyse(ent).head:
                 verdict = explain(obj, ent, score, threshold)
@@ -839,7 +844,7 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
             if c.invalid or c.head != q.head:
                 continue
             score = float(np.dot(vec, ov))
-            if decide(ent, other, score, threshold) is not None or decide(other, ent, score, threshold) is not None:
+            if _either_way(ent, other, score, threshold):
                 continue
             verdict = explain(ent, other, score, threshold)
             if verdict.code in ("conflict", "diverging"):
@@ -859,7 +864,8 @@ def context_conflict(subject: str, request, acts, cached, matched: str, threshol
     :func:`scene_conflict`; the first reason found, or ''. ``request`` and ``cached`` are (entity, unit vector)
     pairs of the two prompts; ``cached`` may be a callable returning them, called only when there is something to
     check (a matcher reads them back from its index)."""
-    objects = [(e, v) for e, v in request if e in set(acts)]
+    wanted = set(acts)
+    objects = [(e, v) for e, v in request if e in wanted]
     if not objects and not any(e != subject and _scene(e) for e, _ in request):
         return ""
     cached = list(cached() if callable(cached) else cached)

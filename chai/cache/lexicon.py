@@ -134,6 +134,7 @@ class Lexicon:
         order carries no such evidence ("bike": motorcycle first, bicycle second, neither tagged)."""
         return lemma.replace(" ", "_") in self._ranked
 
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 (one process-wide instance)
     def noun_lemma(self, word: str) -> str:
         """The WordNet base form of a noun ("mice" -> "mouse", "geese" -> "goose", "cats" -> "cat"); the word
         itself when it is a lemma already or unknown. A plural WordNet lists as a lemma of its own only for what
