@@ -829,7 +829,7 @@ def _renoun_adjectives(doc) -> None:
             continue
         lex = lex or lexicon()
         low = tok.lower_
-        if lex.is_adjective(low) or not (lex.is_noun(low) or lex.is_noun(_singular(low))):
+        if lex.is_adjective(low) or not lex.is_noun(lex.noun_lemma(low)):  # "geese" read as JJ is a goose
             continue
         nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
         if nxt is not None and nxt.pos_ in _NOUN_POS:
@@ -842,7 +842,7 @@ def _renoun_adjectives(doc) -> None:
             root = prev.head.i == prev.i
             tok.head, tok.dep_ = (tok, "ROOT") if root else (prev.head, prev.dep_)
             prev.head, prev.dep_ = tok, "compound"
-        tok.pos_, tok.tag_ = "NOUN", ("NNS" if low != _singular(low) and not lex.is_noun(low) else "NN")
+        tok.pos_, tok.tag_ = "NOUN", ("NNS" if lex.noun_lemma(low) != low else "NN")
         tok.lemma_ = lex.noun_lemma(low)  # the adjective's lemma is no noun's: "glacier" read as JJR gave "glaci"
         if tok.head.pos_ in _VERB_POS:  # "tearing a croissant apart": the adverb was the adjective's, now the verb's
             for c in [c for c in tok.children if c.dep_ == "advmod" and c.i > tok.i]:

@@ -140,11 +140,11 @@ class Lexicon:
         itself when it is a lemma already or unknown. A plural WordNet lists as a lemma of its own only for what
         cannot be shown reads as its singular where that is a visible thing: "shoes" (WordNet: a predicament, "in
         his shoes") is a shoe, "eyes" (an opinion) an eye, "legs" (staying power) a leg, "barrels" (a quantity)
-        a barrel."""
+        a barrel, "children" (WordNet's first: offspring of any age, a relation) a child."""
         if word in self._lemmas:
             own = self._lemmas[word][:3]
             if all(self.lexname(s) in NON_VISUAL_LEXNAMES for s in own):
-                base = self._detach(word)
+                base = self._exceptions.get(word) or self._detach(word)
                 if base and any(self.lexname(s) not in NON_VISUAL_LEXNAMES for s in self._lemmas[base][:3]):
                     return base
             return word

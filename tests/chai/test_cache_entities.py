@@ -647,6 +647,8 @@ def test_a_plural_wordnet_lists_only_for_what_cannot_be_shown_reads_as_its_singu
     assert [lex.noun_lemma(w) for w in ("glasses", "pants", "woods", "heaps", "barrels")] == [
         "glasses", "pants", "woods", "heap", "barrel"]
     assert [lex.noun_lemma(w) for w in ("cats", "boxes", "mice", "qwxzvs")] == ["cat", "box", "mouse", "qwxzvs"]
+    # an irregular plural WordNet also lists on its own for no visible thing: its singular by the exception list
+    assert lex.noun_lemma("children") == "child" and lex.noun_lemma("geese") == "goose"
     # "red shoes" had no entity at all, so a request for them could never hit, nor their cache entry serve
     assert list(spacy_extractor.extract("red shoes")) == ["red shoes"]
     assert spacy_extractor.extract("a girl in red shoes dancing")[0] == "girl in red shoes"
@@ -665,5 +667,8 @@ def test_nouns_the_tagger_read_as_verbs_or_gerunds_keep_their_kind(spacy_extract
     # a noun the tagger read as a comparative adjective keeps its own lemma ("glacier" as JJR had given "glaci")
     assert list(spacy_extractor.extract("a glacier")) == ["glacier"]
     assert list(spacy_extractor.extract("a man holding a cleaner")) == ["man", "cleaner"]
+    # an irregular plural read as an adjective is still a noun ("geese" tagged JJ had left no entity at all)
+    assert list(spacy_extractor.extract("two geese on a lake")) == ["two geese", "lake"]
+    assert list(spacy_extractor.extract("a flock of geese")) == ["flock of geese"]
     # a quantity plural names a visible thing too where its singular does: two barrels are barrels
     assert list(spacy_extractor.extract("two red barrels in a room")) == ["two red barrels", "room"]
