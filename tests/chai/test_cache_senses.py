@@ -156,15 +156,21 @@ def test_matcher_checks_the_best_candidate_first_and_gives_up_after_max_vetoes()
     assert cache.lookup("a crane lifting beams", shape=SHAPE).match is not None and cache.matcher.last_vetoes == []
 
 
-def test_cache_refuses_a_hit_that_does_not_show_the_requested_act(minilm):
-    # the whole path: extraction records what the subject acts on, the matcher reads the cached entry's entities
-    # from its index and the agreement rule's act check refuses the goat for the horse, naming why
+@pytest.fixture()
+def parsed_cache(minilm):
+    """A LatentCache with the MiniLM embedder and the spaCy extractor (the context checks need its parse)."""
     pytest.importorskip("spacy")
     from chai.cache.entities import spacy_available
 
     if not spacy_available():
         pytest.skip("no spaCy English pipeline installed")
-    cache = LatentCache(10_000_000, embedder=minilm)
+    return LatentCache(10_000_000, embedder=minilm)
+
+
+def test_cache_refuses_a_hit_that_does_not_show_the_requested_act(parsed_cache):
+    # the whole path: extraction records what the subject acts on, the matcher reads the cached entry's entities
+    # from its index and the agreement rule's act check refuses the goat for the horse, naming why
+    cache = parsed_cache
     cache.insert("a girl feeding a goat in a stable", [torch.randn(SHAPE) for _ in range(3)])
     assert cache.lookup("a girl brushing a chestnut horse", shape=SHAPE).match is None
     (_, q, c, why), = cache.matcher.last_vetoes
@@ -178,13 +184,8 @@ def test_cache_refuses_a_hit_that_does_not_show_the_requested_act(minilm):
     assert cache.lookup("a girl in a stable", shape=SHAPE).match is not None
 
 
-def test_cache_refuses_a_hit_whose_natural_scene_differs(minilm):
-    pytest.importorskip("spacy")
-    from chai.cache.entities import spacy_available
-
-    if not spacy_available():
-        pytest.skip("no spaCy English pipeline installed")
-    cache = LatentCache(10_000_000, embedder=minilm)
+def test_cache_refuses_a_hit_whose_natural_scene_differs(parsed_cache):
+    cache = parsed_cache
     cache.insert("a frozen river at the bottom of a snow-covered alpine canyon", [torch.randn(SHAPE) for _ in range(3)])
     assert cache.lookup("a river glinting at the bottom of a deep red desert canyon", shape=SHAPE).match is None
     (_, q, c, why), = cache.matcher.last_vetoes
