@@ -119,10 +119,9 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
 
     ``rules``: the request's main subjects against every entity of the cached prompt, candidates from the
     search floor on, accepted by :func:`chai.cache.agreement.decide` (best rank, then cosine) and not vetoed by
-    the context check (:func:`chai.cache.agreement.context_conflict`: acts, scenes) or the word-sense check of the two prompts
-    (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``:
-    the embedder-only rule as the cache ran it before (every request entity, cosine >= threshold), on the same
-    extraction.
+    the context check (:func:`chai.cache.agreement.context_conflict`: acts, scenes) or the word-sense check of the
+    two prompts (:mod:`chai.cache.senses`), as the matcher does it. ``embedder``: the embedder-only rule as the
+    cache ran it before (every request entity, cosine >= threshold), on the same extraction.
     """
     from chai.cache.agreement import SEARCH_FLOOR, context_conflict, decide
     from chai.cache.entities import acts_on, subject_count

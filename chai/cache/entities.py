@@ -448,8 +448,11 @@ class Entities(list):
         self.subjects = len(self) if subjects is None else max(0, min(int(subjects), len(self)))
         #: subject entity -> the entities it acts on, the direct objects of what it does ("a girl brushing a
         #: chestnut horse": {"girl": ("chestnut horse",)}); each is an entity of the list too.
-        self.acts_on = {k: got for k, v in (acts_on or {}).items() if k in self
-                        for got in [tuple(o for o in v if o in self and o != k)] if got}
+        self.acts_on: dict[str, tuple[str, ...]] = {}
+        for subject, objects in (acts_on or {}).items():
+            kept = tuple(o for o in objects if o in self and o != subject)
+            if subject in self and kept:
+                self.acts_on[subject] = kept
 
     def narrowed(self, items: Iterable[str], subjects: int) -> Entities:
         """Some of these entities (``items``, of which the first ``subjects`` are subjects), with what they act on
