@@ -808,6 +808,35 @@ def _renoun_verbs(doc) -> None:
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
         if tok.tag_ == "NN":
             tok.lemma_ = tok.lower_  # the verb's lemma is no noun's: "a rose" is no "rise"
+    _renoun_headline_verb(doc)
+
+
+#: First senses of a word that, opening a prompt before a bare noun, name what that noun is made of or is.
+_MODIFIER_THING_LEXNAMES = frozenset({"noun.artifact", "noun.substance", "noun.food", "noun.plant", "noun.animal"})
+
+
+def _renoun_headline_verb(doc) -> None:
+    """"corduroy trousers": the small model reads a prompt that opens with a noun modifier as an order ("corduroy"
+    VB, "trousers" its object), and the trousers lose their material. A prompt's first word tagged as a base verb,
+    directly followed by its bare object noun, whose first WordNet sense is a made thing, a substance, a food, a
+    plant or an animal, is that noun's compound modifier; a first word that is first an act or a person ("walk
+    dogs", "cook pasta") stays a verb."""
+    from chai.cache.lexicon import lexicon
+
+    if len(doc) < 2:
+        return
+    tok, obj = doc[0], doc[1]
+    if tok.tag_ != "VB" or obj.dep_ != "dobj" or obj.head.i != tok.i or obj.pos_ not in _NOUN_POS:
+        return
+    lex = lexicon()
+    first = lex.first_sense(tok.lower_)
+    if first < 0 or lex.lexname(first) not in _MODIFIER_THING_LEXNAMES:
+        return
+    obj.head, obj.dep_ = obj, "ROOT"
+    tok.head, tok.dep_ = obj, "compound"
+    tok.pos_, tok.tag_, tok.lemma_ = "NOUN", "NN", tok.lower_
+    for c in [c for c in tok.children if c.i > obj.i]:  # what the order governed belongs to the noun now
+        c.head = obj
 
 
 #: Dependencies of a noun phrase's head (spaCy's English noun chunks are built from heads with these).

@@ -670,5 +670,9 @@ def test_nouns_the_tagger_read_as_verbs_or_gerunds_keep_their_kind(spacy_extract
     # an irregular plural read as an adjective is still a noun ("geese" tagged JJ had left no entity at all)
     assert list(spacy_extractor.extract("two geese on a lake")) == ["two geese", "lake"]
     assert list(spacy_extractor.extract("a flock of geese")) == ["flock of geese"]
+    # a prompt that opens with a material before a bare noun is no order ("corduroy" tagged a verb had left bare
+    # trousers, which linen trousers then served); one that opens with an act or a person stays an order
+    assert list(spacy_extractor.extract("corduroy trousers hanging on a rail")) == ["corduroy trousers", "rail"]
+    assert list(spacy_extractor.extract("cook pasta in a kitchen")) == ["pasta", "kitchen"]
     # a quantity plural names a visible thing too where its singular does: two barrels are barrels
     assert list(spacy_extractor.extract("two red barrels in a room")) == ["two red barrels", "room"]
