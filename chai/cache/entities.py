@@ -808,11 +808,11 @@ def _renoun_verbs(doc) -> None:
         tok.tag_ = "NNS" if tok.tag_ == "VBZ" and tok.lower_.endswith("s") else "NN"
         if tok.tag_ == "NN":
             tok.lemma_ = tok.lower_  # the verb's lemma is no noun's: "a rose" is no "rise"
-    _renoun_headline_verb(doc)
 
 
-#: First senses of a word that, opening a prompt before a bare noun, name what that noun is made of or is.
-_MODIFIER_THING_LEXNAMES = frozenset({"noun.artifact", "noun.substance", "noun.food", "noun.plant", "noun.animal"})
+#: First senses of a word that, opening a prompt before a bare noun, name what that noun is made of or is: the
+#: visible kinds (``CONCRETE_LEXNAMES``) but people, body parts and natural objects.
+_MODIFIER_THING_EXCLUDED = frozenset({"noun.person", "noun.body", "noun.object"})
 
 
 def _renoun_headline_verb(doc) -> None:
@@ -821,7 +821,7 @@ def _renoun_headline_verb(doc) -> None:
     directly followed by its bare object noun, whose first WordNet sense is a made thing, a substance, a food, a
     plant or an animal, is that noun's compound modifier; a first word that is first an act or a person ("walk
     dogs", "cook pasta") stays a verb."""
-    from chai.cache.lexicon import lexicon
+    from chai.cache.lexicon import CONCRETE_LEXNAMES, lexicon
 
     if len(doc) < 2:
         return
@@ -830,7 +830,7 @@ def _renoun_headline_verb(doc) -> None:
         return
     lex = lexicon()
     first = lex.first_sense(tok.lower_)
-    if first < 0 or lex.lexname(first) not in _MODIFIER_THING_LEXNAMES:
+    if first < 0 or lex.lexname(first) not in CONCRETE_LEXNAMES - _MODIFIER_THING_EXCLUDED:
         return
     obj.head, obj.dep_ = obj, "ROOT"
     tok.head, tok.dep_ = obj, "compound"
@@ -1120,6 +1120,7 @@ class SpacyExtractor:
         with self._lock:  # spaCy pipelines are not documented as thread-safe
             doc = self._nlp(text)
         _renoun_verbs(doc)
+        _renoun_headline_verb(doc)
         _renoun_adjectives(doc)
         chunks = list(doc.noun_chunks)
         covered = {i for c in chunks for i in range(c.start, c.end)}
