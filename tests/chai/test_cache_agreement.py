@@ -187,6 +187,10 @@ def test_heads_synonyms_hypernyms_and_compounds():
                  ("boat", "paper boat")]:
         assert _code(a, b) == "kind_mismatch" and _code(b, a) == "kind_mismatch"
     assert decide("lantern", "paper lantern", 0.7, THR) is not None  # a paper lantern is a lantern
+    # a material in an attachment is the worn thing's, not the wearer's: a bride in a lace gown is a bride
+    assert decide("bride", "smiling bride in lace gown", 0.63, THR) is not None
+    assert _code("bride in silk gown", "bride in lace gown") == "conflict"
+    assert _code("bride", "lace bride") == "kind_mismatch"
 
 
 def test_colour_and_weather_nouns_before_a_head_may_name_another_kind():
