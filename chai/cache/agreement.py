@@ -850,7 +850,21 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
             verdict = explain(ent, other, score, threshold)
             if verdict.code in ("conflict", "diverging"):
                 return f"scene: the request's {ent!r} is not the cached prompt's {other!r} ({verdict.detail})"
+    if _scene(subject):  # a natural subject's named place is its look: a glacier in Greenland, not in Patagonia
+        here = [(e, v) for e, v in request if e != subject and _location(e)]
+        there = [(e, v) for e, v, c in scenes if _location(e)]
+        if here and there and not any(analyse(e).head == analyse(o).head or _either_way(e, o, float(np.dot(v, ov)),
+                                                                                       threshold)
+                                      for e, v in here for o, ov in there):
+            return (f"scene: the request's {subject!r} is in {', '.join(repr(e) for e, _ in here)}, the cached "
+                    f"prompt's in {', '.join(repr(o) for o, _ in there)}")
     return ""
+
+
+def _location(entity: str) -> bool:
+    """A place WordNet files as one (``noun.location``: a country, a region, a city: "greenland", "patagonia")."""
+    p = analyse(entity)
+    return not p.invalid and p.sense >= 0 and _lex().lexname(p.sense) == "noun.location"
 
 
 def _scene(entity: str) -> bool:

@@ -542,14 +542,32 @@ SCENE_LEXNAMES = frozenset({"noun.object", "noun.location"})
 
 def _covering(obj, lex) -> bool:
     """Whether a state participle's "in" object is what covers or fills the noun, as "with" would say it ("a
-    firefighter covered in soot", "a cake covered in sprinkles", "a baby wrapped in a blanket"): a substance, a
-    food or a made thing, but no place or container it sits in ("parked in a garage", "hidden in a drawer") and no
-    plant (a treehouse "built in an oak")."""
+    firefighter covered in soot", "a blackboard covered in equations", "a baby wrapped in a blanket"): a
+    substance, food, made thing, body matter or writing (:data:`_COVERING`), but no place or container it sits in
+    ("parked in a garage", "hidden in a drawer"), no living thing (a treehouse "built in an oak") and no measure
+    ("cut in half")."""
     lemma = lex.noun_lemma(obj.lower_)
     sense = lex.first_sense(lemma)
-    return (obj.pos_ == "NOUN" and sense >= 0
-            and lex.lexname(sense) in ("noun.substance", "noun.food", "noun.artifact")
+    return (obj.pos_ == "NOUN" and sense >= 0 and lex.lexname(sense) in _COVERING
             and not lex.in_class(lemma, "geographic") and not lex.in_class(lemma, "container"))
+
+
+#: Lexicographer files of what a state participle's "in" object may cover or fill a noun with.
+_COVERING = frozenset({"noun.substance", "noun.food", "noun.artifact", "noun.body", "noun.communication"})
+#: Lexicographer files of a state or a process a noun is in ("under construction", "on fire", "in ruins", "in
+#: bloom"): said of the noun, it is part of its look.
+_STATE_LEXNAMES = frozenset({"noun.state", "noun.act", "noun.process", "noun.event"})
+#: Prepositions that put a noun in a state ("in ruins", "on fire", "under construction").
+_STATE_PREPS = frozenset({"in", "on", "under"})
+
+
+def _in_state(obj, lex) -> bool:
+    """Whether a preposition's object names a state or process its noun is in ("under construction", "on fire",
+    "in ruins"), never a place, thing or time: its first WordNet sense is a state, act, process or event."""
+    lemma = lex.noun_lemma(obj.lower_)
+    sense = lex.first_sense(lemma)
+    return (obj.pos_ == "NOUN" and sense >= 0 and lex.lexname(sense) in _STATE_LEXNAMES
+            and not any(w.dep_ in ("det", "poss", "amod", "compound", "nummod") for w in obj.lefts))
 
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
@@ -582,6 +600,8 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
                     # "a street with no cars": the absence is stated ("street without car"), so a busy street
                     # full of cars never serves it.
                     out.append(("without " if _negated(obj) else "with ") + " ".join(words))
+                elif subject and low in _STATE_PREPS and owner in (tok, *states) and _in_state(obj, lex):
+                    out.append(f"{low} {lemma}")  # "a skyscraper under construction", "a house on fire"
                 elif low in ("in", "inside") and item is not None and item["alive"] and (
                         owner is tok or owner.lemma_ in _DRESS_VERBS) and (
                         lex.in_class(lemma, "clothing", senses=3) or lex.in_class(lemma, "container", senses=2)):

@@ -422,6 +422,15 @@ def test_scene_conflict_refuses_the_same_natural_place_described_otherwise():
     assert scene_conflict("cat", [("cat", v), ("red table", v)], [("cat", v), ("blue table", v)], "cat", 0.72) == ""
     # the subject pair itself is the rule's business, never the scene's
     assert scene_conflict("red canyon", [("red canyon", v)], [("blue canyon", v)], "blue canyon", 0.72) == ""
+    # a natural subject's named place: a glacier in Greenland is not one in Patagonia; the same place, a place
+    # only one prompt names, or a made thing's place is no conflict
+    glacier = [("glacier", v), ("fjord", v), ("greenland", v)]
+    why = scene_conflict("glacier", glacier, [("glacier on mountain", v), ("mountain", v), ("patagonia", v)],
+                         "glacier on mountain", 0.72)
+    assert why.startswith("scene: the request's 'glacier' is in 'greenland'") and "'patagonia'" in why
+    assert scene_conflict("glacier", glacier, [("glacier", v), ("greenland", v)], "glacier", 0.72) == ""
+    assert scene_conflict("glacier", glacier, [("glacier", v), ("mountain", v)], "glacier", 0.72) == ""
+    assert scene_conflict("tram", [("tram", v), ("lisbon", v)], [("tram", v), ("prague", v)], "tram", 0.72) == ""
     # context_conflict: the act first, then the scene
     assert context_conflict("river", req, (), cached, "frozen river", 0.72).startswith("scene:")
     girl = [("girl", _at(0.2)), ("chestnut horse", _at(1.0))]

@@ -503,6 +503,12 @@ def test_attachments_that_change_the_look_stay_with_the_noun(spacy_extractor):
     assert ex.extract("a car parked in a garage") == ["car", "garage"]
     assert ex.extract("a ring hidden in a drawer") == ["ring", "drawer"]
     assert ex.extract("a wooden treehouse built in a huge oak") == ["wooden treehouse", "huge oak"]
+    assert ex.extract("a sandwich being cut in half") == ["sandwich"]  # a measure covers nothing
+    # a state the subject is in, said with a bare noun, is its look; a determiner makes it a place or an event
+    assert ex.extract("a skyscraper under construction")[0] == "skyscraper under construction"
+    assert ex.extract("a house on fire")[0] == "house on fire"
+    assert ex.extract("a horse in a race") == ["horse", "race"]
+    assert ex.extract("students writing a test in silence") == ["students", "test"]  # said of an object: no
 
 
 def test_a_person_owner_is_no_kind_but_another_owner_shapes_the_thing(spacy_extractor):
