@@ -438,8 +438,8 @@ def _dedupe(items: Iterable[str], limit: int) -> list[str]:
 
 class Entities(list):
     """The entities of one prompt (a list of str, in order) with ``subjects``: how many of the first are the
-    prompt's main subjects (what the request is about: the subject of its first sentence and its conjuncts).
-    A lookup searches only those; an insert files every entity, so a cached prompt serves requests for any of
+    prompt's main subjects (what the request is about: the subject of its first sentence and the conjuncts a
+    conjunction joins to it). A lookup searches only those; an insert files every entity, so a cached prompt serves requests for any of
     its things. A plain list counts as all subjects."""
 
     def __init__(self, items: Iterable[str] = (), subjects: int | None = None,
@@ -523,12 +523,15 @@ def _in_pp(tok) -> bool:
 def _main_subjects(doc, heads: list[int]) -> list[int]:
     """Token indices of the main subjects: the first entity, in text order, that is no object of a preposition
     or a verb ("A young pianist practising on a piano in a hall, single spotlight, dust in the air": the
-    pianist; "In the heart of the city, a fountain sprays": the fountain), with its conjuncts ("a cat and a
-    dog"). When every entity is an object, the first one."""
+    pianist; "In the heart of the city, a fountain sprays": the fountain), with its conjuncts when a
+    conjunction joins them ("a cat and a dog", "plates, pans and glasses"). Nouns only listed after it with commas
+    describe its scene ("a robot in a neon market, holographic signs, tracking shot": the robot). When every
+    entity is an object, the first one."""
     for h in heads:
         tok = doc[h]
         if not _in_pp(tok):
-            return [h] + [x.i for x in tok.conjuncts if x.i in heads]
+            joined = any(c.dep_ == "cc" for t in (tok, *tok.conjuncts) for c in t.children)
+            return [h] + ([x.i for x in tok.conjuncts if x.i in heads] if joined else [])
     return heads[:1]
 
 

@@ -475,6 +475,9 @@ def test_extractor_cap_option(spacy_extractor):
     ("In a quiet kitchen, a golden retriever puppy sleeping in a wicker basket",
      ["golden retriever puppy", "quiet kitchen", "wicker basket"], 1),
     ("a cat and a dog on a sofa", ["cat", "dog", "sofa"], 2),
+    ("dirty plates, pans and glasses in a sink", ["dirty plates", "pans", "glasses", "sink"], 3),
+    # nouns only listed after the subject with commas describe its scene: no subjects
+    ("a red fox in the snow, pine trees, soft light", ["red fox in snow", "snow", "pine trees"], 1),
 ])
 def test_spacy_phrase_structure(spacy_extractor, prompt, expected, subjects):
     got = spacy_extractor.extract(prompt)
