@@ -439,8 +439,8 @@ def _dedupe(items: Iterable[str], limit: int) -> list[str]:
 class Entities(list):
     """The entities of one prompt (a list of str, in order) with ``subjects``: how many of the first are the
     prompt's main subjects (what the request is about: the subject of its first sentence and the conjuncts a
-    conjunction joins to it). A lookup searches only those; an insert files every entity, so a cached prompt serves requests for any of
-    its things. A plain list counts as all subjects."""
+    conjunction joins to it). A lookup searches only those; an insert files every entity, so a cached prompt
+    serves requests for any of its things. A plain list counts as all subjects."""
 
     def __init__(self, items: Iterable[str] = (), subjects: int | None = None,
                  acts_on: dict[str, tuple[str, ...]] | None = None):
