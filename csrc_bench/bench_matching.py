@@ -11,6 +11,10 @@ Run::
    a pair when its cosine reaches the threshold (0.72, the cache default); the *rules* accept it when the cosine
    reaches :data:`chai.cache.agreement.SEARCH_FLOOR` (the matcher fetches nothing below) and
    :func:`chai.cache.agreement.decide` accepts it. Precision and recall of both, and the acceptances per class.
+   The labelled *prompt* pairs (``tests/data/matching_prompts.jsonl``, dev / test split by :func:`split_of`) and
+   the *fresh* pairs (``tests/data/matching_fresh_pairs.jsonl``: batches written later in new domains, a
+   "studied" set read after scoring and a "held-out" set only ever scored) go end to end through
+   :func:`prompt_decisions`; ``--dev`` scores the dev split and the studied set only.
 2. **Trace replay**: the built-in 240-prompt trace (``chai/data/trace_prompts.txt``) through the real spaCy
    extractor and MiniLM, a simulated LRU cache per budget (entry sizes from ``entry_nbytes_estimate`` for 240p, 68
    frames, int8, one (T, S) mask per entity: what ``chai trace`` stores), lookups exactly as the matcher does them
@@ -40,6 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PAIRS_FILE = ROOT / "tests" / "data" / "matching_pairs.jsonl"
 PROMPTS_FILE = ROOT / "tests" / "data" / "matching_prompts.jsonl"
 SPLITS = ("dev", "test")
+#: Fresh pairs written after the rule, in new domains, in batches: "studied" ones were looked at pair by pair
+#: after scoring (tuning data, like dev), "held-out" ones only ever scored (like test). docs/matching.md.
+FRESH_FILE = ROOT / "tests" / "data" / "matching_fresh_pairs.jsonl"
+FRESH_SETS = ("studied", "held-out")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 THRESHOLD = 0.72
 BUDGETS = {"16MB": 16 * 10**6, "64MB": 64 * 10**6, "256MB": 256 * 10**6, "1GB": 10**9}  # decimal, as `chai trace`
@@ -159,11 +167,12 @@ def prompt_decisions(pairs: list[dict], extractor, embedder, threshold: float = 
     return out
 
 
-def score_prompts(rows: list[dict]) -> dict:
-    """Precision / recall of both rules per split, and per split and family."""
+def score_prompts(rows: list[dict], key: str = "split", groups: tuple[str, ...] = SPLITS) -> dict:
+    """Precision / recall of both rules per split (``key``: "split", or "set" for the fresh pairs), and per split
+    and family."""
     res: dict = {}
-    for split in SPLITS:
-        sel = [r for r in rows if r["split"] == split]
+    for split in groups:
+        sel = [r for r in rows if r[key] == split]
         if not sel:
             continue
         label = np.array([r["label"] == 1 for r in sel])
@@ -180,9 +189,10 @@ def score_prompts(rows: list[dict]) -> dict:
     return res
 
 
-def dev_errors(rows: list[dict]) -> list[dict]:
-    """The dev split's wrong decisions of the rules (for tuning; the test split's are never listed)."""
-    return [r for r in rows if r["split"] == "dev" and r["rules"] != (r["label"] == 1)]
+def dev_errors(rows: list[dict], key: str = "split", studied: str = "dev") -> list[dict]:
+    """The dev split's wrong decisions of the rules (for tuning; the test split's are never listed); with
+    ``key="set", studied="studied"``, the studied fresh pairs' (the held-out ones are never listed)."""
+    return [r for r in rows if r[key] == studied and r["rules"] != (r["label"] == 1)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,7 +316,7 @@ def cost(pairs: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 
-def _prompts_md(sc: dict, rows: list[dict] | None = None) -> list[str]:
+def _prompts_md(sc: dict, rows: list[dict] | None = None, fresh: bool = False) -> list[str]:
     out = ["| split | pairs | domains | rule | accepted | true hits | false hits | missed | precision | recall |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for split, m in sc.items():
@@ -336,8 +346,11 @@ def _prompts_md(sc: dict, rows: list[dict] | None = None) -> list[str]:
             cells.append(f"{f['pairs']} ({f['positives']}) | {cell(f['rules'])} | {cell(f['embedder'])}")
         out.append(f"| {fam} | " + " | ".join(cells) + " |")
     if rows is not None:
-        out += ["", "Dev-split pairs the rules get wrong (the test split's are not listed: it is never studied):", ""]
-        for r in dev_errors(rows):
+        errors = dev_errors(rows, "set", "studied") if fresh else dev_errors(rows)
+        out += ["", ("Studied fresh pairs the rules get wrong (the held-out ones are not listed: they are never "
+                     "studied):") if fresh else
+                "Dev-split pairs the rules get wrong (the test split's are not listed: it is never studied):", ""]
+        for r in errors:
             got = r["rule_pair"]
             out.append(f"- [{r['family']}] `{r['request']}` <- `{r['cached']}` (label {r['label']}): rules "
                        + (f"accept `{got[0]}` -> `{got[1]}` ({got[2]})" if got else
@@ -358,6 +371,11 @@ def _md(res: dict) -> str:
          f"embedding, decision; {res['extractor']})"),
         "",
         *_prompts_md(res["prompts"], res.get("prompt_rows")),
+        "",
+        (f"## Fresh pairs (`tests/data/matching_fresh_pairs.jsonl`: written after the rule, in new domains; "
+         f"\"studied\" ones were read pair by pair after scoring, \"held-out\" ones never)"),
+        "",
+        *_prompts_md(res["fresh"], res.get("fresh_rows"), fresh=True),
         "",
         f"## Older entity pairs ({lab['pairs']}: {lab['positives']} right, {lab['negatives']} wrong; written beside "
         "the previous rule)",
@@ -416,10 +434,13 @@ def run(write: bool = True) -> dict:
     pairs = load_pairs()
     cos = cosines(pairs, emb)
     rows = prompt_decisions(load_pairs(PROMPTS_FILE), ex, emb)
+    fresh = prompt_decisions(load_pairs(FRESH_FILE), ex, emb)
     res = {
         "extractor": ex.name,
         "prompts": score_prompts(rows),
         "prompt_rows": rows,
+        "fresh": score_prompts(fresh, "set", FRESH_SETS),
+        "fresh_rows": fresh,
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "max_prompt_chars": MAX_PROMPT_CHARS,
@@ -439,14 +460,17 @@ def run(write: bool = True) -> dict:
 
 
 def dev(argv=None) -> dict:
-    """Score the dev split only and list its errors (the tuning loop; nothing is written)."""
+    """Score the dev split and the studied fresh pairs only and list their errors (the tuning loop; nothing is
+    written)."""
     from chai.cache.embedder import MiniLMEmbedder
     from chai.cache.entities import SpacyExtractor
 
-    rows = [r for r in prompt_decisions(load_pairs(PROMPTS_FILE), SpacyExtractor(), MiniLMEmbedder())
-            if r["split"] == "dev"]
+    ex, emb = SpacyExtractor(), MiniLMEmbedder()
+    rows = [r for r in prompt_decisions(load_pairs(PROMPTS_FILE), ex, emb) if r["split"] == "dev"]
+    fresh = [r for r in prompt_decisions(load_pairs(FRESH_FILE), ex, emb) if r["set"] == "studied"]
     sc = score_prompts(rows)
-    print("\n".join(_prompts_md(sc, rows)))
+    print("\n".join(_prompts_md(sc, rows) + ["", "Fresh pairs, studied set:", ""]
+                    + _prompts_md(score_prompts(fresh, "set", FRESH_SETS[:1]), fresh, fresh=True)))
     return sc
 
 
@@ -454,7 +478,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true",
                     help="print only; do not write csrc_bench/results/matching_results.*")
-    ap.add_argument("--dev", action="store_true", help="score the dev split of the labelled prompts only (tuning)")
+    ap.add_argument("--dev", action="store_true",
+                    help="score the dev split of the labelled prompts and the studied fresh pairs only (tuning)")
     args = ap.parse_args(argv)
     if args.dev:
         dev()

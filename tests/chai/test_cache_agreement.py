@@ -345,6 +345,23 @@ def test_prompt_pairs_format_and_split():
     assert min(counts.values()) >= 0.4 * len(pairs), counts
 
 
+def test_fresh_pairs_format():
+    """The fresh pairs (written after the rule, in domains the labelled set lacks): both sets present, the labelled
+    families, no pair also in the labelled set, no pair twice."""
+    from csrc_bench.bench_matching import FRESH_FILE, FRESH_SETS
+
+    with FRESH_FILE.open(encoding="utf-8") as f:
+        fresh = [json.loads(line) for line in f if line.strip()]
+    with PROMPTS_FILE.open(encoding="utf-8") as f:
+        labelled = [json.loads(line) for line in f if line.strip()]
+    assert all(set(p) == {"request", "cached", "label", "domain", "family", "group", "batch", "set"} for p in fresh)
+    assert {p["set"] for p in fresh} == set(FRESH_SETS) and {p["label"] for p in fresh} == {0, 1}
+    assert {p["family"] for p in fresh} <= {p["family"] for p in labelled}
+    keys = [(p["request"], p["cached"]) for p in fresh]
+    assert len(set(keys)) == len(keys) and not set(keys) & {(p["request"], p["cached"]) for p in labelled}
+    assert sum(p["set"] == "held-out" for p in fresh) >= 100
+
+
 def test_counts_plurals_and_many_colour_words():
     assert _code("single tent", "tents") == "conflict"  # a plural is any count but one
     assert decide("headphones", "pair of headphones", 0.8, THR) is not None  # plural and pair agree
