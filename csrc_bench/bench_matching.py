@@ -372,8 +372,8 @@ def _md(res: dict) -> str:
         "",
         *_prompts_md(res["prompts"], res.get("prompt_rows")),
         "",
-        (f"## Fresh pairs (`tests/data/matching_fresh_pairs.jsonl`: written after the rule, in new domains; "
-         f"\"studied\" ones were read pair by pair after scoring, \"held-out\" ones never)"),
+        ("## Fresh pairs (`tests/data/matching_fresh_pairs.jsonl`: written after the rule, in new domains; "
+         "\"studied\" ones were read pair by pair after scoring, \"held-out\" ones never)"),
         "",
         *_prompts_md(res["fresh"], res.get("fresh_rows"), fresh=True),
         "",

@@ -550,9 +550,8 @@ def _covering(obj, lex) -> bool:
     ("parked in a garage", "hidden in a drawer"), no living thing (a treehouse "built in an oak") and no measure
     ("cut in half")."""
     lemma = lex.noun_lemma(obj.lower_)
-    sense = lex.first_sense(lemma)
-    return (obj.pos_ == "NOUN" and sense >= 0 and lex.lexname(sense) in _COVERING
-            and not lex.in_class(lemma, "geographic") and not lex.in_class(lemma, "container"))
+    return (_noun_lexname(obj, lex) in _COVERING and not lex.in_class(lemma, "geographic")
+            and not lex.in_class(lemma, "container"))
 
 
 #: Lexicographer files of what a state participle's "in" object may cover or fill a noun with.
@@ -567,10 +566,14 @@ _STATE_PREPS = frozenset({"in", "on", "under"})
 def _in_state(obj, lex) -> bool:
     """Whether a preposition's object names a state or process its noun is in ("under construction", "on fire",
     "in ruins"), never a place, thing or time: its first WordNet sense is a state, act, process or event."""
-    lemma = lex.noun_lemma(obj.lower_)
-    sense = lex.first_sense(lemma)
-    return (obj.pos_ == "NOUN" and sense >= 0 and lex.lexname(sense) in _STATE_LEXNAMES
-            and not any(w.dep_ in ("det", "poss", "amod", "compound", "nummod") for w in obj.lefts))
+    return _noun_lexname(obj, lex) in _STATE_LEXNAMES and not any(
+        w.dep_ in ("det", "poss", "amod", "compound", "nummod") for w in obj.lefts)
+
+
+def _noun_lexname(tok, lex) -> str:
+    """The lexicographer file of a common noun token's first WordNet sense ('' for another word or an unknown)."""
+    sense = lex.first_sense(lex.noun_lemma(tok.lower_)) if tok.pos_ == "NOUN" else -1
+    return lex.lexname(sense) if sense >= 0 else ""
 
 
 def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
@@ -771,6 +774,10 @@ _NER_SKIP = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL"
 _DROP_POS = frozenset({"DET", "PRON", "NUM", "PUNCT", "SYM", "SPACE", "CCONJ", "ADP", "PART", "AUX"})
 _NOUN_POS = frozenset({"NOUN", "PROPN"})
 
+_VERB_POS = frozenset({"VERB", "AUX"})
+_VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ"})
+_FALLBACK_MAX_WORDS = 4
+
 
 def _shaping_owner(tok) -> bool:
     """Whether the possessor ``tok`` ("elephant" in "an elephant's trunk") is part of what its possession looks
@@ -783,9 +790,7 @@ def _shaping_owner(tok) -> bool:
     lex = lexicon()
     sense = lex.first_sense(lex.noun_lemma(tok.lower_))
     return sense < 0 or lex.lexname(sense) != "noun.person"
-_VERB_POS = frozenset({"VERB", "AUX"})
-_VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ"})
-_FALLBACK_MAX_WORDS = 4
+
 
 _NLP_CACHE: dict[tuple[str, bool], object] = {}
 _NLP_LOCK = threading.Lock()

@@ -12,9 +12,9 @@ from chai.cache import (
     BuiltinExtractor,
     HashingEmbedder,
     LatentCache,
+    agreement,
     strip_framing,
 )
-from chai.cache import agreement
 from chai.cache import entities as ent_mod
 
 SHAPE = (1, 4, 2, 4, 5)
