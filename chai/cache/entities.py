@@ -520,6 +520,30 @@ def _in_pp(tok) -> bool:
     return False
 
 
+def _lost_subject(doc, items: list[dict], lex) -> bool:
+    """Whether the sentence is about a thing the extractor keeps no entity for: a framing or lighting word used as
+    a thing ("a camera filming a street", "a light in a hallway", "a picture on a wall"). Its subject is then none
+    of the entities left, so the prompt has no main subject, rather than the street or the hallway it is in (a hit
+    there reuses the background). Only a noun phrase before every entity, no object of a preposition or a verb,
+    one of whose first two WordNet senses is a thing or a phenomenon, directly followed by what it does or where
+    it is (not by a comma: "Elegant classical film, a violinist on a stage" is a style heading), and with no "of"
+    object ("a photo of a cat", "the sound of rain": their object is the subject)."""
+    from chai.cache.lexicon import CONCRETE_LEXNAMES
+
+    taken = {i for it in items for i in it["tokens"]} | {it["tail"] for it in items if "tail" in it}
+    for chunk in doc.noun_chunks:
+        root = chunk.root
+        if any(t.i in taken for t in chunk):
+            return False
+        if root.pos_ != "NOUN" or _in_pp(root) or (chunk.end < len(doc) and doc[chunk.end].is_punct) \
+                or any(c.dep_ == "prep" and c.lower_ == "of" for c in root.children):
+            continue
+        kinds = {lex.lexname(x) for x in lex.senses(lex.noun_lemma(root.lower_))[:2]}
+        if kinds & (CONCRETE_LEXNAMES | {"noun.phenomenon"}):
+            return True
+    return False
+
+
 def _main_subjects(doc, heads: list[int]) -> list[int]:
     """Token indices of the main subjects: the first entity, in text order, that is no object of a preposition
     or a verb ("A young pianist practising on a piano in a hall, single spotlight, dust in the air": the
@@ -724,7 +748,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
                     absences.setdefault(id(place), []).append(f"without {lex.noun_lemma(tok.lower_)}")
     subjects: set[int] = set()
     heads = sorted(it["head"] for it in items if it["alive"])
-    subject_heads = set(_main_subjects(doc, heads))
+    subject_heads = set() if _lost_subject(doc, items, lex) else set(_main_subjects(doc, heads))
     for it in items:
         if it["alive"]:
             tok = doc[it["head"]]
@@ -745,7 +769,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
         if it is not None and it["alive"]:
             subjects.add(id(it))
     alive = [it for it in items if it["alive"]]
-    if alive and not subjects:
+    if alive and not subjects and subject_heads:  # none when the subject is a thing kept as no entity
         subjects.add(id(alive[0]))  # no parse of a subject: the first thing named
     ordered = [it for it in alive if id(it) in subjects] + [it for it in alive if id(it) not in subjects]
     texts = _dedupe((it["text"] for it in ordered), limit)

@@ -478,6 +478,15 @@ def test_extractor_cap_option(spacy_extractor):
     ("dirty plates, pans and glasses in a sink", ["dirty plates", "pans", "glasses", "sink"], 3),
     # nouns only listed after the subject with commas describe its scene: no subjects
     ("a red fox in the snow, pine trees, soft light", ["red fox in snow", "snow", "pine trees"], 1),
+    # a framing or lighting word used as the thing the prompt is about has no entity: no other becomes the subject
+    ("a camera filming a street", ["street"], 0),
+    ("a light in a hallway", ["hallway"], 0),
+    ("a picture on a wall", ["wall"], 0),
+    # ... but a style heading before a comma, a view of something and a time of day leave the next thing subject
+    ("Elegant classical film, on a violinist playing under a spotlight", ["violinist", "spotlight"], 1),
+    ("static view on a desert scene with an oasis", ["desert", "oasis"], 1),
+    ("a photo of a cat on a table", ["cat", "table"], 1),
+    ("a sunset over the ocean", ["ocean"], 1),
 ])
 def test_spacy_phrase_structure(spacy_extractor, prompt, expected, subjects):
     got = spacy_extractor.extract(prompt)

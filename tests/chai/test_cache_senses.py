@@ -193,3 +193,15 @@ def test_cache_refuses_a_hit_whose_natural_scene_differs(parsed_cache):
         "scene: the request's 'deep red desert canyon' is not the cached prompt's 'snow-covered alpine canyon'")
     hit = cache.lookup("a river at the bottom of a canyon", shape=SHAPE).match  # less specific: served
     assert hit is not None and hit.cached_entity == "frozen river" and cache.matcher.last_vetoes == []
+
+
+def test_a_prompt_about_a_thing_kept_as_no_entity_is_no_hit_on_its_background(parsed_cache):
+    # "a light in a hallway" is about the light, which the extractor drops as a lighting word: the hallway is no
+    # subject, so the request misses rather than reusing a nightlight's hallway; the cached hallway still serves
+    # a request about a hallway
+    cache = parsed_cache
+    cache.insert("a nightlight in a hallway", [torch.randn(SHAPE) for _ in range(3)])
+    assert cache.lookup("a light in a hallway", shape=SHAPE).match is None
+    assert cache.lookup("a camera filming a hallway", shape=SHAPE).match is None
+    hit = cache.lookup("a hallway", shape=SHAPE).match
+    assert hit is not None and hit.cached_entity == "hallway"
