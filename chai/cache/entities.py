@@ -488,10 +488,16 @@ def _relational(word: str, lex) -> bool:
 
 
 def _wordnet_compound(tok) -> bool:
-    """True when ``tok`` and the word before it form one WordNet noun ("paper clip", "film star")."""
+    """True when ``tok`` and the word before it form one WordNet noun ("paper clip", "film star"), also written
+    with a hyphen, which the tokenizer splits off ("tractor-trailer", "self-portrait")."""
     from chai.cache.lexicon import lexicon
 
-    return tok.i > 0 and lexicon().is_noun(f"{tok.doc[tok.i - 1].lower_}_{tok.lemma_.lower()}")
+    lex, doc, last = lexicon(), tok.doc, tok.lemma_.lower()
+    if tok.i > 1 and doc[tok.i - 1].lower_ == "-" and not doc[tok.i - 2].whitespace_ \
+            and not doc[tok.i - 1].whitespace_:
+        first = doc[tok.i - 2].lower_
+        return lex.is_noun(f"{first}_{last}") or lex.is_noun(f"{first}-{last}")
+    return tok.i > 0 and lex.is_noun(f"{doc[tok.i - 1].lower_}_{last}")
 
 
 def _partitive(word: str, lex) -> bool:

@@ -456,6 +456,9 @@ def test_extractor_cap_option(spacy_extractor):
     ("a toaster oven on a kitchen counter", ["toaster oven", "kitchen counter"], 1),
     ("a rocking chair on a porch", ["rocking chair", "porch"], 1),
     ("a paper clip on a desk", ["paper clip", "desk"], 1),
+    # ... also written with a hyphen, though its last word alone is a framing word ("trailer", "portrait")
+    ("a tractor-trailer on a highway", ["tractor-trailer", "highway"], 1),
+    ("a self-portrait on a wall", ["self-portrait", "wall"], 1),
     # partitives, containers and collectives stay whole; relative places give their object
     ("a cup of coffee on a wooden table", ["cup of coffee", "wooden table"], 1),
     ("a herd of elephants crossing a river", ["herd of elephants", "river"], 1),
