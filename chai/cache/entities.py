@@ -292,9 +292,12 @@ def _flex(phrase: str) -> str:
 
 
 # With the article before it and an "of" after it: "A time-lapse of the Milky Way wheeling" keeps no stray "A, of"
-# that would make the Milky Way a preposition's object instead of the subject.
+# that would make the Milky Way a preposition's object instead of the subject; and with a degree word before it:
+# "in super slow motion" leaves no "super" (a noun to the tagger, and a person to WordNet: a superintendent).
+_INTENSIFIERS = ("super", "ultra", "very", "extremely", "really", "incredibly")
 _PHRASE_RE = re.compile(
-    r"(?<![\w-])(?:(?:a|an|the)\s+)?(?:" + "|".join(_flex(p) for p in FRAMING_PHRASES) + r")(?:\s+of)?(?![\w-])",
+    r"(?<![\w-])(?:(?:a|an|the)\s+)?(?:(?:" + "|".join(_INTENSIFIERS) + r")[\s-]+)?(?:"
+    + "|".join(_flex(p) for p in FRAMING_PHRASES) + r")(?:\s+of)?(?![\w-])",
     re.IGNORECASE,
 )
 # "studio-ghibli-style", "anime-style", "pixar-inspired": a hyphenated style word is framing as a whole.

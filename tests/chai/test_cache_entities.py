@@ -660,6 +660,14 @@ def test_each_subject_records_what_it_acts_on(spacy_extractor):
     assert ent_mod.acts_on(BuiltinExtractor().extract("a girl brushing a chestnut horse"), "girl") == ()
 
 
+def test_a_degree_word_goes_with_the_framing_phrase_it_intensifies(spacy_extractor):
+    # "super" left behind by "in super slow motion" was an entity (a superintendent to WordNet)
+    assert list(spacy_extractor.extract("a shark is swimming in the ocean, in super slow motion")) == ["shark", "ocean"]
+    assert list(BuiltinExtractor().extract("an astronaut flying in space, in super slow motion")) == \
+        ["astronaut", "space"]
+    assert "super hero" in spacy_extractor.extract("a super hero flying")  # before no framing phrase it stays
+
+
 def test_narrowing_keeps_what_survives_of_the_acts():
     ents = ent_mod.Entities(["girl", "chestnut horse", "stable"], subjects=1,
                             acts_on={"girl": ("chestnut horse", "saddle"), "stable": ("girl",), "nobody": ("x",)})
