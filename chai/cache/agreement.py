@@ -787,7 +787,8 @@ def action_conflict(subject: str, objects, cached, matched: str, threshold: floa
     """Why the cached prompt cannot show what the request's ``subject`` does ('' when it can).
 
     ``objects``: (entity, unit vector) pairs, what the subject acts on in the request (the direct objects of its
-    verbs, :attr:`chai.cache.entities.Entities.acts_on`: "a girl brushing a chestnut horse"); ``cached``: the
+    verbs and the living beings they reach through a preposition, :attr:`chai.cache.entities.Entities.acts_on`:
+    "a girl brushing a chestnut horse", "a surgeon operating on a horse"); ``cached``: the
     cached prompt's entities as (entity, unit vector) pairs; ``matched``: the cached entity that serves the
     subject (never its own counterpart). The pair stands when any object has a counterpart among the others: an
     entity the rule accepts either way, one of the same kind without a conflict ("log" / "thick log", not "green

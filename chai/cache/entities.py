@@ -449,8 +449,9 @@ class Entities(list):
                  acts_on: dict[str, tuple[str, ...]] | None = None):
         super().__init__(items)
         self.subjects = len(self) if subjects is None else max(0, min(int(subjects), len(self)))
-        #: subject entity -> the entities it acts on, the direct objects of what it does ("a girl brushing a
-        #: chestnut horse": {"girl": ("chestnut horse",)}); each is an entity of the list too.
+        #: subject entity -> the entities it acts on, the direct objects of what it does and the living beings it
+        #: reaches through a preposition ("a girl brushing a chestnut horse": {"girl": ("chestnut horse",)}, "a
+        #: surgeon operating on a horse"); each is an entity of the list too.
         self.acts_on: dict[str, tuple[str, ...]] = {}
         for subject, objects in (acts_on or {}).items():
             kept = tuple(o for o in objects if o in self and o != subject)
@@ -669,15 +670,32 @@ _NO_ACT_VERBS = frozenset({"wear", "dress", "clothe", "be", "have", "feature", "
 
 
 def _objects(tok) -> list:
-    """The direct objects of what the noun ``tok`` does: its verb when it is that verb's subject ("a girl brushes a
-    horse") and the participles or clauses on it ("a girl brushing a horse", "a girl who brushes a horse"), with
+    """What the noun ``tok`` acts on: the direct objects, and the living beings its verb reaches through a
+    preposition, of its verb when it is that verb's subject ("a girl brushes a horse") and of the participles or
+    clauses on it ("a girl brushing a horse", "a girl who brushes a horse", "a surgeon operating on a horse"), with
     their coordinated verbs and objects ("a baker kneading dough and shaping loaves")."""
     verbs = [tok.head] if tok.dep_ in ("nsubj", "nsubjpass") and tok.head.pos_ in _VERB_POS else []
     verbs += [c for c in tok.children if c.dep_ in ("acl", "relcl") and c.pos_ in _VERB_POS]
     verbs += [c for v in verbs for c in v.conjuncts if c.pos_ in _VERB_POS
               and not any(x.dep_ in ("nsubj", "nsubjpass") for x in c.children)]
-    return [o for v in verbs if v.lemma_.lower() not in _NO_ACT_VERBS
-            for c in v.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)]
+    from chai.cache.lexicon import lexicon
+
+    lex = lexicon()
+    verbs = [v for v in verbs if v.lemma_.lower() not in _NO_ACT_VERBS]
+    out = [o for v in verbs for c in v.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)]
+    # a living being reached through a preposition is acted on too ("a surgeon operating on a horse", "a dog
+    # barking at a cat", "a man walking with a dog"); a role or a likeness is not ("working as a lifeguard",
+    # "looks like a turtle"), nor a place or a tool (another kind of noun)
+    out += [o for v in verbs for p in v.children if p.dep_ == "prep" and p.lower_ not in _LIKENESS_PREPS
+            for c in p.children if c.dep_ == "pobj" for o in (c, *c.conjuncts)
+            if _noun_lexname(o, lex) in _LIVING_LEXNAMES]
+    return out
+
+
+#: Prepositions of a role or a likeness: what follows is what the subject is or resembles, not what it acts on.
+_LIKENESS_PREPS = frozenset({"as", "like", "unlike", "than"})
+#: Lexicographer files of living beings (WordNet): through a preposition of the subject's verb, acted on.
+_LIVING_LEXNAMES = frozenset({"noun.animal", "noun.person"})
 
 
 def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:

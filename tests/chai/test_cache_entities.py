@@ -652,9 +652,16 @@ def test_each_subject_records_what_it_acts_on(spacy_extractor):
     assert spacy_extractor.extract("a snake shedding its skin").acts_on == {"snake": ("skin",)}
     assert spacy_extractor.extract("a baker kneading dough and shaping loaves").acts_on == {"baker": ("dough", "loaves")}
     assert spacy_extractor.extract("a chef who slices a bowl of onions").acts_on == {"chef": ("bowl of onions",)}
-    # what it wears is its look (attached already), a place is no act, and nothing acts in a bare noun phrase
+    # a living being its verb reaches through a preposition is acted on too
+    assert spacy_extractor.extract("a surgeon operating on a horse").acts_on == {"surgeon": ("horse",)}
+    assert spacy_extractor.extract("a dog barking at a cat").acts_on == {"dog": ("cat",)}
+    # what it wears is its look (attached already), a place or a tool is no act, nor a role or a likeness, and
+    # nothing acts in a bare noun phrase
     assert spacy_extractor.extract("a cat wearing sunglasses").acts_on == {}
-    assert spacy_extractor.extract("a surgeon operating on a horse").acts_on == {}
+    assert spacy_extractor.extract("a man walking in a park").acts_on == {}
+    assert spacy_extractor.extract("a chef cutting with a knife").acts_on == {}
+    assert spacy_extractor.extract("a cat working as a lifeguard at a pool").acts_on == {}
+    assert spacy_extractor.extract("a raccoon that looks like a turtle").acts_on == {}
     assert spacy_extractor.extract("a red car").acts_on == {}
     # the built-in extractor has no parse: nothing recorded, so nothing is ever refused for it
     assert ent_mod.acts_on(BuiltinExtractor().extract("a girl brushing a chestnut horse"), "girl") == ()
