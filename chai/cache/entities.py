@@ -684,16 +684,22 @@ def _objects(tok) -> list:
     verbs = [v for v in verbs if v.lemma_.lower() not in _NO_ACT_VERBS]
     out = [o for v in verbs for c in v.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)]
     # a living being reached through a preposition is acted on too ("a surgeon operating on a horse", "a dog
-    # barking at a cat", "a man walking with a dog"); a role or a likeness is not ("working as a lifeguard",
-    # "looks like a turtle"), nor a place or a tool (another kind of noun)
-    out += [o for v in verbs for p in v.children if p.dep_ == "prep" and p.lower_ not in _LIKENESS_PREPS
+    # barking at a cat", "a man walking with a dog"); one it is only somewhere near is not ("standing near a
+    # woman", "flying over a cow": the rest of the prompt is generated around the reused subject), nor a role or a
+    # likeness ("working as a lifeguard", "looks like a turtle"), nor a place or a tool (another kind of noun)
+    out += [o for v in verbs for p in v.children if p.dep_ == "prep" and p.lower_ not in _NO_ACT_PREPS
             for c in p.children if c.dep_ == "pobj" for o in (c, *c.conjuncts)
             if _noun_lexname(o, lex) in _LIVING_LEXNAMES]
     return out
 
 
-#: Prepositions of a role or a likeness: what follows is what the subject is or resembles, not what it acts on.
-_LIKENESS_PREPS = frozenset({"as", "like", "unlike", "than"})
+#: Prepositions that place a thing or say what it is or resembles, never what it acts on: English's spatial
+#: prepositions that cannot direct an act ("on" and "at" can: "operating on", "barking at") and those of a role or a
+#: likeness. Closed classes.
+_NO_ACT_PREPS = frozenset({"near", "beside", "behind", "next", "over", "under", "above", "below", "beneath",
+                           "underneath", "among", "amid", "amongst", "between", "around", "across", "past", "along",
+                           "alongside", "through", "throughout", "inside", "outside", "within", "beyond", "by", "in",
+                           "into", "from", "as", "like", "unlike", "than"})
 #: Lexicographer files of living beings (WordNet): through a preposition of the subject's verb, acted on.
 _LIVING_LEXNAMES = frozenset({"noun.animal", "noun.person"})
 

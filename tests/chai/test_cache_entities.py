@@ -661,6 +661,8 @@ def test_each_subject_records_what_it_acts_on(spacy_extractor):
     assert spacy_extractor.extract("a man walking in a park").acts_on == {}
     assert spacy_extractor.extract("a chef cutting with a knife").acts_on == {}
     assert spacy_extractor.extract("a cat working as a lifeguard at a pool").acts_on == {}
+    assert spacy_extractor.extract("a bird flying over a cow").acts_on == {}  # only where it is
+    assert spacy_extractor.extract("a girl standing near a horse").acts_on == {}
     assert spacy_extractor.extract("a raccoon that looks like a turtle").acts_on == {}
     assert spacy_extractor.extract("a red car").acts_on == {}
     # the built-in extractor has no parse: nothing recorded, so nothing is ever refused for it
