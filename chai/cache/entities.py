@@ -669,7 +669,7 @@ def _attachments(tok, by_head: dict, lex, subject: bool) -> list[str]:
 _NO_ACT_VERBS = frozenset({"wear", "dress", "clothe", "be", "have", "feature", "show", "depict"})
 
 
-def _objects(tok) -> list:
+def _objects(tok, lex) -> list:
     """What the noun ``tok`` acts on: the direct objects, and the living beings its verb reaches through a
     preposition, of its verb when it is that verb's subject ("a girl brushes a horse") and of the participles or
     clauses on it ("a girl brushing a horse", "a girl who brushes a horse", "a surgeon operating on a horse"), with
@@ -678,9 +678,6 @@ def _objects(tok) -> list:
     verbs += [c for c in tok.children if c.dep_ in ("acl", "relcl") and c.pos_ in _VERB_POS]
     verbs += [c for v in verbs for c in v.conjuncts if c.pos_ in _VERB_POS
               and not any(x.dep_ in ("nsubj", "nsubjpass") for x in c.children)]
-    from chai.cache.lexicon import lexicon
-
-    lex = lexicon()
     verbs = [v for v in verbs if v.lemma_.lower() not in _NO_ACT_VERBS]
     out = [o for v in verbs for c in v.children if c.dep_ == "dobj" for o in (c, *c.conjuncts)]
     # a living being reached through a preposition is acted on too ("a surgeon operating on a horse", "a dog
@@ -810,7 +807,7 @@ def _structure(doc, found: list[tuple[str, int, int]], limit: int) -> Entities:
     actions: dict[str, list[str]] = {}
     for it in (x for x in alive if id(x) in subjects):
         toks = [doc[it["head"]]] + ([doc[it["tail"]]] if "tail" in it else [])
-        for obj in (o for t in toks for o in _objects(t)):
+        for obj in (o for t in toks for o in _objects(t, lex)):
             got, seen = by_head.get(obj.i), 0
             while got is not None and not got["alive"] and got["via"] is not None and seen < 8:
                 got, seen = got["via"], seen + 1  # "a bowl of ramen": the merged phrase
