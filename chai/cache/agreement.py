@@ -837,9 +837,7 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
     """
     scenes = [(e, v, analyse(e)) for e, v in cached if e != matched]
     for ent, vec in request:
-        if ent == subject:
-            continue
-        if not _scene(ent):
+        if ent == subject or not _scene(ent):
             continue
         q = analyse(ent)
         for other, ov, c in scenes:
@@ -862,17 +860,21 @@ def scene_conflict(subject: str, request, cached, matched: str, threshold: float
     return ""
 
 
+def _filed_as(entity: str) -> str:
+    """The lexicographer file of the entity's kind ('' for an invalid entity or an unknown word)."""
+    p = analyse(entity)
+    return _lex().lexname(p.sense) if not p.invalid and p.sense >= 0 else ""
+
+
 def _location(entity: str) -> bool:
     """A place WordNet files as one (``noun.location``: a country, a region, a city: "greenland", "patagonia")."""
-    p = analyse(entity)
-    return not p.invalid and p.sense >= 0 and _lex().lexname(p.sense) == "noun.location"
+    return _filed_as(entity) == "noun.location"
 
 
 def _scene(entity: str) -> bool:
     """A natural thing or place (:data:`~chai.cache.entities.SCENE_LEXNAMES`), the kind :func:`scene_conflict`
     compares."""
-    p = analyse(entity)
-    return not p.invalid and p.sense >= 0 and _lex().lexname(p.sense) in SCENE_LEXNAMES
+    return _filed_as(entity) in SCENE_LEXNAMES
 
 
 def context_conflict(subject: str, request, acts, cached, matched: str, threshold: float) -> str:
